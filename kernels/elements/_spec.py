@@ -1,0 +1,49 @@
+"""Declarative element records.
+
+An element is a pure function ``fn(p, omega) -> (Z, dZ)`` where ``p`` is a tuple of
+parameter arrays (each broadcastable against ``omega``, rad/s) and ``dZ`` is a tuple of
+the analytic partial derivatives dZ/dp_k in the same order, all complex128.
+"""
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import jax.numpy as jnp
+
+HALF_PI = 0.5 * jnp.pi
+
+
+class ElementSpec(NamedTuple):
+    """Static description of one circuit element type.
+
+    symbol : type letters used in circuit strings ("CPE")
+    names : parameter suffixes in order (("Q", "n")); a one-parameter element uses
+        the element name alone ("R0")
+    units : unit of each parameter
+    defaults : a typical starting value of each parameter
+    bounds : default (lower, upper) bound of each parameter
+    log_scale : True where the parameter is positive and fitted on a log scale
+    fn : ``(p, omega) -> (Z, dZ)``
+    doc : one-line formula
+    """
+
+    symbol: str
+    names: tuple
+    units: tuple
+    defaults: tuple
+    bounds: tuple
+    log_scale: tuple
+    fn: Callable
+    doc: str
+
+
+def j_omega_log(omega, scale=1.0):
+    """ln(j*omega*scale) = ln(omega*scale) + j*pi/2 (omega*scale > 0)."""
+    return jnp.log(omega * scale) + 1j * HALF_PI
+
+
+def cis_power(log_mag, n):
+    """exp(n * (log_mag + j*pi/2)) computed as modulus and phase (stable)."""
+    mod = jnp.exp(n * log_mag)
+    ph = n * HALF_PI
+    return mod * jnp.cos(ph) + 1j * (mod * jnp.sin(ph))

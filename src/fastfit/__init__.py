@@ -1,0 +1,49 @@
+"""fastfit: bulk impedance-spectrum analysis with a JAX-compiled batched core.
+
+>>> import fastfit as ff
+>>> series = ff.read("run.mpr")                         # doctest: +SKIP
+>>> result = ff.fit(series, ff.Circuit("R0-p(R1,CPE1)-p(R2,CPE2)"))  # doctest: +SKIP
+
+Public names are imported lazily (``import fastfit`` does not start JAX); importing
+anything that computes enables JAX's float64 mode (see :mod:`fastfit.kernels`).
+"""
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_LAZY = {
+    "Circuit": "fastfit.circuit",
+    "SpectrumSeries": "fastfit.series",
+    "fit": "fastfit.fitting",
+    "fit_series": "fastfit.fitting",
+    "FitResult": "fastfit.fitting",
+    "FitStatus": "fastfit.fitting",
+    "kk": "fastfit.kk",
+    "KKResult": "fastfit.kk",
+    "drt": "fastfit.drt",
+    "DRTResult": "fastfit.drt",
+    "read": "fastfit.io",
+    "Store": "fastfit.store",
+}
+_SUBMODULES = {"errors", "analysis", "io", "kernels", "plot", "stream", "store", "distributed"}
+
+__all__ = sorted(_LAZY) + sorted(_SUBMODULES)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    if name in _SUBMODULES:
+        mod = importlib.import_module(f"fastfit.{name}")
+        globals()[name] = mod
+        return mod
+    raise AttributeError(f"module 'fastfit' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

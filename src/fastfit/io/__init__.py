@@ -1,0 +1,1 @@
+"""Instrument-file readers (placeholder until the readers land)."""
