@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Callable, NamedTuple
 
+import jax
 import jax.numpy as jnp
 
 HALF_PI = 0.5 * jnp.pi
@@ -44,6 +45,9 @@ def j_omega_log(omega, scale=1.0):
 
 def cis_power(log_mag, n):
     """exp(n * (log_mag + j*pi/2)) computed as modulus and phase (stable)."""
-    mod = jnp.exp(n * log_mag)
     ph = n * HALF_PI
-    return mod * jnp.cos(ph) + 1j * (mod * jnp.sin(ph))
+    # cos/sin of a per-spectrum exponent: computed once per spectrum, not once per
+    # frequency (XLA:CPU would otherwise fuse them into the per-point loop).
+    c, s = jax.lax.optimization_barrier((jnp.cos(ph), jnp.sin(ph)))
+    mod = jnp.exp(n * log_mag)
+    return mod * c + 1j * (mod * s)

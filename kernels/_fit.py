@@ -1,0 +1,143 @@
+"""The batched fit pipeline, as a few compiled programs shared by every stage.
+
+starts (variable projection for chain circuits, and/or given starting points)
+  -> stage 1: each start, a few LM iterations (one call per start, same shape)
+  -> best start per spectrum; stage 2: continue
+  -> stage 3 ("rescue"): the spectra still running are gathered into a fixed-size batch
+     (a quarter of the chunk) and get the remaining budget; the rest is frozen
+  -> covariance of the free, non-pinned parameters.
+
+Staging with compaction makes multi-start affordable: all starts run only briefly, and
+the long tail runs on a fraction of the batch (shared/notes/fit-engine-findings.md,
+point 4).  Every stage reuses the same two compiled LM programs (chunk size and rescue
+size), so a fit compiles a fixed, small number of programs per (circuit, chunk size).
+"""
+from __future__ import annotations
+
+from functools import partial
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._lm import LMState, RUNNING, lm_covariance, lm_init_state, lm_iterate, model_and_jac
+from ._varpro import varpro_starts
+
+__all__ = ["FitConfig", "fit_pipeline", "to_internal", "to_physical", "lm_start", "lm_continue",
+           "lm_finalize", "varpro"]
+
+
+class FitConfig(NamedTuple):
+    """Static configuration of the compiled fit programs."""
+
+    logmask: tuple          # (P,) bool: parameter fitted as ln p
+    chain: tuple | None     # variable-projection description, or None
+    n_starts: int           # variable-projection starting points per spectrum
+    iter_stage1: int
+    iter_stage2: int
+    iter_stage3: int
+    rescue_frac: float
+    ftol: float
+    xtol: float
+    gtol: float
+
+
+def to_internal(p, logmask):
+    cols = [jnp.log(jnp.maximum(p[..., k], 1e-300)) if logmask[k] else p[..., k]
+            for k in range(p.shape[-1])]
+    return jnp.stack(cols, axis=-1)
+
+
+def to_physical(x, logmask):
+    cols = [jnp.exp(x[..., k]) if logmask[k] else x[..., k] for k in range(x.shape[-1])]
+    return jnp.stack(cols, axis=-1)
+
+
+@partial(jax.jit, static_argnums=(0, 1))
+def lm_start(tree, logmask, p0, omega, Z, w_re, w_im, lo, hi, free, p_fixed):
+    """Initial LM state from physical starting points p0 (B, P); fixed params forced."""
+    p0 = jnp.where(free[None, :], p0, p_fixed)
+    return lm_init_state(tree, logmask, to_internal(p0, logmask), omega, Z, w_re, w_im, lo, hi)
+
+
+@partial(jax.jit, static_argnums=(0, 1))
+def lm_continue(tree, logmask, state, omega, Z, w_re, w_im, lo, hi, free, max_iter, ftol, xtol, gtol):
+    return lm_iterate(tree, logmask, state, omega, Z, w_re, w_im, lo, hi, free, max_iter,
+                      ftol, xtol, gtol)
+
+
+@partial(jax.jit, static_argnums=(0, 1))
+def lm_finalize(tree, logmask, state, omega, lo, hi, free):
+    cov_x, at_bound, piv = lm_covariance(state, lo, hi, free)
+    Zf, _ = model_and_jac(tree, logmask, state.x, omega)
+    return dict(x=state.x, p=to_physical(state.x, logmask), cost=state.cost, status=state.status,
+                n_iter=state.n_iter, cov_x=cov_x, at_bound=at_bound, min_pivot=piv, Z_fit=Zf)
+
+
+varpro = jax.jit(varpro_starts, static_argnums=(0, 1, 9))
+
+
+def _take(state: LMState, idx) -> LMState:
+    return LMState(*(leaf[idx] for leaf in state))
+
+
+def _put(state: LMState, idx, sub: LMState) -> LMState:
+    return LMState(*(leaf.at[idx].set(s) for leaf, s in zip(state, sub)))
+
+
+def fit_pipeline(tree, cfg: FitConfig, omega, Z, w_re, w_im, lo, hi, free, p_fixed, p_starts,
+                 log_tau, combos, n_block, omega_shared=None):
+    """Fit one chunk of spectra (all arrays already padded to the chunk size).
+
+    Parameters
+    ----------
+    tree : static circuit tree;  cfg : static FitConfig
+    omega : (B, F) rad/s;  Z : (B, F) complex128 ohm;  w_re, w_im : (B, F) weights (0 = unused)
+    lo, hi : (B, P) bounds in internal (transformed) space
+    free : (P,) bool;  p_fixed : (B, P) values used for fixed parameters (physical)
+    p_starts : (B, S0, P) extra physical starting points (user p0 / warm starts / generic)
+    log_tau, combos, n_block : variable-projection grid (ignored when cfg.chain is None);
+        n_block (K,) when shared by all spectra, else (B, K)
+    omega_shared : (F,) when every spectrum has the same grid (faster start scan)
+
+    Returns
+    -------
+    dict of arrays: x (B,P) internal, p (B,P) physical, cost, status, n_iter, cov_x,
+    at_bound, min_pivot, Z_fit (B,F)
+    """
+    B, P = p_fixed.shape
+    lm = cfg.logmask
+    data = (omega, Z, w_re, w_im, lo, hi)
+    starts = [p_starts[:, s, :] for s in range(p_starts.shape[1])]
+    if cfg.chain is not None:
+        vp_om = omega if omega_shared is None else omega_shared
+        p_vp, _ = varpro(cfg.chain, P, vp_om, Z, w_re, w_im, log_tau, combos, n_block, cfg.n_starts)
+        starts += [p_vp[:, s, :] for s in range(cfg.n_starts)]
+    tols = (cfg.ftol, cfg.xtol, cfg.gtol)
+    best = None
+    for p0 in starts:                      # loop over starting points, not spectra
+        st = lm_start(tree, lm, p0, omega, Z, w_re, w_im, lo, hi, free, p_fixed)
+        st = lm_continue(tree, lm, st, *data, free, cfg.iter_stage1, *tols)
+        if best is None:
+            best = st
+        else:
+            better = st.cost < best.cost
+            best = jax.tree_util.tree_map(
+                lambda a, b: jnp.where(better.reshape((-1,) + (1,) * (a.ndim - 1)), a, b), st, best)
+    st = lm_continue(tree, lm, best, *data, free, cfg.iter_stage2, *tols)
+    if cfg.iter_stage3 > 0:
+        running = np.asarray(st.status == RUNNING)
+        n_run = int(running.sum())
+        if n_run:
+            R = max(1, int(round(cfg.rescue_frac * B)))
+            order = np.argsort(~running, kind="stable")
+            for lo_i in range(0, n_run, R):          # normally one pass
+                idx = jnp.asarray(order[lo_i:lo_i + R])
+                if idx.shape[0] < R:
+                    idx = jnp.concatenate([idx, jnp.asarray(order[:R - idx.shape[0]])])
+                sub = _take(st, idx)
+                g = lambda a: a[idx]
+                sub = lm_continue(tree, lm, sub, *(g(a) for a in data), free, cfg.iter_stage3, *tols)
+                st = _put(st, idx, sub)
+    return lm_finalize(tree, lm, st, omega, lo, hi, free)

@@ -1,0 +1,201 @@
+"""Batched, box-constrained Levenberg-Marquardt for circuit fits.
+
+Problem, per spectrum b (all spectra solved together, batch axis first):
+
+    min_x  0.5 * sum_f  w_re^2 (Re Zm(f; p(x)) - Re Z)^2 + w_im^2 (Im Zm - Im Z)^2
+    s.t.   lo <= x <= hi
+
+Positive scale parameters are fitted as x = ln p (``logmask``), the rest as x = p; the
+Jacobian comes from the element derivatives composed through the circuit tree (no
+autodiff).  Each iteration solves
+
+    (A + mu D) delta = -g,   A = J^T J,  g = J^T r,  D = diag(A) (floored)
+
+on the *free* set: fixed parameters, and parameters at a bound whose gradient points out
+of the box (the active set of a projected method), are removed from the system; the step
+is then projected onto the box.  A bound such as CPE n = 1 is therefore reached and left
+cleanly, where a smooth transform would make its Jacobian column vanish.  Damping follows
+Nielsen (1999): on acceptance mu *= max(1/3, 1 - (2 rho - 1)^3), nu = 2; on rejection
+mu *= nu, nu *= 2 (Madsen, Nielsen, Tingleff, "Methods for non-linear least squares
+problems", IMM DTU 2004, sec. 3.2).
+
+Status codes (int, per spectrum): 1 converged on the relative cost reduction (ftol),
+2 converged on the step size (xtol), 3 converged on the projected gradient (gtol),
+0 iteration budget exhausted (still running), -2 non-finite cost at the start.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from ._circuit import eval_tree
+from ._linalg import cholesky_inverse, cholesky_solve
+
+__all__ = ["LMState", "model_and_jac", "lm_init_state", "lm_iterate", "lm_covariance"]
+
+RUNNING, FTOL, XTOL, GTOL, NONFINITE = 0, 1, 2, 3, -2
+
+
+class LMState(NamedTuple):
+    x: jax.Array        # (B, P) transformed parameters
+    cost: jax.Array     # (B,) 0.5 * sum of squared weighted residuals
+    A: jax.Array        # (B, P, P) J^T J at x
+    g: jax.Array        # (B, P) J^T r at x
+    mu: jax.Array       # (B,) damping
+    nu: jax.Array       # (B,) damping growth factor
+    n_iter: jax.Array   # (B,) int iterations taken
+    status: jax.Array   # (B,) int status code (0 = running)
+
+
+def model_and_jac(tree, logmask, x, omega):
+    """Model impedance and dZ/dx for transformed parameters.
+
+    x : (B, P); omega : (B, F) or (F,) rad/s -> Z (B, F), dZ (list of P arrays (B, F))
+    """
+    P = x.shape[-1]
+    p = [jnp.exp(x[:, k]) if logmask[k] else x[:, k] for k in range(P)]
+    p = jax.lax.optimization_barrier(p)   # per-spectrum scalars computed once, not per point
+    Z, dZ = eval_tree(tree, [v[:, None] for v in p], omega, True)
+    Z = jnp.broadcast_to(Z, (x.shape[0],) + omega.shape[-1:])
+    J = []
+    for k in range(P):
+        d = jnp.broadcast_to(dZ[k], Z.shape)
+        J.append(d * p[k][:, None] if logmask[k] else d)
+    return Z, J
+
+
+def _normal_equations(tree, logmask, x, omega, Z, w_re, w_im):
+    """cost (B,), A (B,P,P), g (B,P) at x."""
+    Zm, J = model_and_jac(tree, logmask, x, omega)
+    r_re = w_re * (Zm.real - Z.real)
+    r_im = w_im * (Zm.imag - Z.imag)
+    cost = 0.5 * jnp.sum(r_re * r_re + r_im * r_im, axis=-1)
+    Jr = [w_re * j.real for j in J]
+    Ji = [w_im * j.imag for j in J]
+    # Materialise J and r once: without the barrier XLA:CPU fuses the whole Jacobian
+    # computation into each of the P(P+1)/2 reductions below (measured 3x slower).
+    Jr, Ji, r_re, r_im = jax.lax.optimization_barrier((Jr, Ji, r_re, r_im))
+    P = len(J)
+    rows = []
+    for k in range(P):
+        row = []
+        for l in range(P):
+            if l < k:
+                row.append(rows[l][k])
+            else:
+                row.append(jnp.sum(Jr[k] * Jr[l] + Ji[k] * Ji[l], axis=-1))
+        rows.append(row)
+    A = jnp.stack([jnp.stack(r, axis=-1) for r in rows], axis=-2)
+    g = jnp.stack([jnp.sum(Jr[k] * r_re + Ji[k] * r_im, axis=-1) for k in range(P)], axis=-1)
+    return cost, A, g
+
+
+def _free_set(x, g, lo, hi, free):
+    """Parameters in the solve: free, and not pinned at a bound by the gradient."""
+    at_lo = (x <= lo) & (g > 0)
+    at_hi = (x >= hi) & (g < 0)
+    return free & ~at_lo & ~at_hi
+
+
+def lm_init_state(tree, logmask, x0, omega, Z, w_re, w_im, lo, hi):
+    x0 = jnp.clip(x0, lo, hi)
+    cost, A, g = _normal_equations(tree, logmask, x0, omega, Z, w_re, w_im)
+    B = x0.shape[0]
+    dmax = jnp.max(jnp.diagonal(A, axis1=-2, axis2=-1), axis=-1)
+    ok = jnp.isfinite(cost) & jnp.all(jnp.isfinite(A), axis=(-2, -1)) & jnp.all(jnp.isfinite(g), axis=-1)
+    cost = jnp.where(ok, cost, jnp.inf)
+    A = jnp.where(ok[:, None, None], A, 0.0)
+    g = jnp.where(ok[:, None], g, 0.0)
+    return LMState(
+        x=x0, cost=cost, A=A, g=g,
+        mu=1e-3 * jnp.where(ok, dmax, 1.0) + 1e-30,
+        nu=jnp.full((B,), 2.0),
+        n_iter=jnp.zeros((B,), jnp.int32),
+        status=jnp.where(ok, RUNNING, NONFINITE).astype(jnp.int32),
+    )
+
+
+def lm_iterate(tree, logmask, state: LMState, omega, Z, w_re, w_im, lo, hi, free, max_iter,
+               ftol=1e-10, xtol=1e-10, gtol=1e-12):
+    """Run up to ``max_iter`` LM iterations on every spectrum still running.
+
+    ``max_iter`` is a (traced) iteration budget for this call; ``state.n_iter`` counts the
+    iterations of all calls.  Converged spectra are frozen.
+    """
+    P = state.x.shape[-1]
+    eye = jnp.eye(P, dtype=bool)
+
+    def body(carry):
+        k, s = carry
+        active = s.status == RUNNING
+        m = _free_set(s.x, s.g, lo, hi, free)                      # (B,P)
+        mm = m[:, :, None] & m[:, None, :]
+        diag = jnp.diagonal(s.A, axis1=-2, axis2=-1)
+        dfloor = 1e-12 * jnp.max(jnp.where(m, diag, 0.0), axis=-1, keepdims=True) + 1e-300
+        D = jnp.maximum(diag, dfloor)
+        H = jnp.where(mm, s.A, 0.0) + jnp.where(eye, jnp.where(m, s.mu[:, None] * D, 1.0)[:, :, None], 0.0)
+        rhs = jnp.where(m, -s.g, 0.0)
+        delta, _ = cholesky_solve(H, rhs)
+        delta = jnp.where(m, delta, 0.0)
+        x_new = jnp.clip(s.x + delta, lo, hi)
+        step = x_new - s.x
+        cost_n, A_n, g_n = _normal_equations(tree, logmask, x_new, omega, Z, w_re, w_im)
+        finite = jnp.isfinite(cost_n) & jnp.all(jnp.isfinite(A_n), axis=(-2, -1))
+        # predicted reduction of the quadratic model along the (projected) step
+        Astep = jnp.einsum("bij,bj->bi", s.A, step)
+        pred = -jnp.sum(step * s.g, axis=-1) - 0.5 * jnp.sum(step * Astep, axis=-1)
+        actual = s.cost - cost_n
+        rho = actual / jnp.where(pred > 0, pred, 1e-300)
+        accept = active & finite & (actual > 0)
+        # convergence tests
+        xnorm = jnp.sqrt(jnp.sum(s.x * s.x, axis=-1))
+        snorm = jnp.sqrt(jnp.sum(step * step, axis=-1))
+        small_step = snorm <= xtol * (xnorm + xtol)
+        f_conv = accept & (actual <= ftol * cost_n)
+        gproj = jnp.max(jnp.abs(jnp.where(m, s.g, 0.0)), axis=-1)
+        g_conv = gproj <= gtol * (s.cost + 1e-300)
+        new_status = jnp.where(f_conv, FTOL, jnp.where(small_step, XTOL, jnp.where(g_conv, GTOL, RUNNING)))
+        new_status = jnp.where(active, new_status, s.status)
+        # damping update (Nielsen)
+        factor = jnp.maximum(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3)
+        mu = jnp.where(accept, s.mu * factor, jnp.where(active, s.mu * s.nu, s.mu))
+        nu = jnp.where(accept, 2.0, jnp.where(active, s.nu * 2.0, s.nu))
+        nu = jnp.minimum(nu, 1e6)
+        mu = jnp.clip(mu, 1e-20, 1e20)
+        sel = accept
+        s = LMState(
+            x=jnp.where(sel[:, None], x_new, s.x),
+            cost=jnp.where(sel, cost_n, s.cost),
+            A=jnp.where(sel[:, None, None], A_n, s.A),
+            g=jnp.where(sel[:, None], g_n, s.g),
+            mu=mu, nu=nu,
+            n_iter=s.n_iter + active.astype(jnp.int32),
+            status=new_status.astype(jnp.int32),
+        )
+        return k + 1, s
+
+    def cond(carry):
+        k, s = carry
+        return (k < max_iter) & jnp.any(s.status == RUNNING)
+
+    _, state = jax.lax.while_loop(cond, body, (jnp.int32(0), state))
+    return state
+
+
+def lm_covariance(state: LMState, lo, hi, free):
+    """(J^T J)^-1 on the free, non-pinned parameters (transformed space), zero elsewhere.
+
+    Returns cov_x (B,P,P), pinned (B,P) bool (free parameters sitting at a bound), and the
+    relative minimum Cholesky pivot (small: parameters not identifiable).
+    """
+    P = state.x.shape[-1]
+    eps = 1e-9 * (jnp.abs(hi - lo) + 1.0)
+    at_bound = free & ((state.x <= lo + eps) | (state.x >= hi - eps))
+    m = free & ~at_bound
+    mm = m[:, :, None] & m[:, None, :]
+    eye = jnp.eye(P, dtype=bool)
+    H = jnp.where(mm, state.A, 0.0) + jnp.where(eye & ~m[:, :, None], 1.0, 0.0)
+    inv, piv = cholesky_inverse(H)
+    return jnp.where(mm, inv, 0.0), at_bound, piv

@@ -1,0 +1,165 @@
+"""`FitStatus` and `FitResult`: what a batched circuit fit returns."""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .circuit import Circuit
+
+__all__ = ["FitStatus", "FitResult"]
+
+
+class FitStatus(enum.IntEnum):
+    """Per-spectrum outcome of a fit (stored as integers in HDF5).
+
+    Positive: converged (by which criterion); 0: iteration budget exhausted;
+    negative: failed.
+    """
+
+    CONVERGED = 1        # relative chi2 reduction below ftol
+    CONVERGED_XTOL = 2   # step below xtol
+    CONVERGED_GTOL = 3   # projected gradient below gtol
+    AT_BOUND = 4         # converged with at least one free parameter at a bound
+    MAX_ITER = 0         # budget exhausted; params are the best point found
+    SINGULAR = -1        # converged, but J^T J is singular: some parameters not identifiable
+    NONFINITE = -2       # model or data non-finite at every start
+
+    @property
+    def message(self) -> str:
+        return _MESSAGES[self]
+
+
+_MESSAGES = {
+    FitStatus.CONVERGED: "converged (relative chi2 reduction < ftol)",
+    FitStatus.CONVERGED_XTOL: "converged (step < xtol)",
+    FitStatus.CONVERGED_GTOL: "converged (gradient < gtol)",
+    FitStatus.AT_BOUND: "converged with a parameter at a bound (its stderr is NaN)",
+    FitStatus.MAX_ITER: "iteration budget exhausted before convergence",
+    FitStatus.SINGULAR: "converged but parameters are not identifiable (singular J^T J)",
+    FitStatus.NONFINITE: "model or data not finite",
+}
+
+
+@dataclass(frozen=True, eq=False)
+class FitResult:
+    """Result of fitting one circuit to B spectra.
+
+    Attributes
+    ----------
+    circuit : Circuit
+    param_names, units : list of str (P)
+    params : (B, P) float64, best-fit parameters in physical units
+    stderr : (B, P) float64, standard errors sqrt(diag(cov)); NaN for fixed parameters and
+        parameters at a bound
+    cov : (B, P, P) float64, covariance s^2 (J^T J)^-1 in physical units, s^2 = chi2_red
+        (or 1 with ``absolute_sigma``); rows/columns of fixed or pinned parameters are 0
+    chi2 : (B,) weighted sum of squared residuals  sum w_re^2 dRe^2 + w_im^2 dIm^2
+    chi2_red : (B,) chi2 / dof,  dof = 2 n_points - n_free
+    residuals : (B, F) complex128, weighted residuals w_re dRe + j w_im dIm (0 where masked)
+    Z_fit : (B, F) complex128, ohm, model at the data frequencies
+    n_iter : (B,) int, LM iterations of the winning start
+    status : (B,) int, :class:`FitStatus` values
+    n_points : (B,) int, points used;  dof : (B,) int
+    fixed : (P,) bool;  weight : str
+    mask : (B, F) bool, points used
+    """
+
+    circuit: Circuit
+    params: np.ndarray
+    stderr: np.ndarray
+    cov: np.ndarray
+    chi2: np.ndarray
+    chi2_red: np.ndarray
+    residuals: np.ndarray
+    Z_fit: np.ndarray
+    n_iter: np.ndarray
+    status: np.ndarray
+    n_points: np.ndarray
+    dof: np.ndarray
+    fixed: np.ndarray
+    weight: str
+    mask: np.ndarray
+    options: dict = field(default_factory=dict)
+
+    @property
+    def param_names(self) -> list[str]:
+        return self.circuit.param_names
+
+    @property
+    def units(self) -> list[str]:
+        return self.circuit.units
+
+    def __len__(self) -> int:
+        return self.params.shape[0]
+
+    @property
+    def ok(self) -> np.ndarray:
+        """(B,) bool: converged (status > 0)."""
+        return self.status > 0
+
+    @property
+    def message(self) -> list[str]:
+        return [FitStatus(int(s)).message for s in self.status]
+
+    @property
+    def n_free(self) -> int:
+        return int((~self.fixed).sum())
+
+    @property
+    def aic(self) -> np.ndarray:
+        """Akaike information criterion, n ln(chi2/n) + 2k with n = 2 n_points real
+        residuals and k free parameters (Gaussian errors, unknown scale)."""
+        n = 2.0 * self.n_points
+        return n * np.log(self.chi2 / n) + 2.0 * self.n_free
+
+    @property
+    def bic(self) -> np.ndarray:
+        """Bayesian information criterion, n ln(chi2/n) + k ln n."""
+        n = 2.0 * self.n_points
+        return n * np.log(self.chi2 / n) + self.n_free * np.log(n)
+
+    def param(self, name: str) -> np.ndarray:
+        """(B,) values of one parameter (also accepts impedance.py aliases)."""
+        return self.params[:, self.circuit.param_index(name)]
+
+    def to_dataframe(self):
+        """pandas DataFrame, one row per spectrum: parameters, ``<name>_stderr``, chi2,
+        chi2_red, status, n_iter."""
+        import pandas as pd
+
+        data = {}
+        for k, name in enumerate(self.param_names):
+            data[name] = self.params[:, k]
+        for k, name in enumerate(self.param_names):
+            data[f"{name}_stderr"] = self.stderr[:, k]
+        data.update(chi2=self.chi2, chi2_red=self.chi2_red, status=self.status.astype(int),
+                    n_iter=self.n_iter)
+        return pd.DataFrame(data)
+
+    def summary(self, max_rows: int = 10) -> str:
+        """Readable table: value ± stderr (unit) per parameter for the first spectra."""
+        names, units = self.param_names, self.units
+        lines = [f"FitResult: {self.circuit}  ({len(self)} spectra, weight={self.weight}, "
+                 f"{int(self.ok.sum())} converged)"]
+        head = ["#", "status"] + [f"{n} [{u}]" for n, u in zip(names, units)] + ["chi2_red"]
+        rows = []
+        for b in range(min(len(self), max_rows)):
+            cells = [str(b), FitStatus(int(self.status[b])).name.lower()]
+            for k in range(len(names)):
+                v, e = self.params[b, k], self.stderr[b, k]
+                cells.append(f"{v:.4g} ± {e:.2g}" if np.isfinite(e) else f"{v:.4g}")
+            cells.append(f"{self.chi2_red[b]:.3g}")
+            rows.append(cells)
+        widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head)]
+        fmt = "  ".join(f"{{:>{w}}}" for w in widths)
+        lines.append(fmt.format(*head))
+        lines.extend(fmt.format(*r) for r in rows)
+        if len(self) > max_rows:
+            lines.append(f"... {len(self) - max_rows} more")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return (f"FitResult({self.circuit}, {len(self)} spectra, "
+                f"{int(self.ok.sum())} converged)")
