@@ -33,7 +33,7 @@ class FitConfig(NamedTuple):
 
     logmask: tuple          # (P,) bool: parameter fitted as ln p
     chain: tuple | None     # variable-projection description, or None
-    n_starts: int           # variable-projection starting points per spectrum
+    n_starts: int           # variable-projection starting points per spectrum and scan exponent
     iter_stage1: int
     iter_stage2: int
     iter_stage3: int
@@ -77,6 +77,9 @@ def lm_finalize(tree, logmask, state, omega, lo, hi, free):
 
 varpro = jax.jit(varpro_starts, static_argnums=(0, 1, 9))
 
+TIER1_ITER = 150   # iterations for the first rescue tier (a quarter of the chunk)
+TIER2_SIZE = 8     # batch size of the last tier (also the smallest bucket)
+
 
 def _take(state: LMState, idx) -> LMState:
     return LMState(*(leaf[idx] for leaf in state))
@@ -97,8 +100,9 @@ def fit_pipeline(tree, cfg: FitConfig, omega, Z, w_re, w_im, lo, hi, free, p_fix
     lo, hi : (B, P) bounds in internal (transformed) space
     free : (P,) bool;  p_fixed : (B, P) values used for fixed parameters (physical)
     p_starts : (B, S0, P) extra physical starting points (user p0 / warm starts / generic)
-    log_tau, combos, n_block : variable-projection grid (ignored when cfg.chain is None);
-        n_block (K,) when shared by all spectra, else (B, K)
+    log_tau, combos : variable-projection grid (ignored when cfg.chain is None)
+    n_block : list of scan exponent sets, each (K,) when shared by all spectra, else (B, K);
+        the start scan runs once per set (e.g. n = 0.85 and n = 1)
     omega_shared : (F,) when every spectrum has the same grid (faster start scan)
 
     Returns
@@ -112,8 +116,9 @@ def fit_pipeline(tree, cfg: FitConfig, omega, Z, w_re, w_im, lo, hi, free, p_fix
     starts = [p_starts[:, s, :] for s in range(p_starts.shape[1])]
     if cfg.chain is not None:
         vp_om = omega if omega_shared is None else omega_shared
-        p_vp, _ = varpro(cfg.chain, P, vp_om, Z, w_re, w_im, log_tau, combos, n_block, cfg.n_starts)
-        starts += [p_vp[:, s, :] for s in range(cfg.n_starts)]
+        for nb in n_block:
+            p_vp, _ = varpro(cfg.chain, P, vp_om, Z, w_re, w_im, log_tau, combos, nb, cfg.n_starts)
+            starts += [p_vp[:, s, :] for s in range(cfg.n_starts)]
     tols = (cfg.ftol, cfg.xtol, cfg.gtol)
     best = None
     for p0 in starts:                      # loop over starting points, not spectra
@@ -126,18 +131,26 @@ def fit_pipeline(tree, cfg: FitConfig, omega, Z, w_re, w_im, lo, hi, free, p_fix
             best = jax.tree_util.tree_map(
                 lambda a, b: jnp.where(better.reshape((-1,) + (1,) * (a.ndim - 1)), a, b), st, best)
     st = lm_continue(tree, lm, best, *data, free, cfg.iter_stage2, *tols)
-    if cfg.iter_stage3 > 0:
+    # stage 3: compaction tiers -- a quarter of the chunk for up to TIER1_ITER iterations,
+    # then groups of TIER2_SIZE for the rest of the budget (a pathological spectrum then
+    # costs 8 problems per iteration, not a whole chunk)
+    budget = cfg.iter_stage3
+    for size, iters in ((max(1, int(round(cfg.rescue_frac * B))), min(TIER1_ITER, budget)),
+                        (min(TIER2_SIZE, B), budget - min(TIER1_ITER, budget))):
+        if iters <= 0:
+            continue
         running = np.asarray(st.status == RUNNING)
         n_run = int(running.sum())
-        if n_run:
-            R = max(1, int(round(cfg.rescue_frac * B)))
-            order = np.argsort(~running, kind="stable")
-            for lo_i in range(0, n_run, R):          # normally one pass
-                idx = jnp.asarray(order[lo_i:lo_i + R])
-                if idx.shape[0] < R:
-                    idx = jnp.concatenate([idx, jnp.asarray(order[:R - idx.shape[0]])])
-                sub = _take(st, idx)
-                g = lambda a: a[idx]
-                sub = lm_continue(tree, lm, sub, *(g(a) for a in data), free, cfg.iter_stage3, *tols)
-                st = _put(st, idx, sub)
+        if not n_run:
+            break
+        order = np.argsort(~running, kind="stable")
+        for lo_i in range(0, n_run, size):
+            idx = order[lo_i:lo_i + size]
+            if idx.shape[0] < size:
+                idx = np.concatenate([idx, order[:size - idx.shape[0]]])
+            idx = jnp.asarray(idx)
+            sub = _take(st, idx)
+            g = lambda a: a[idx]
+            sub = lm_continue(tree, lm, sub, *(g(a) for a in data), free, iters, *tols)
+            st = _put(st, idx, sub)
     return lm_finalize(tree, lm, st, omega, lo, hi, free)

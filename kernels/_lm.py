@@ -197,5 +197,10 @@ def lm_covariance(state: LMState, lo, hi, free):
     mm = m[:, :, None] & m[:, None, :]
     eye = jnp.eye(P, dtype=bool)
     H = jnp.where(mm, state.A, 0.0) + jnp.where(eye & ~m[:, :, None], 1.0, 0.0)
-    inv, piv = cholesky_inverse(H)
+    # Jacobi scaling: the pivot test then measures collinearity of the Jacobian columns,
+    # not their size (a parameter with tiny sensitivity is uncertain, not singular)
+    d = jnp.sqrt(jnp.maximum(jnp.diagonal(H, axis1=-2, axis2=-1), 1e-300))
+    Hs = H / (d[:, :, None] * d[:, None, :])
+    inv_s, piv = cholesky_inverse(Hs)
+    inv = inv_s / (d[:, :, None] * d[:, None, :])
     return jnp.where(mm, inv, 0.0), at_bound, piv

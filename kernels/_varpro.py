@@ -117,7 +117,8 @@ def _tables_general(statics, K, omega, Z, wr2, wi2, log_tau, combos, n_block):
     omega = jnp.broadcast_to(omega, Z.shape)
     n_block = jnp.broadcast_to(n_block, (B, K))
     lw = jnp.log(omega)
-    U = [_block_shapes(lw, log_tau, n_block[:, k][:, None, None]) for k in range(K)]  # (B,F,T)
+    lt = log_tau[:, None, :] if log_tau.ndim == 2 else log_tau          # per-spectrum grid
+    U = [_block_shapes(lw, lt, n_block[:, k][:, None, None]) for k in range(K)]  # (B,F,T)
     Zc = Z[:, :, None]
     zz = _dot(wr2, wi2, Zc, Zc)[:, 0, 0]
     rU = [_dot(wr2, wi2, U[k], Zc)[:, :, 0] for k in range(K)]
@@ -128,7 +129,7 @@ def _tables_general(statics, K, omega, Z, wr2, wi2, log_tau, combos, n_block):
         rV = _dot(wr2, wi2, V, Zc)[:, :, 0]
     else:
         SS, rV = jnp.zeros((B, 0, 0)), jnp.zeros((B, 0))
-        SB = [jnp.zeros((B, log_tau.shape[0], 0)) for _ in range(K)]
+        SB = [jnp.zeros((B, log_tau.shape[-1], 0)) for _ in range(K)]
     BB_diag = [jnp.sum(wr2[:, :, None] * U[k].real ** 2 + wi2[:, :, None] * U[k].imag ** 2, axis=1)
                for k in range(K)]
     BB_off = {}
@@ -150,7 +151,7 @@ def varpro_starts(chain, n_params, omega, Z, w_re, w_im, log_tau, combos, n_bloc
     n_params : int, static
     omega : (F,) shared or (B, F) rad/s;  Z : (B, F) complex;  w_re, w_im : (B, F) weights
         (0 = masked)
-    log_tau : (T,) ln tau grid (s)
+    log_tau : (T,) ln tau grid (s), or (B, T) per spectrum (general path only)
     combos : (NC, K) int indices into the grid, ascending along K
     n_block : (K,) shared or (B, K): exponent of each block during the scan (1 for R||C, K)
     n_starts : int, static
@@ -167,7 +168,7 @@ def varpro_starts(chain, n_params, omega, Z, w_re, w_im, log_tau, combos, n_bloc
     NC = combos.shape[0]
     wr2, wi2 = w_re * w_re, w_im * w_im
     tau = jnp.exp(log_tau)                                              # (T,)
-    if omega.ndim == 1 and n_block.ndim == 1:
+    if omega.ndim == 1 and n_block.ndim == 1 and log_tau.ndim == 1:
         G, b, zz = _tables_shared(statics, K, omega, Z, wr2, wi2, log_tau, combos, n_block)
     else:
         G, b, zz = _tables_general(statics, K, omega, Z, wr2, wi2, log_tau, combos, n_block)
@@ -206,7 +207,8 @@ def varpro_starts(chain, n_params, omega, Z, w_re, w_im, log_tau, combos, n_bloc
     bidx = jnp.arange(B)[:, None]
     a_sel = a[bidx, picks]                                              # (B, S, C)
     cost_sel = cost[bidx, picks]
-    t_sel = tau[combos[picks]]                                          # (B, S, K)
+    t_sel = (tau[bidx[..., None], combos[picks]] if tau.ndim == 2
+             else tau[combos[picks]])                                   # (B, S, K)
     p0 = jnp.zeros((B, n_starts, n_params))
     for i, (kind, ip) in enumerate(statics):
         v = a_sel[..., i]

@@ -23,7 +23,7 @@ class FitStatus(enum.IntEnum):
     CONVERGED_GTOL = 3   # projected gradient below gtol
     AT_BOUND = 4         # converged with at least one free parameter at a bound
     MAX_ITER = 0         # budget exhausted; params are the best point found
-    SINGULAR = -1        # converged, but J^T J is singular: some parameters not identifiable
+    SINGULAR = -1        # converged, but J^T J is singular: some parameters not identifiable (stderr inf)
     NONFINITE = -2       # model or data non-finite at every start
 
     @property

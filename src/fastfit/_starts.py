@@ -52,23 +52,30 @@ def chain_of(circuit: Circuit):
     return tuple(statics), tuple(blocks)
 
 
-def tau_grid(freq: np.ndarray, n_blocks: int):
-    """ln(tau) grid covering the measured range +-0.5 decade, and ordered index tuples.
+def tau_grid(freq: np.ndarray, mask: np.ndarray, n_blocks: int, shared: bool):
+    """ln(tau) grid covering each spectrum's measured range +-0.5 decade, and the ordered
+    index tuples.  Returns log_tau (T,) for a shared frequency grid, else (B, T): every
+    spectrum gets a grid over its own range, so a spectrum's starts do not depend on the
+    other spectra in the batch.
 
     The step (0.1, 0.2, 0.35 decade for 1, 2, 3 blocks) keeps the number of tuples below
     ~700 for a 6-decade spectrum.
     """
-    f_hi, f_lo = float(np.max(freq)), float(np.min(freq))
+    fm = np.where(mask, freq, np.nan)
+    f_hi, f_lo = np.nanmax(fm, axis=1), np.nanmin(fm, axis=1)
     t_lo = np.log10(1.0 / (2 * np.pi * f_hi)) - 0.5
     t_hi = np.log10(1.0 / (2 * np.pi * f_lo)) + 0.5
+    span = float(np.max(t_hi - t_lo))
     step = {1: 0.1, 2: 0.2, 3: 0.35}[n_blocks]
     while True:
-        T = int(np.ceil((t_hi - t_lo) / step)) + 1
+        T = int(np.ceil(span / step)) + 1
         combos = np.array(list(itertools.combinations(range(T), n_blocks)), np.int32)
         if len(combos) <= _MAX_COMBOS:
             break
         step *= 1.25
-    return np.linspace(t_lo, t_hi, T) * np.log(10.0), combos
+    grid = np.linspace(0.0, 1.0, T)[None, :] * (t_hi - t_lo)[:, None] + t_lo[:, None]
+    grid = grid * np.log(10.0)
+    return (grid[0] if shared else grid), combos
 
 
 def generic_starts(circuit: Circuit, freq: np.ndarray, Z: np.ndarray, mask: np.ndarray,
@@ -121,10 +128,71 @@ def generic_starts(circuit: Circuit, freq: np.ndarray, Z: np.ndarray, mask: np.n
             p[:, i] = R_each
     out = np.repeat(p[:, None, :], n_starts, axis=1)
     if n_starts > 1:
+        # further starts: every time constant log-uniform over the measured range, every
+        # resistance-like scale log-uniform over [1e-2, 1] x the span of Re(Z), exponents
+        # uniform in [0.6, 1]; derived capacitances follow from the sampled tau and R
         rng = np.random.default_rng(seed)
-        log = circuit.log_scale
-        pert = rng.uniform(-np.log(10), np.log(10), (B, n_starts - 1, P))
-        out[:, 1:, :] = np.where(log, out[:, 1:, :] * np.exp(pert), out[:, 1:, :])
-        nlike = ~log
-        out[:, 1:, nlike] = np.clip(rng.uniform(0.6, 1.0, (B, n_starts - 1, int(nlike.sum()))), 0, 1)
+        S = n_starts - 1
+        u = rng.uniform(0.0, 1.0, (B, S, P))
+        lt = -(lw_hi[:, None, None] + (u * 1.4 - 0.2) * (lw_lo - lw_hi)[:, None, None])
+        tau = np.exp(lt)
+        Rs = span[:, None, None] * 10 ** rng.uniform(-2.0, 0.0, (B, S, P))
+        nn = rng.uniform(0.6, 1.0, (B, S, P))
+        q = out[:, 1:, :]
+        for i, (k, sfx) in enumerate(zip(kinds, suffix)):
+            if sfx in ("n", "phi", "alpha", "beta"):
+                q[..., i] = nn[..., i]
+            elif sfx == "tau":
+                q[..., i] = tau[..., i]
+            elif (k, sfx) == ("CPE", "Q"):
+                q[..., i] = tau[..., i] ** nn[..., i] / Rs[..., i]
+            elif (k, sfx) == ("C", ""):
+                q[..., i] = tau[..., i] / Rs[..., i]
+            elif k in ("L", "La"):
+                q[..., i] = 1e-7 * 10 ** rng.uniform(-2, 1, (B, S))
+            elif k == "W":
+                q[..., i] = Rs[..., i] * np.exp(0.5 * lw_lo)[:, None]
+            else:
+                q[..., i] = Rs[..., i]
+        out[:, 1:, :] = q
     return out
+
+def _block_log_tau(kind, idx, p):
+    """ln of the time constant (s) of a chain block from physical parameters p (B, P)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if kind == "rq":
+            R, Q, n = p[:, idx[1]], p[:, idx[2]], p[:, idx[3]]
+            out = np.log(R * Q) / np.maximum(n, 1e-6)
+        elif kind == "rc":
+            out = np.log(p[:, idx[1]] * p[:, idx[2]])
+        else:
+            out = np.log(p[:, idx[2]])  # k, zarc: tau parameter
+    return np.nan_to_num(out, nan=np.inf)
+
+
+def canonical_permutation(chain, params: np.ndarray, fixed: np.ndarray) -> np.ndarray | None:
+    """(B, P) parameter permutation putting same-kind chain blocks in ascending tau.
+
+    Blocks of one kind are interchangeable (the model is symmetric under swapping them),
+    so a fit may return them in any order; fastfit reports them fastest first (R1 is the
+    high-frequency arc), which keeps labels stable along a series.  Blocks with fixed
+    parameters are left in place.  Returns None when nothing can move.
+    """
+    if chain is None:
+        return None
+    _, blocks = chain
+    B, P = params.shape
+    perm = np.tile(np.arange(P), (B, 1))
+    moved = False
+    for kind in {b[0] for b in blocks}:
+        group = [b for b in blocks if b[0] == kind and not any(fixed[list(b[1:])])]
+        if len(group) < 2:
+            continue
+        taus = np.stack([_block_log_tau(kind, b, params) for b in group], axis=1)   # (B, G)
+        order = np.argsort(taus, axis=1, kind="stable")
+        for slot, blk in enumerate(group):
+            for pos in range(1, len(blk)):
+                src_idx = np.array([g[pos] for g in group])[order[:, slot]]
+                perm[:, blk[pos]] = src_idx
+        moved = moved or bool(np.any(order != np.arange(len(group))))
+    return perm if moved else None

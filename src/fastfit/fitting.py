@@ -6,7 +6,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from ._fitresult import FitResult, FitStatus
-from ._starts import chain_of, generic_starts, tau_grid
+from ._starts import canonical_permutation, chain_of, generic_starts, tau_grid
 from ._validate import Batch, as_batch, bucket_size
 from .circuit import Circuit
 from .errors import DataError, ShapeError
@@ -14,6 +14,9 @@ from .errors import DataError, ShapeError
 __all__ = ["fit", "fit_series", "FitResult", "FitStatus", "prepare", "weights_for"]
 
 WEIGHTS = ("modulus", "proportional", "unit")
+# CPE/ZARC exponents used by the start scan: a typical dispersed arc, and the ideal
+# capacitor limit (small ideal arcs are invisible to a scan at n = 0.85)
+N_SCAN = (0.85, 1.0)
 
 
 def _as_circuit(circuit) -> Circuit:
@@ -163,7 +166,7 @@ def prepare(freq, Z=None, circuit=None, *, p0=None, bounds=None, fixed=None, wei
 
 
 def fit(freq, Z=None, circuit=None, p0=None, bounds=None, fixed=None, weight="modulus",
-        mask=None, starts: int = 4, max_iter: int = 200, absolute_sigma: bool = False,
+        mask=None, starts: int = 4, max_iter: int = 1000, absolute_sigma: bool = False,
         chunk: int = 2048, ftol: float = 1e-10, xtol: float = 1e-10, gtol: float = 1e-12,
         progress: Callable[[int, int], None] | None = None, extra_starts=None) -> FitResult:
     r"""Fit one equivalent circuit to a batch of spectra in one compiled call.
@@ -218,35 +221,45 @@ def _run(prep, *, starts, max_iter, absolute_sigma, chunk, ftol, xtol, gtol, pro
     if chain is not None and any(prep["fixed"][[blk[1] for blk in chain[1]]]):
         chain = None  # a fixed block resistance breaks the linear projection
     if chain is not None:
-        log_tau, combos = tau_grid(batch.freq[batch.mask], len(chain[1]))
-        n_block = np.ones((B, len(chain[1])))
-        for k, blk in enumerate(chain[1]):
-            if blk[0] in ("rq", "zarc"):
-                i_n = blk[3]
-                n_block[:, k] = prep["p_fixed"][:, i_n] if prep["fixed"][i_n] else 0.9
-        if np.all(n_block == n_block[:1]):
-            n_block = n_block[0]          # shared exponents: GEMM path in the start scan
+        log_tau, combos = tau_grid(batch.freq, batch.mask, len(chain[1]), batch.shared_freq)
+        n_blocks = []
+        for n_scan in N_SCAN:
+            nb = np.ones((B, len(chain[1])))
+            for k, blk in enumerate(chain[1]):
+                if blk[0] in ("rq", "zarc"):
+                    i_n = blk[3]
+                    nb[:, k] = prep["p_fixed"][:, i_n] if prep["fixed"][i_n] else n_scan
+            # shared exponents (K,): GEMM path in the start scan
+            n_blocks.append(nb[0] if np.all(nb == nb[:1]) else nb)
+        vp_starts = max(1, -(-starts // len(N_SCAN)))
         p_starts = np.zeros((B, 0, P))
     else:
-        log_tau, combos, n_block = np.zeros(2), np.zeros((1, 1), np.int32), np.ones(1)
-        p_starts = generic_starts(c, batch.freq, batch.Z, batch.mask, max(starts, 2))
+        log_tau, combos, n_blocks, vp_starts = np.zeros(2), np.zeros((1, 1), np.int32), [], 1
+        p_starts = generic_starts(c, batch.freq, batch.Z, batch.mask, max(2 * starts, 2))
     if prep["have_p0"]:
         p_starts = np.concatenate([prep["p_fixed"][:, None, :], p_starts], axis=1)
     if extra_starts is not None:
         p_starts = np.concatenate([p_starts, np.asarray(extra_starts, np.float64).reshape(B, -1, P)], axis=1)
-    cfg = FitConfig(logmask=prep["logmask"], chain=chain, n_starts=starts,
+    cfg = FitConfig(logmask=prep["logmask"], chain=chain, n_starts=vp_starts,
                     iter_stage1=min(8, max_iter), iter_stage2=min(24, max(max_iter - 8, 0)),
                     iter_stage3=max(max_iter - 32, 0), rescue_frac=0.25,
                     ftol=ftol, xtol=xtol, gtol=gtol)
-    size = bucket_size(B) if B <= chunk else bucket_size(chunk)
+    from . import _devices      # chunk size and devices (issue 11, docs/scaling.md)
+    if chunk is None:
+        chunk = _devices.auto_chunk(F, P, len(combos) if chain is not None else 0,
+                                    len(chain[0]) + len(chain[1]) if chain is not None else 0)
+    devs = _devices.devices_for(min(B, chunk))
+    size = _devices.split_size(min(B, chunk), len(devs))   # bucket_size(...) on one device
     omega = 2 * np.pi * batch.freq
     lo = np.broadcast_to(prep["lo"], (B, P))
     hi = np.broadcast_to(prep["hi"], (B, P))
     arrays = dict(omega=omega, Z=batch.Z, w_re=prep["w_re"], w_im=prep["w_im"], lo=lo, hi=hi,
                   p_fixed=prep["p_fixed"], p_starts=p_starts)
-    shared_nb = n_block.ndim == 1
-    if not shared_nb:
-        arrays["n_block"] = n_block
+    if log_tau.ndim == 2:
+        arrays["log_tau"] = log_tau
+    for j, nb in enumerate(n_blocks):
+        if nb.ndim == 2:
+            arrays[f"n_block{j}"] = nb
     omega_shared = omega[0] if batch.shared_freq else None
     outs = []
     for start in range(0, B, size):
@@ -255,13 +268,25 @@ def _run(prep, *, starts, max_iter, absolute_sigma, chunk, ftol, xtol, gtol, pro
         pad = size - (stop - start)
         if pad:
             sl = {k: np.concatenate([v, np.repeat(v[:1], pad, axis=0)]) for k, v in sl.items()}
-        o = fit_pipeline(c.tree, cfg, sl["omega"], sl["Z"], sl["w_re"], sl["w_im"], sl["lo"], sl["hi"],
-                      np.asarray(~prep["fixed"]), sl["p_fixed"], sl["p_starts"], log_tau, combos,
-                      n_block if shared_nb else sl["n_block"], omega_shared)
-        outs.append({k: np.asarray(v)[: stop - start] for k, v in o.items()})
+
+        def call(s, sl=sl):     # one device's equal slice of the padded chunk
+            d = {k: v[s] for k, v in sl.items()}
+            return fit_pipeline(c.tree, cfg, d["omega"], d["Z"], d["w_re"], d["w_im"], d["lo"], d["hi"],
+                                np.asarray(~prep["fixed"]), d["p_fixed"], d["p_starts"],
+                                d["log_tau"] if log_tau.ndim == 2 else log_tau, combos,
+                                [nb if nb.ndim == 1 else d[f"n_block{j}"] for j, nb in enumerate(n_blocks)],
+                                omega_shared)
+        o = _devices.run_split(call, size, devs)
+        outs.append({k: v[: stop - start] for k, v in o.items()})
         if progress is not None:
             progress(stop, B)
     out = {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
+    perm = canonical_permutation(chain_of(c), out["p"], prep["fixed"])
+    if perm is not None:
+        rows = np.arange(B)[:, None]
+        for key in ("x", "p", "at_bound"):
+            out[key] = out[key][rows, perm]
+        out["cov_x"] = out["cov_x"][rows[:, :, None], perm[:, :, None], perm[:, None, :]]
     return _assemble(prep, out, absolute_sigma, dict(starts=starts, max_iter=max_iter, chunk=chunk))
 
 
@@ -275,17 +300,21 @@ def _assemble(prep, out, absolute_sigma, options) -> FitResult:
     chi2_red = chi2 / dof
     dpdx = np.where(prep["logmask"], p, 1.0)
     s2 = np.ones_like(chi2) if absolute_sigma else chi2_red
-    cov = out["cov_x"] * dpdx[:, :, None] * dpdx[:, None, :] * s2[:, None, None]
-    var = np.diagonal(cov, axis1=1, axis2=2).copy()
-    pinned = out["at_bound"] | fixed[None, :]
-    stderr = np.where(pinned, np.nan, np.sqrt(np.maximum(var, 0.0)))
+    with np.errstate(over="ignore", invalid="ignore"):
+        cov = out["cov_x"] * dpdx[:, :, None] * dpdx[:, None, :] * s2[:, None, None]
+        var = np.diagonal(cov, axis1=1, axis2=2).copy()
+        pinned = out["at_bound"] | fixed[None, :]
+        stderr = np.where(pinned, np.nan, np.sqrt(np.maximum(var, 0.0)))
+    unidentifiable = ~pinned & ~np.isfinite(stderr)
+    stderr = np.where(unidentifiable, np.inf, stderr)
     raw = out["status"]
     status = np.select([raw == 1, raw == 2, raw == 3, raw == -2],
                        [FitStatus.CONVERGED, FitStatus.CONVERGED_XTOL, FitStatus.CONVERGED_GTOL,
                         FitStatus.NONFINITE], FitStatus.MAX_ITER).astype(np.int64)
     conv = status > 0
     status = np.where(conv & out["at_bound"].any(axis=1), FitStatus.AT_BOUND, status)
-    status = np.where(conv & (out["min_pivot"] < 1e-15), FitStatus.SINGULAR, status)
+    singular = (out["min_pivot"] < 1e-15) | unidentifiable.any(axis=1)
+    status = np.where(conv & singular, FitStatus.SINGULAR, status)
     nonfinite = ~np.isfinite(chi2)
     status = np.where(nonfinite, FitStatus.NONFINITE, status)
     Zf = out["Z_fit"]
@@ -297,5 +326,4 @@ def _assemble(prep, out, absolute_sigma, options) -> FitResult:
                      mask=batch.mask, options=options)
 
 
-def fit_series(*args, **kwargs):  # replaced below once implemented
-    raise NotImplementedError
+from .series_fit import fit_series  # noqa: E402  (re-exported: fastfit.fit_series)

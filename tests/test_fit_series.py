@@ -1,0 +1,71 @@
+"""fit_series: warm starts and parameters shared across a series."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.optimize import least_squares
+
+import fastfit as ff
+from fastfit.synthetic import add_noise, log_freq
+
+C = ff.Circuit("R0-p(R1,CPE1)-p(R2,CPE2)")
+
+
+@pytest.fixture(scope="module")
+def drifting():
+    rng = np.random.default_rng(31)
+    f = log_freq(7e6, 10.0)
+    B = 12
+    P = np.tile([20.0, 100.0, 3e-9, 0.88, 300.0, 2e-8, 0.8], (B, 1))
+    P[:, 4] *= 1 + 0.03 * np.arange(B)
+    Z = add_noise(C.impedance(f, P), 0.003, rng)
+    return f, Z, P
+
+
+def test_warm_start_never_worse(drifting):
+    f, Z, P = drifting
+    r0 = ff.fit(f, Z, C)
+    r = ff.fit_series(f, Z, C)
+    assert np.all(r.chi2 <= r0.chi2 * (1 + 1e-9))
+    assert r.ok.all()
+
+
+def test_shared_parameters_joint_optimum(drifting):
+    f, Z, P = drifting
+    shared = ["R0", "CPE1_n", "CPE2_n"]
+    r = ff.fit_series(f, Z, C, shared=shared)
+    assert np.all(r.params[:, 0] == r.params[0, 0]) and np.all(r.params[:, 3] == r.params[0, 3])
+    B = len(Z)
+    # independent reference: scipy on the stacked joint problem, started at fastfit's result
+    sh, loc = [0, 3, 6], [1, 2, 4, 5]
+    lm = np.array([1, 1, 1, 0, 1, 1, 0], bool)
+
+    def unpack(x):
+        p = np.empty((B, 7))
+        p[:, sh] = x[:3]
+        p[:, loc] = x[3:].reshape(B, 4)
+        return np.where(lm, np.exp(p), p)
+
+    def resid(x):
+        Zm = C.impedance(f, unpack(x))
+        d = (Zm - Z) / np.abs(Z)
+        return np.concatenate([d.real.ravel(), d.imag.ravel()])
+
+    x0 = np.where(lm, np.log(r.params), r.params)
+    x0 = np.concatenate([x0[0, sh], x0[:, loc].ravel()])
+    s = least_squares(resid, x0, method="lm", xtol=1e-15, ftol=1e-15, gtol=1e-15)
+    assert r.chi2.sum() <= 2 * s.cost * (1 + 1e-6)
+    p_ref = unpack(s.x)
+    np.testing.assert_allclose(r.params, p_ref, rtol=1e-4)
+    # joint stderr of a shared parameter from the stacked Jacobian
+    J = s.jac
+    cov = np.linalg.inv(J.T @ J) * (2 * s.cost) / (J.shape[0] - J.shape[1])
+    se_n1 = np.sqrt(cov[1, 1])   # CPE1_n is linear (not log)
+    assert r.stderr[0, 3] == pytest.approx(se_n1, rel=1e-2)
+    assert r.options["shared"] == shared and r.ok.all()
+
+
+def test_shared_and_fixed_conflict(drifting):
+    f, Z, _ = drifting
+    with pytest.raises(ff.errors.DataError, match="fixed and shared"):
+        ff.fit_series(f, Z, C, shared=["R0"], fixed={"R0": 20.0})
