@@ -1,0 +1,203 @@
+"""The ``fastfit`` command line (console script ``fastfit = fastfit.cli:main``).
+
+Only click is imported here, so ``fastfit --help`` is instant; JAX, h5py and matplotlib are
+imported by the command bodies (``_fit``, ``_commands``) when a command runs.
+
+Errors: bad arguments and bad input files (click usage errors and every
+:class:`fastfit.errors.FastfitError`) print one line ``fastfit CMD: error: ...`` and exit
+with status 2; ``--debug`` shows the traceback instead.  Ctrl-C exits with 130.
+"""
+from __future__ import annotations
+
+import sys
+
+import click
+
+__all__ = ["main", "cli"]
+
+_DEBUG_HELP = "Show full tracebacks instead of one-line errors."
+
+
+class _Group(click.Group):
+    """Click group that turns errors into one line and exit status 2."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        argv = list(sys.argv[1:] if args is None else args)
+        debug = "--debug" in argv
+        try:
+            rv = super().main(args=argv, prog_name=prog_name or "fastfit",
+                              complete_var=complete_var, standalone_mode=False, **extra)
+        except click.exceptions.Exit as exc:       # --help, --version
+            code = exc.exit_code
+        except click.ClickException as exc:        # usage errors, bad paths, bad values
+            if debug:
+                raise
+            where = exc.ctx.command_path if getattr(exc, "ctx", None) else "fastfit"
+            msg = " ".join(exc.format_message().split())
+            click.echo(f"{where}: error: {msg}", err=True)
+            code = 2
+        except click.exceptions.Abort:
+            click.echo("fastfit: aborted", err=True)
+            code = 130
+        except KeyboardInterrupt:
+            click.echo("fastfit: interrupted (re-run the same command to resume)", err=True)
+            code = 130
+        except Exception as exc:                   # noqa: BLE001 - mapped to exit codes
+            if debug:
+                raise
+            from ..errors import FastfitError
+
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            cmd = _command_name(argv)
+            if isinstance(exc, FastfitError):
+                reason = getattr(exc, "reason", None)
+                text = getattr(exc, "text", "")
+                if reason is not None and text:      # circuit syntax: keep it on one line
+                    first = f"{reason} at column {exc.position} of circuit {text!r}"
+                click.echo(f"{cmd}: error: {first}", err=True)
+                code = 2
+            else:
+                click.echo(f"{cmd}: internal error: {type(exc).__name__}: {first} "
+                           "(re-run with --debug for the traceback)", err=True)
+                code = 1
+        else:
+            code = rv if isinstance(rv, int) else 0
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+def _command_name(argv) -> str:
+    cmd = next((a for a in argv if not a.startswith("-")), None)
+    return f"fastfit {cmd}" if cmd in cli.commands else "fastfit"
+
+
+def _debug_option(f):
+    return click.option("--debug", is_flag=True, hidden=False, help=_DEBUG_HELP)(f)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="fastfit", prog_name="fastfit")
+@_debug_option
+def cli(debug):
+    """fastfit: bulk impedance-spectrum analysis (equivalent-circuit fits, KK, DRT).
+
+    Results go to an HDF5 store; re-running a killed command resumes it.
+    """
+
+
+_files = click.argument("files", nargs=-1, required=True,
+                        type=click.Path(exists=True, dir_okay=False))
+_quiet = click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+_chunk = click.option("--chunk", type=click.IntRange(1, 1_000_000), default=2000,
+                      show_default=True, help="Spectra per batch (bounds memory).")
+
+
+@cli.command()
+@_files
+@click.option("-c", "--circuit", required=True, help='Circuit string, e.g. "R0-p(R1,CPE1)".')
+@click.option("-o", "--out", type=click.Path(dir_okay=False), default=None,
+              help="HDF5 store to write (created or resumed); defaults to the input store "
+                   "when FILES is one .h5 store.")
+@click.option("--run", "run_name", default="fit", show_default=True,
+              help="Name of the analysis run inside the store.")
+@click.option("--area-cm2", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Electrode area in cm^2 (recorded; reports show area-specific values).")
+@click.option("--kk", "kk_threshold", type=click.FloatRange(min=0, min_open=True),
+              default=None, help="Run lin-KK first and exclude points whose relative "
+                                 "residual exceeds this value (e.g. 0.05).")
+@click.option("--weight", type=click.Choice(["modulus", "proportional", "unit"]),
+              default="modulus", show_default=True, help="Residual weighting.")
+@_chunk
+@_quiet
+@_debug_option
+def fit(files, circuit, out, run_name, area_cm2, kk_threshold, weight, chunk, quiet, debug):
+    """Fit CIRCUIT to every spectrum in FILES and store the results.
+
+    FILES are instrument files (anything `fastfit info` can read) or fastfit stores.
+    Results are written chunk by chunk; re-running the same command after an
+    interruption continues where it stopped.
+    """
+    from ._fit import run_fit
+
+    return run_fit(files, circuit=circuit, out=out, run=run_name, area_cm2=area_cm2,
+                   kk_threshold=kk_threshold, weight=weight, chunk=chunk, quiet=quiet)
+
+
+@cli.command()
+@_files
+@click.option("-o", "--out", type=click.Path(dir_okay=False), default=None,
+              help="Also store the results in this HDF5 store.")
+@click.option("--run", "run_name", default="kk", show_default=True)
+@click.option("--threshold", type=click.FloatRange(min=0, min_open=True), default=0.05,
+              show_default=True, help="Relative residual above which a point is flagged.")
+@_chunk
+@_quiet
+@_debug_option
+def kk(files, out, run_name, threshold, chunk, quiet, debug):
+    """Kramers-Kronig (lin-KK) validity test of every spectrum in FILES."""
+    from ._commands import run_kk
+
+    return run_kk(files, out=out, run=run_name, threshold=threshold, chunk=chunk, quiet=quiet)
+
+
+@cli.command()
+@_files
+@click.option("-o", "--out", type=click.Path(dir_okay=False), default=None,
+              help="Also store the results in this HDF5 store.")
+@click.option("--run", "run_name", default="drt", show_default=True)
+@click.option("--lam", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Regularisation parameter (default: chosen per spectrum).")
+@_chunk
+@_quiet
+@_debug_option
+def drt(files, out, run_name, lam, chunk, quiet, debug):
+    """Distribution of relaxation times of every spectrum in FILES."""
+    from ._commands import run_drt
+
+    return run_drt(files, out=out, run=run_name, lam=lam, chunk=chunk, quiet=quiet)
+
+
+@cli.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@_debug_option
+def info(file, debug):
+    """Describe an instrument file or a fastfit store."""
+    from ._commands import run_info
+
+    return run_info(file)
+
+
+@cli.command()
+@click.argument("store", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), default="report",
+              show_default=True, help="Directory for the PNGs and report.html.")
+@click.option("--run", "run_name", default=None, help="Only this run (default: all).")
+@_debug_option
+def report(store, out_dir, run_name, debug):
+    """Write PNG plots and one self-contained report.html for a store."""
+    from ..report import write_report
+    from ._common import echo, setup_jax
+
+    setup_jax()
+    path = write_report(store, out_dir, run=run_name)
+    echo(f"fastfit report: wrote {path}")
+    return 0
+
+
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@_debug_option
+@click.pass_context
+def stream(ctx, debug):
+    """Fit spectra live as an instrument writes them (not implemented yet)."""
+    click.echo("fastfit stream: error: not implemented yet", err=True)
+    return 2
+
+
+def main(argv=None) -> int:
+    """Console-script entry point."""
+    return cli.main(args=argv, prog_name="fastfit")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,117 @@
+"""``fastfit fit``: bulk fits in chunks, each chunk committed to the store as it completes.
+
+Resuming: spectra are ingested with content keys (re-ingesting is a no-op), the chunk
+layout is a pure function of the ordered input indices and ``--chunk``, and chunks whose
+spectra all have committed results are skipped.  A re-run after a kill therefore fits the
+same chunks, with the same inputs and compiled programs, as an uninterrupted run would.
+Memory stays bounded: one input file and one chunk of spectra/results at a time.
+"""
+from __future__ import annotations
+
+import time
+
+import click
+import numpy as np
+
+from ._common import echo, ingest, is_store, progress, setup_jax
+
+__all__ = ["run_fit", "fit_options"]
+
+
+def fit_options(circuit, weight, kk_threshold, area_cm2) -> dict:
+    """The options that decide results (stored with the run; a resume must match)."""
+    return {"circuit": str(circuit), "weight": weight, "kk_threshold": kk_threshold,
+            "area_cm2": area_cm2}
+
+
+def _resolve_out(files, out):
+    if out is not None:
+        return out
+    if len(files) == 1 and is_store(files[0]):
+        return files[0]
+    raise click.UsageError("--out is required (the HDF5 store to write)")
+
+
+def _check_run(store, run: str, options: dict) -> None:
+    from ..errors import StoreError
+
+    if run not in store.runs():
+        return
+    info = store.run_info(run)
+    old = info.get("options", {})
+    diff = sorted(k for k in set(old) | set(options) if old.get(k) != options.get(k))
+    if info.get("kind") != "fit" or diff:
+        what = f"is a {info.get('kind')} run" if info.get("kind") != "fit" else \
+            "was made with other " + ", ".join(diff)
+        raise StoreError(f"{store.path}: run {run!r} {what}; use --run NAME for a new run")
+
+
+def kk_mask(series, threshold: float):
+    """lin-KK of a chunk and the points it keeps (relative residual <= threshold; bad
+    points are dropped from the spectrum ends inwards, see :func:`fastfit.kk`)."""
+    from .. import kk
+
+    res = kk(series.freq, series.Z, mask=series.mask, max_rel_residual=threshold)
+    return res, np.asarray(res.mask, bool) & series.mask
+
+
+def locate_error(series, exc):
+    """The same error with "spectrum b" (position in a chunk) replaced by the source file
+    and the spectrum's position in it."""
+    import re
+
+    from ..errors import DataError
+
+    m = re.match(r"spectrum (\d+)\b:?\s*(.*)", str(exc), re.S)
+    if not m or int(m.group(1)) >= len(series):
+        return exc
+    b = int(m.group(1))
+    sources = series.meta.get("sources") or [series.meta.get("source")]
+    src = sources[int(series.info["source_id"][b])] if "source_id" in series.info else sources[0]
+    where = f"{src or 'input'}, spectrum {int(series.info['index'][b])}"
+    return DataError(f"{where}: {m.group(2)}")
+
+
+def run_fit(files, *, circuit, out, run, area_cm2, kk_threshold, weight, chunk, quiet) -> int:
+    from ..circuit import Circuit
+    from ..errors import FastfitError
+    from ..store import Store
+
+    circ = Circuit(circuit)                     # syntax errors before any heavy import
+    out = _resolve_out(files, out)
+    setup_jax()
+    from .. import fit
+
+    options = fit_options(circ, weight, kk_threshold, area_cm2)
+    t_start = time.perf_counter()
+    with Store(out, "a") as store:
+        if store.recovered_rows:
+            echo(f"fastfit fit: {out}: dropped {store.recovered_rows} uncommitted rows of an "
+                 "interrupted run")
+        _check_run(store, run, options)
+        indices = ingest(files, store, chunk, quiet)
+        done = store.done(run)
+        chunks = [indices[i:i + chunk] for i in range(0, indices.size, chunk)]
+        todo = [c[~np.isin(c, done)] for c in chunks]
+        todo = [c for c in todo if c.size]
+        n_todo = int(sum(c.size for c in todo))
+        n_fitted = n_ok = 0
+        with progress("fitting", indices.size, done=indices.size - n_todo, quiet=quiet) as bar:
+            for idx in todo:
+                series = store.spectra(idx)
+                kres, mask = (None, series.mask)
+                try:
+                    if kk_threshold is not None:
+                        kres, mask = kk_mask(series, kk_threshold)
+                    res = fit(series, circuit=circ, weight=weight, mask=mask)
+                except FastfitError as exc:
+                    raise locate_error(series, exc) from exc
+                store.write_fit(run, idx, res, circ, options, kk=kres)
+                n_fitted += idx.size
+                n_ok += int(np.count_nonzero(np.asarray(res.status) > 0))
+                bar.advance(idx.size)
+    dt = time.perf_counter() - t_start
+    skipped = indices.size - n_todo
+    echo(f"fastfit fit: {indices.size} spectra, {n_fitted} fitted ({n_ok} converged), "
+         f"{skipped} already done; run {run!r} in {out} ({dt:.1f} s)")
+    return 0

@@ -1,0 +1,21 @@
+"""Matplotlib figures for impedance results (Agg canvas; no pyplot state).
+
+Every function returns a :class:`matplotlib.figure.Figure`; save it with
+``fig.savefig("x.png")``.
+
+=====================  ==========================================================
+`nyquist`              -Z'' vs Z' with fit overlay and residual panel
+`bode`                 |Z| and phase vs frequency with fit overlay and residuals
+`params_vs_time`       fitted parameters vs time with error bars
+`drt_heatmap`          DRT over time (tau vs time, colour = gamma)
+`arrhenius`            ln(sigma T) (or ln 1/R, ln sigma) vs 1000/T with the fit
+=====================  ==========================================================
+"""
+from __future__ import annotations
+
+from ._base import new_figure, save
+from ._series import arrhenius, drt_heatmap, params_vs_time, time_axis
+from ._spectra import bode, nyquist
+
+__all__ = ["nyquist", "bode", "params_vs_time", "drt_heatmap", "arrhenius", "new_figure",
+           "save", "time_axis"]

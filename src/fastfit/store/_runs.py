@@ -1,0 +1,343 @@
+"""Analysis runs inside a store: fit, KK and DRT result tables.
+
+``/runs/<name>`` is a group whose attributes describe the run (kind, circuit, options,
+fastfit version, timestamps) and whose sub-tables ``fit``, ``kk`` and ``drt`` hold one
+row per analysed spectrum (column ``spectrum`` = row of ``/spectra``).  Rows are only
+appended; when a spectrum has several committed rows the last one wins.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from ..errors import StoreError
+
+__all__ = ["PARTS", "fit_rows", "kk_rows", "drt_rows", "latest_rows", "options_json"]
+
+# part -> {column: (dtype, width key or None)}; width keys: "P" params, "F" points, "T" tau
+PARTS = {
+    "fit": {"spectrum": ("i8", None), "params": ("f8", "P"), "stderr": ("f8", "P"),
+            "chi2": ("f8", None), "chi2_red": ("f8", None), "status": ("i4", None),
+            "n_iter": ("i4", None), "n_points": ("i4", None), "aic": ("f8", None),
+            "bic": ("f8", None)},
+    "kk": {"spectrum": ("i8", None), "M": ("i4", None), "mu": ("f8", None),
+           "pseudo_chi2": ("f8", None), "valid": ("u1", None), "mask": ("u1", "F")},
+    "drt": {"spectrum": ("i8", None), "tau": ("f8", "T"), "gamma": ("f8", "T"),
+            "R_inf": ("f8", None), "L": ("f8", None), "lam": ("f8", None),
+            "status": ("i4", None)},
+}
+
+
+def options_json(options) -> str:
+    def default(o):
+        if isinstance(o, np.generic):
+            return o.item()
+        if isinstance(o, np.ndarray):
+            return o.tolist()
+        return str(o)
+
+    return json.dumps(dict(options or {}), sort_keys=True, default=default)
+
+
+def _field(obj, name, B, fill, dtype):
+    v = getattr(obj, name, None)
+    if v is None:
+        return np.full(B, fill, dtype)
+    v = np.asarray(v)
+    return np.broadcast_to(v, (B,)).astype(dtype) if v.ndim == 0 else v.astype(dtype)
+
+
+def _rows_check(what: str, B: int, n: int, run: str, path) -> None:
+    if B != n:
+        raise StoreError(f"{path}: run {run!r}: {n} spectrum indices for {B} {what} results")
+
+
+def fit_rows(result, indices: np.ndarray, run: str, path) -> dict:
+    params = np.atleast_2d(np.asarray(result.params, np.float64))
+    B, P = params.shape
+    _rows_check("fit", B, indices.size, run, path)
+    stderr = getattr(result, "stderr", None)
+    stderr = np.full((B, P), np.nan) if stderr is None else np.asarray(stderr, np.float64).reshape(B, P)
+    rows = {"spectrum": indices, "params": params, "stderr": stderr,
+            "chi2": _field(result, "chi2", B, np.nan, np.float64),
+            "chi2_red": _field(result, "chi2_red", B, np.nan, np.float64),
+            "status": _field(result, "status", B, 0, np.int32),
+            "n_iter": _field(result, "n_iter", B, -1, np.int32),
+            "n_points": _field(result, "n_points", B, -1, np.int32)}
+    for name in ("aic", "bic"):
+        try:
+            rows[name] = _field(result, name, B, np.nan, np.float64)
+        except (TypeError, ValueError, AttributeError):
+            rows[name] = np.full(B, np.nan)
+    return rows
+
+
+def kk_rows(result, indices: np.ndarray, run: str, path) -> dict:
+    M = np.asarray(result.M).reshape(-1)
+    B = M.size
+    _rows_check("KK", B, indices.size, run, path)
+    mask = getattr(result, "mask", None)
+    mask = np.ones((B, 1), np.uint8) if mask is None else np.asarray(mask).reshape(B, -1).astype(np.uint8)
+    return {"spectrum": indices, "M": M.astype(np.int32),
+            "mu": _field(result, "mu", B, np.nan, np.float64),
+            "pseudo_chi2": _field(result, "pseudo_chi2", B, np.nan, np.float64),
+            "valid": _field(result, "valid", B, 0, np.uint8), "mask": mask}
+
+
+def drt_rows(result, indices: np.ndarray, run: str, path) -> dict:
+    gamma = np.atleast_2d(np.asarray(result.gamma, np.float64))
+    B, T = gamma.shape
+    _rows_check("DRT", B, indices.size, run, path)
+    tau = np.asarray(result.tau, np.float64)
+    tau = np.broadcast_to(tau, (B, T)) if tau.ndim == 1 else tau.reshape(B, T)
+    return {"spectrum": indices, "tau": np.ascontiguousarray(tau), "gamma": gamma,
+            "R_inf": _field(result, "R_inf", B, np.nan, np.float64),
+            "L": _field(result, "L", B, np.nan, np.float64),
+            "lam": _field(result, "lam", B, np.nan, np.float64),
+            "status": _field(result, "status", B, 0, np.int32)}
+
+
+def latest_rows(spectrum: np.ndarray) -> np.ndarray:
+    """Row numbers holding the last committed row of each spectrum, sorted by spectrum."""
+    if spectrum.size == 0:
+        return np.zeros(0, np.int64)
+    rev = spectrum[::-1]
+    _, first_in_rev = np.unique(rev, return_index=True)
+    return (spectrum.size - 1 - first_in_rev).astype(np.int64)
+
+
+class RunsMixin:
+    """Run methods of :class:`~fastfit.store.Store` (analysis results per named run)."""
+
+    # ------------------------------------------------------------- structure
+    def _run_name(self, run) -> str:
+        if not isinstance(run, str) or not run or "/" in run or run in (".", ".."):
+            raise StoreError(f"{self.path}: invalid run name {run!r} (a non-empty string "
+                             "without '/')")
+        return run
+
+    def _run(self, run: str):
+        self._open_check()
+        run = self._run_name(run)
+        if run not in self._f["runs"]:
+            known = ", ".join(self.runs()) or "none"
+            raise StoreError(f"{self.path}: no run named {run!r} (runs: {known})")
+        return self._f["runs"][run]
+
+    def _prepare_run(self, run: str, kind: str, attrs: dict, options) -> None:
+        """Create run ``run`` or check that its circuit and options match."""
+        from ._store import _now, _version
+
+        run = self._run_name(run)
+        opts = options_json(options)
+        runs = self._f["runs"]
+        if run in runs:
+            g = runs[run]
+            old_c = g.attrs.get("circuit", "")
+            new_c = attrs.get("circuit")
+            if new_c is not None and old_c and new_c != old_c:
+                raise StoreError(f"{self.path}: run {run!r} was fitted with circuit {old_c}, "
+                                 f"not {new_c}; choose another run name")
+            old_o = g.attrs.get("options", "{}")
+            if options is not None and old_o != "{}" and opts != old_o:
+                a, b = json.loads(old_o), json.loads(opts)
+                diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+                raise StoreError(f"{self.path}: run {run!r} was made with other options "
+                                 f"({', '.join(diff)} differ); choose another run name")
+            if options is not None and old_o == "{}" and opts != "{}":
+                self._structure()
+                self._f["runs"][run].attrs["options"] = opts
+            for k, v in attrs.items():
+                if k not in g.attrs:
+                    self._structure()
+                    self._f["runs"][run].attrs[k] = v
+            return
+        self._structure()
+        g = self._f["runs"].create_group(run)
+        g.attrs.update(kind=kind, options=opts, fastfit_version=_version(), created=_now(),
+                       schema_version=self._f.attrs["schema_version"], **attrs)
+        self._f.flush()
+
+    def _write_part(self, run: str, part: str, rows: dict) -> None:
+        from . import _table as tb
+
+        widths = {"P": None, "F": None, "T": None}
+        for col, (dt, wkey) in PARTS[part].items():
+            if wkey is not None:
+                widths[wkey] = np.shape(rows[col])[1]
+        g = self._f["runs"][run]
+        need = part not in g or any(c not in g[part] for c in PARTS[part])
+        if need:
+            self._structure()
+            t = tb.create_table(self._f["runs"][run], part)
+            for col, (dt, wkey) in PARTS[part].items():
+                tb.ensure_column(t, col, dt, None if wkey is None else widths[wkey],
+                                 fill=-1 if col in ("n_iter", "n_points") else None)
+            self._f.flush()
+        self._appending()
+        tb.append_rows(self._f["runs"][run][part], rows, self._f.flush)
+
+    # ----------------------------------------------------------------- writes
+    def write_fit(self, run: str, indices, result, circuit=None, options=None, *, kk=None,
+                  drt=None) -> None:
+        """Append fit results for the store spectra ``indices`` to run ``run``.
+
+        Parameters
+        ----------
+        run : str
+            Run name; created on first use.  A later write with another circuit or other
+            options raises :class:`StoreError` (use another name).
+        indices : (B,) int
+            Store indices (rows of ``spectra()``) the B results belong to.
+        result : FitResult
+            ``params``/``stderr`` (B, P), ``chi2``, ``chi2_red``, ``status``, ``n_iter``...
+        circuit : Circuit or str, optional
+            Defaults to ``result.circuit``.
+        options : dict, optional
+            Analysis options (JSON-serialisable), stored as the run's ``options``.
+        kk, drt : KKResult / DRTResult for the same spectra, optional
+            Written to the run's ``kk`` / ``drt`` tables (committed before the fit rows).
+        """
+        self._writable()
+        idx = self._check_indices(indices)
+        circuit = getattr(result, "circuit", None) if circuit is None else circuit
+        if circuit is None:
+            raise StoreError(f"{self.path}: run {run!r}: no circuit given")
+        cstr = str(circuit)
+        names = list(getattr(result, "param_names", None) or _circuit_attr(cstr, "param_names"))
+        units = list(getattr(result, "units", None) or _circuit_attr(cstr, "units"))
+        rows = fit_rows(result, idx, run, self.path)
+        if rows["params"].shape[1] != len(names):
+            raise StoreError(f"{self.path}: run {run!r}: {rows['params'].shape[1]} parameters "
+                             f"for circuit {cstr} with {len(names)}")
+        fixed = getattr(result, "fixed", None)
+        attrs = {"circuit": cstr, "param_names": json.dumps(names), "units": json.dumps(units),
+                 "weight": str(getattr(result, "weight", "")),
+                 "fixed": json.dumps([bool(x) for x in np.asarray(
+                     fixed if fixed is not None else np.zeros(len(names), bool)).reshape(-1)])}
+        self._prepare_run(run, "fit", attrs, options)
+        if kk is not None:
+            self._write_part(run, "kk", kk_rows(kk, idx, run, self.path))
+        if drt is not None:
+            self._write_part(run, "drt", drt_rows(drt, idx, run, self.path))
+        self._write_part(run, "fit", rows)
+
+    def write_kk(self, run: str, indices, result, options=None) -> None:
+        """Append Kramers-Kronig results (``M``, ``mu``, ``pseudo_chi2``, ``valid``,
+        ``mask``) for the store spectra ``indices`` to run ``run`` (kind "kk" if new)."""
+        self._writable()
+        idx = self._check_indices(indices)
+        rows = kk_rows(result, idx, run, self.path)
+        self._prepare_run(run, "kk", {}, options)
+        self._write_part(run, "kk", rows)
+
+    def write_drt(self, run: str, indices, result, options=None) -> None:
+        """Append DRT results (``tau``, ``gamma``, ``R_inf``, ``L``, ``lam``, ``status``)
+        for the store spectra ``indices`` to run ``run`` (kind "drt" if new)."""
+        self._writable()
+        idx = self._check_indices(indices)
+        rows = drt_rows(result, idx, run, self.path)
+        self._prepare_run(run, "drt", {}, options)
+        self._write_part(run, "drt", rows)
+
+    # ------------------------------------------------------------------ reads
+    def runs(self) -> list[str]:
+        """Names of the analysis runs, in creation order."""
+        self._open_check()
+        return list(self._f["runs"].keys())
+
+    def run_info(self, run: str) -> dict:
+        """Attributes of a run: kind, circuit, param_names, units, options (dict),
+        fastfit_version, created, and the committed row count of each part."""
+        g = self._run(run)
+        out = {}
+        for k, v in g.attrs.items():
+            v = v.decode() if isinstance(v, bytes) else v
+            v = v.item() if isinstance(v, np.generic) else v
+            out[k] = json.loads(v) if k in ("options", "param_names", "units", "fixed") else v
+        for part in PARTS:
+            if part in g:
+                out[f"n_{part}"] = self._n(g[part])
+        return out
+
+    def results(self, run: str, part: str | None = None) -> dict:
+        """Latest committed row per spectrum of a run's ``fit``, ``kk`` or ``drt`` table,
+        sorted by ``spectrum``: {column: array}."""
+        g = self._run(run)
+        part = part or str(g.attrs.get("kind", "fit"))
+        if part not in PARTS:
+            raise StoreError(f"{self.path}: unknown result table {part!r} "
+                             f"(one of {', '.join(PARTS)})")
+        if part not in g:
+            empty = {c: np.zeros((0,), dt) for c, (dt, w) in PARTS[part].items()}
+            return empty
+        t = g[part]
+        n = self._n(t)
+        spectrum = self._col(t, "spectrum", n=n)
+        rows = latest_rows(spectrum)
+        out = {}
+        for col in PARTS[part]:
+            a = self._col(t, col, n=n)[rows]
+            out[col] = a.astype(bool) if col in ("valid", "mask") else a
+        return out
+
+    def done(self, run: str, part: str | None = None) -> np.ndarray:
+        """Sorted store indices with committed results in ``run`` (its main table unless
+        ``part`` is given); empty for a run that does not exist yet (for resuming)."""
+        self._open_check()
+        if self._run_name(run) not in self._f["runs"]:
+            return np.zeros(0, np.int64)
+        g = self._f["runs"][run]
+        part = part or str(g.attrs.get("kind", "fit"))
+        if part not in g:
+            return np.zeros(0, np.int64)
+        return np.unique(self._col(g[part], "spectrum"))
+
+    def params(self, run: str, area_specific: bool = False):
+        """pandas.DataFrame of a fit run, one row per fitted spectrum.
+
+        Index ``spectrum`` (store index); columns exactly ``Circuit.param_names``, then
+        ``<name>_stderr`` for each, then ``chi2``, ``status`` and ``time`` (s, the store's
+        common clock).  With ``area_specific`` and a run option ``area_cm2``, values are
+        multiplied by the area for impedance-like parameters (ohm cm2, H cm2)
+        and divided by it for capacitance-like ones (F cm-2, F cm-2 s^(n-1)).
+        """
+        import pandas as pd
+
+        info = self.run_info(run)
+        if "param_names" not in info:
+            raise StoreError(f"{self.path}: run {run!r} is a {info.get('kind')} run and has "
+                             "no fitted parameters")
+        names = list(info["param_names"])
+        r = self.results(run, "fit")
+        params, stderr = r["params"], r["stderr"]
+        if area_specific:
+            area = info.get("options", {}).get("area_cm2")
+            if area is None:
+                raise StoreError(f"{self.path}: run {run!r} has no area_cm2 option")
+            params, stderr = _area_specific(info["circuit"], params, stderr, float(area))
+        data = {name: params[:, k] for k, name in enumerate(names)}
+        data.update({f"{name}_stderr": stderr[:, k] for k, name in enumerate(names)})
+        data["chi2"] = r["chi2"]
+        data["status"] = r["status"].astype(np.int64)
+        data["time"] = self.times(r["spectrum"]) if r["spectrum"].size else np.zeros(0)
+        df = pd.DataFrame(data, index=pd.Index(r["spectrum"].astype(np.int64), name="spectrum"))
+        return df
+
+
+def _circuit_attr(text: str, name: str) -> list[str]:
+    from ..circuit import Circuit
+
+    return getattr(Circuit(text), name)
+
+
+def _area_specific(circuit: str, params, stderr, area: float):
+    """Scale to area-specific values: impedance-like parameters (ohm..., H) times the
+    area, admittance-like ones (F, F s^(n-1)) divided by it, others unchanged."""
+    from ..circuit import Circuit
+
+    units = Circuit(circuit).units
+    f = np.array([area if u.startswith(("ohm", "H")) else 1.0 / area if u.startswith("F")
+                  else 1.0 for u in units])
+    return params * f, stderr * f

@@ -1,0 +1,188 @@
+"""Append-only tables of HDF5 datasets with a committed row count.
+
+A *table* is an HDF5 group whose datasets ("columns") share their first axis, plus an
+int64 dataset ``committed`` of shape (1,).  Rows ``>= committed`` are not part of the
+table (they are the tail of an append that was interrupted) and are ignored by readers
+and overwritten by the next append.
+
+Append protocol (crash safe together with SWMR writing, see ``_h5file``):
+
+1. resize every column to ``committed + k`` rows and write the k new rows;
+2. flush the file (data reaches the OS before the count that makes it visible);
+3. write ``committed + k`` into ``committed`` and flush again.
+
+Strings are stored as fixed-length UTF-8 byte strings (``S<n>``, zero padded): variable-
+length strings live in HDF5's global heap, which is not covered by SWMR's write ordering
+(a killed writer can leave a heap that later appends cannot use).  A string column that
+receives a longer value is rewritten with a wider type before the append (rare: the
+strings are source paths and metadata).
+
+Columns are chunked along rows (about 128 KiB per chunk) and gzip-compressed with the
+shuffle filter, so any HDF5 reader can decode them.  A column may have one trailing axis
+(e.g. frequency points) that grows when wider rows arrive; new space is filled with the
+column's fill value (NaN for floats, 0 otherwise).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["create_table", "committed", "append_rows", "read_column", "ensure_column",
+           "truncate_uncommitted", "encode_strings", "narrow_strings", "widen_strings", "COUNT"]
+
+COUNT = "committed"
+_CHUNK_BYTES = 1 << 17
+
+
+def _fill(dtype: np.dtype):
+    if dtype.kind == "f":
+        return np.nan
+    if dtype.kind in "iub":
+        return 0
+    return None
+
+
+def _chunk_rows(dtype: np.dtype, width: int) -> int:
+    item = dtype.itemsize
+    rows = _CHUNK_BYTES // max(1, item * max(width, 1))
+    return int(min(8192, max(16, 1 << (max(rows, 1).bit_length() - 1))))
+
+
+def create_table(parent, name: str):
+    """Create an empty table group ``parent/name`` (non-SWMR mode)."""
+    g = parent.require_group(name)
+    if COUNT not in g:
+        g.create_dataset(COUNT, data=np.zeros(1, np.int64))
+    return g
+
+
+def encode_strings(values) -> np.ndarray:
+    """UTF-8 ``S<n>`` array of str/bytes values (n >= 1)."""
+    enc = [v if isinstance(v, bytes) else str(v).encode("utf-8") for v in np.asarray(values, object).reshape(-1)]
+    width = max([1] + [len(v) for v in enc])
+    return np.array(enc, dtype=f"S{width}")
+
+
+def narrow_strings(table, rows: dict) -> dict:
+    """{column: needed width} for string columns too narrow for ``rows``."""
+    out = {}
+    for name, value in rows.items():
+        ds = table[name]
+        if ds.dtype.kind == "S" and np.asarray(value).dtype.itemsize > ds.dtype.itemsize:
+            out[name] = np.asarray(value).dtype.itemsize
+    return out
+
+
+def widen_strings(table, name: str, width: int) -> None:
+    """Rewrite string column ``name`` with type ``S<width>`` (non-SWMR mode)."""
+    old = table[name]
+    data = old[:committed(table)]
+    chunks = old.chunks
+    del table[name]
+    width = max(width, 2 * old.dtype.itemsize)
+    ds = table.create_dataset(name, shape=data.shape, maxshape=(None,), chunks=chunks,
+                              dtype=f"S{width}", compression="gzip", compression_opts=4,
+                              shuffle=True)
+    if data.size:
+        ds[:] = data.astype(f"S{width}")
+
+
+def ensure_column(table, name: str, dtype, width: int | None = None, fill=None):
+    """Create column ``name`` (``(N,)`` or ``(N, width)``) sized to the table's rows.
+
+    ``fill`` (default NaN for floats, 0 otherwise) is what rows written before the
+    column existed, and columns added by widening, read as."""
+    if name in table:
+        return table[name]
+    dtype = np.dtype("S16") if dtype is str else np.dtype(dtype)
+    n = committed(table)
+    shape = (n,) if width is None else (n, width)
+    maxshape = (None,) if width is None else (None, None)
+    chunks = (_chunk_rows(dtype, 1),) if width is None else (_chunk_rows(dtype, width), max(width, 1))
+    fill = _fill(dtype) if fill is None else fill
+    kw = dict(compression="gzip", compression_opts=4, shuffle=True)
+    if fill is not None:
+        kw["fillvalue"] = fill
+    return table.create_dataset(name, shape=shape, maxshape=maxshape, chunks=chunks,
+                                dtype=dtype, **kw)
+
+
+def committed(table) -> int:
+    """Number of committed rows of a table group."""
+    return int(table[COUNT][0])
+
+
+def append_rows(table, rows: dict, flush) -> tuple[int, int]:
+    """Append rows (``{column path: array with k rows}``) and commit them.
+
+    Every column of the table must be given (missing ones would leave stale rows).
+    ``flush`` is called between the data write and the count update.
+    Returns the (start, stop) row range written.
+    """
+    start = committed(table)
+    ks = {np.shape(v)[0] for v in rows.values()}
+    if len(ks) != 1:
+        raise ValueError(f"columns have different row counts: {sorted(ks)}")
+    k = ks.pop()
+    stop = start + k
+    for name, value in rows.items():
+        ds = table[name]
+        value = np.asarray(value)
+        if ds.ndim == 1:
+            ds.resize((stop,))
+            if k:
+                ds[start:stop] = value
+        else:
+            width = max(ds.shape[1], value.shape[1])
+            ds.resize((stop, width))
+            if k:
+                if value.shape[1] < width:       # narrower rows: pad with the fill value
+                    pad = np.full((k, width), ds.fillvalue, dtype=ds.dtype)
+                    pad[:, :value.shape[1]] = value
+                    value = pad
+                ds[start:stop] = value
+    flush()
+    table[COUNT][0] = stop
+    flush()
+    return start, stop
+
+
+def truncate_uncommitted(table) -> int:
+    """Drop rows beyond the committed count of every column (non-SWMR mode); returns
+    the number of rows dropped from the longest column."""
+    n = committed(table)
+    dropped = 0
+
+    def visit(name, obj):
+        nonlocal dropped
+        import h5py
+
+        if isinstance(obj, h5py.Dataset) and name != COUNT and obj.shape and obj.shape[0] > n:
+            dropped = max(dropped, obj.shape[0] - n)
+            obj.resize((n,) + obj.shape[1:])
+
+    table.visititems(visit)
+    return dropped
+
+
+def read_column(table, name: str, rows=None, n: int | None = None) -> np.ndarray:
+    """Committed rows of a column: all (``rows`` None), a slice, or an index array.
+
+    Index arrays may be unsorted and repeat; they are read as contiguous runs.
+    """
+    ds = table[name]
+    n = committed(table) if n is None else n
+    if rows is None:
+        return ds[:n]
+    if isinstance(rows, slice):
+        start, stop, step = rows.indices(n)
+        return ds[start:stop:step] if step == 1 else ds[start:stop][::step]
+    idx = np.asarray(rows, np.int64).reshape(-1)
+    if idx.size == 0:
+        return np.empty((0,) + ds.shape[1:], ds.dtype)
+    if idx.min() < 0 or idx.max() >= n:
+        raise IndexError(f"row index out of range 0..{n - 1}")
+    uniq, inv = np.unique(idx, return_inverse=True)
+    breaks = np.nonzero(np.diff(uniq) != 1)[0] + 1
+    parts = [ds[int(run[0]):int(run[-1]) + 1] for run in np.split(uniq, breaks)]
+    data = np.concatenate(parts) if len(parts) > 1 else parts[0]
+    return data[inv]
