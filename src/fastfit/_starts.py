@@ -11,6 +11,7 @@ from .circuit import Circuit
 __all__ = ["chain_of", "tau_grid", "generic_starts"]
 
 _MAX_COMBOS = 700
+GRID_STEP = {1: 0.1, 2: 0.2, 3: 0.35}   # decades between scanned time constants
 
 
 def _leaf(node):
@@ -66,7 +67,7 @@ def tau_grid(freq: np.ndarray, mask: np.ndarray, n_blocks: int, shared: bool):
     t_lo = np.log10(1.0 / (2 * np.pi * f_hi)) - 0.5
     t_hi = np.log10(1.0 / (2 * np.pi * f_lo)) + 0.5
     span = float(np.max(t_hi - t_lo))
-    step = {1: 0.1, 2: 0.2, 3: 0.35}[n_blocks]
+    step = GRID_STEP[n_blocks]
     while True:
         T = int(np.ceil(span / step)) + 1
         combos = np.array(list(itertools.combinations(range(T), n_blocks)), np.int32)

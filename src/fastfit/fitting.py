@@ -17,6 +17,9 @@ WEIGHTS = ("modulus", "proportional", "unit")
 # CPE/ZARC exponents used by the start scan: a typical dispersed arc, and the ideal
 # capacitor limit (small ideal arcs are invisible to a scan at n = 0.85)
 N_SCAN = (0.85, 1.0)
+# LM iterations: every start (stage 1), then the best start of every spectrum (stage 2);
+# what is still running after that continues in compacted batches (kernels._fit)
+STAGES = (6, 10)
 
 
 def _as_circuit(circuit) -> Circuit:
@@ -240,9 +243,10 @@ def _run(prep, *, starts, max_iter, absolute_sigma, chunk, ftol, xtol, gtol, pro
         p_starts = np.concatenate([prep["p_fixed"][:, None, :], p_starts], axis=1)
     if extra_starts is not None:
         p_starts = np.concatenate([p_starts, np.asarray(extra_starts, np.float64).reshape(B, -1, P)], axis=1)
+    it1, it2 = STAGES
     cfg = FitConfig(logmask=prep["logmask"], chain=chain, n_starts=vp_starts,
-                    iter_stage1=min(8, max_iter), iter_stage2=min(24, max(max_iter - 8, 0)),
-                    iter_stage3=max(max_iter - 32, 0), rescue_frac=0.25,
+                    iter_stage1=min(it1, max_iter), iter_stage2=min(it2, max(max_iter - it1, 0)),
+                    iter_stage3=max(max_iter - it1 - it2, 0), rescue_frac=0.25,
                     ftol=ftol, xtol=xtol, gtol=gtol)
     from . import _devices      # chunk size and devices (issue 11, docs/scaling.md)
     if chunk is None:
