@@ -1,0 +1,217 @@
+"""Peaks of DRTs and peak tracking across a time series (numpy post-processing)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import DataError
+
+__all__ = ["DRTPeaks", "PeakTracks", "find_peaks", "track_peaks"]
+
+
+@dataclass(frozen=True, eq=False)
+class DRTPeaks:
+    """Peaks of B DRTs, padded to P = the largest count (NaN beyond ``count``).
+
+    Attributes (all (B, P) float64 unless noted), sorted by increasing tau:
+    tau : s, apex position (parabolic interpolation in ln tau)
+    f_apex : Hz, 1 / (2 pi tau)
+    area : ohm, resistance of the process: integral of gamma over ln tau across the
+        peak's region (regions split at the minimum between neighbouring peaks; each
+        basis function counts for the region holding its centre, so the areas of a
+        spectrum, plus any rising tail at the grid ends, add up to R_pol)
+    width : decades, full width at half maximum in log10 tau (within the region)
+    height : ohm, gamma at the apex;  prominence : ohm
+    count : (B,) int, peaks per spectrum
+    """
+
+    tau: np.ndarray
+    f_apex: np.ndarray
+    area: np.ndarray
+    width: np.ndarray
+    height: np.ndarray
+    prominence: np.ndarray
+    count: np.ndarray
+
+    def __len__(self) -> int:
+        return self.count.shape[0]
+
+    def spectrum(self, i: int) -> dict:
+        """Peaks of spectrum ``i`` as a dict of 1-D arrays (no padding)."""
+        n = int(self.count[i])
+        return {k: getattr(self, k)[i, :n] for k in
+                ("tau", "f_apex", "area", "width", "height", "prominence")}
+
+    def track(self, max_shift: float = 0.5) -> "PeakTracks":
+        """Follow peaks through the batch order (see :func:`track_peaks`)."""
+        return track_peaks(self, max_shift=max_shift)
+
+
+@dataclass(frozen=True, eq=False)
+class PeakTracks:
+    """Peaks followed across a series: K tracks, (B, K) arrays, NaN where absent.
+
+    tau (s), f_apex (Hz), area (ohm), width (decades), height (ohm);
+    log_tau_mean : (K,) mean log10 tau of each track (tracks sorted by it).
+    """
+
+    tau: np.ndarray
+    f_apex: np.ndarray
+    area: np.ndarray
+    width: np.ndarray
+    height: np.ndarray
+    log_tau_mean: np.ndarray
+
+
+def _one(lt, g, wts, ltb, coef, thr):
+    """Peaks of one DRT on ascending ln tau grid ``lt``; returns list of dicts."""
+    T = g.size
+    if T < 3 or not np.all(np.isfinite(g)):
+        return []
+    gmax = g.max()
+    if gmax <= 0:
+        return []
+    # candidates: strict interior maxima (plateaus: first point) and rising grid ends
+    up = np.diff(g)
+    pre = np.nonzero((up[:-1] > 0) & (up[1:] <= 0))[0] + 1
+    cand = [int(i) for i in pre if up[i] < 0 or _plateau_falls(up, i)]
+    edges = []
+    if up[0] < 0:
+        edges.append(0)
+    if up[-1] > 0:
+        edges.append(T - 1)
+    allc = sorted(cand + edges)
+    keep = []
+    for i in allc:
+        left = g[:i + 1][::-1]
+        right = g[i:]
+        lb = _base(left, g[i])
+        rb = _base(right, g[i])
+        prom = g[i] - max(lb, rb) if (i not in (0, T - 1)) else g[i] - (rb if i == 0 else lb)
+        if prom >= thr * gmax:
+            keep.append((i, prom))
+    if not keep:
+        return []
+    # region boundaries at the minimum between consecutive kept candidates
+    bounds = [lt[0] - 1.0]
+    for (i, _), (j, _) in zip(keep[:-1], keep[1:]):
+        v = i + int(np.argmin(g[i:j + 1]))
+        bounds.append(lt[v])
+    bounds.append(lt[-1] + 1.0)
+    peaks = []
+    for r, (i, prom) in enumerate(keep):
+        if i in (0, T - 1):
+            continue
+        lo, hi = bounds[r], bounds[r + 1]
+        # apex: parabola through (i-1, i, i+1)
+        y0, y1, y2 = g[i - 1], g[i], g[i + 1]
+        den = y0 - 2 * y1 + y2
+        d = 0.5 * (y0 - y2) / den if den < 0 else 0.0
+        d = float(np.clip(d, -0.5, 0.5))
+        h = lt[1] - lt[0] if i + 1 >= T else lt[i + 1] - lt[i]
+        lt_apex = lt[i] + d * h
+        height = y1 - 0.25 * (y0 - y2) * d
+        inside = (ltb > lo) & (ltb < hi)
+        on_edge = (ltb == lo) | (ltb == hi)
+        area = float(np.sum(np.where(inside, wts * coef, 0.0)) + 0.5 * np.sum(np.where(on_edge, wts * coef, 0.0)))
+        half = 0.5 * g[i]
+        sel = np.nonzero((lt >= lo) & (lt <= hi))[0]
+        a, b = sel[0], sel[-1]
+        k = i
+        while k > a and g[k - 1] > half:
+            k -= 1
+        left_x = lt[k] if k == a else lt[k - 1] + (half - g[k - 1]) / (g[k] - g[k - 1]) * (lt[k] - lt[k - 1])
+        k = i
+        while k < b and g[k + 1] > half:
+            k += 1
+        right_x = lt[k] if k == b else lt[k] + (g[k] - half) / (g[k] - g[k + 1]) * (lt[k + 1] - lt[k])
+        peaks.append(dict(lt=lt_apex, area=area, width=(right_x - left_x) / np.log(10.0),
+                          height=float(height), prom=float(prom)))
+    return peaks
+
+
+def _plateau_falls(up, i):
+    j = i
+    while j < up.size and up[j] == 0:
+        j += 1
+    return j < up.size and up[j] < 0
+
+
+def _base(side, top):
+    """Lowest value before the curve (walking away from the peak) rises above ``top``."""
+    higher = np.nonzero(side > top)[0]
+    stop = higher[0] if higher.size else side.size
+    return float(side[:stop].min())
+
+
+def find_peaks(result, min_prominence: float = 0.1) -> DRTPeaks:
+    """Peaks of every DRT in ``result`` (a :class:`~fastfit.DRTResult`).
+
+    A peak is an interior local maximum of gamma on ``result.tau`` whose topographic
+    prominence is at least ``min_prominence`` times the largest gamma of that spectrum
+    (maxima at the ends of the tau grid, e.g. a capacitive tail, are not reported but
+    still bound the regions of their neighbours).
+    """
+    if not (np.isscalar(min_prominence) and 0 <= min_prominence < 1):
+        raise DataError(f"min_prominence must be in [0, 1) (fraction of max gamma), "
+                        f"got {min_prominence!r}")
+    lt = np.log(result.tau)
+    B = len(result)
+    found = []
+    for b in range(B):
+        wts = result.basis_weight[b]
+        ltb = np.log(np.where(wts > 0, result.tau_basis[b], 1.0))
+        found.append(_one(lt, result.gamma[b], wts, ltb, result.coef[b], min_prominence))
+    P = max([len(p) for p in found] + [1])
+    arr = {k: np.full((B, P), np.nan) for k in ("lt", "area", "width", "height", "prom")}
+    for b, pk in enumerate(found):
+        for j, p in enumerate(pk):
+            for k in arr:
+                arr[k][b, j] = p[k]
+    tau = np.exp(arr["lt"])
+    return DRTPeaks(tau=tau, f_apex=1.0 / (2 * np.pi * tau), area=arr["area"],
+                    width=arr["width"], height=arr["height"], prominence=arr["prom"],
+                    count=np.array([len(p) for p in found], np.int64))
+
+
+def track_peaks(peaks: DRTPeaks, max_shift: float = 0.5) -> PeakTracks:
+    """Link peaks of consecutive spectra into tracks by nearest log10 tau.
+
+    Pairs (track, peak) are matched greedily in order of increasing distance between the
+    peak and the track's last position; a pair is allowed only if they are at most
+    ``max_shift`` decades apart.  Unmatched peaks start new tracks; a track missing in
+    some spectra continues when a peak reappears within ``max_shift`` of it.
+    """
+    if not (np.isscalar(max_shift) and max_shift > 0):
+        raise DataError(f"max_shift must be > 0 decades, got {max_shift!r}")
+    B = len(peaks)
+    last: list[float] = []
+    members: list[list[tuple[int, int]]] = []
+    for b in range(B):
+        n = int(peaks.count[b])
+        x = np.log10(peaks.tau[b, :n])
+        pairs = sorted((abs(x[j] - last[t]), t, j) for t in range(len(last)) for j in range(n)
+                       if abs(x[j] - last[t]) <= max_shift)
+        used_t, used_p = set(), set()
+        for _, t, j in pairs:
+            if t in used_t or j in used_p:
+                continue
+            used_t.add(t)
+            used_p.add(j)
+            last[t] = x[j]
+            members[t].append((b, j))
+        for j in range(n):
+            if j not in used_p:
+                last.append(x[j])
+                members.append([(b, j)])
+    K = max(len(members), 1)
+    out = {k: np.full((B, K), np.nan) for k in ("tau", "f_apex", "area", "width", "height")}
+    for t, mem in enumerate(members):
+        for b, j in mem:
+            for k in out:
+                out[k][b, t] = getattr(peaks, k)[b, j]
+    mean = np.array([np.nanmean(np.log10(out["tau"][:, t])) if members else np.nan
+                     for t in range(K)])
+    order = np.argsort(mean)
+    return PeakTracks(**{k: v[:, order] for k, v in out.items()}, log_tau_mean=mean[order])

@@ -1,0 +1,291 @@
+"""Distribution of relaxation times (DRT) for thousands of spectra at once.
+
+Model (Z in ohm, ``y = ln tau``, tau in s)::
+
+    Z(w) = R_inf + j w L + integral gamma(y) / (1 + j w e^y) dy,     gamma(y) >= 0  (ohm)
+
+``gamma = sum_m x_m phi_m`` on T basis functions (Gaussian RBFs or hats).  Every spectrum
+solves the non-negative Tikhonov problem (exactly, see :mod:`fastfit.kernels._nnls`)::
+
+    minimise  (1/n) sum_i w_i [(Re Z_i - Re Zm_i)^2 + (Im Z_i - Im Zm_i)^2]
+              + lam * integral (d^k gamma / dy^k)^2 dy        over x >= 0, R_inf >= 0, L >= 0
+
+with ``w_i`` 1 for used points and 0 for masked ones (``part`` keeps only the real or
+the imaginary rows) and n the number of used frequency points.
+
+**How lam is normalised** (``discretisation="fastfit"``, the default).  The misfit is
+the *mean* squared complex residual per used frequency point (ohm^2) and the penalty
+the plain integral over ln tau (ohm^2), so lam is dimensionless, independent of the
+impedance scale (both terms scale with |Z|^2) and independent of the number of points
+per decade (a denser sweep does not weaken the regularisation).
+
+**Mapping to pyDRTtools.**  pyDRTtools (Wan et al. 2015; ``simple_run``) minimises the
+*sum* ``||A_re x - Z'||^2 + ||A_im x - Z''||^2 + lam_p x^T M x`` with M the exact integral
+of the squared derivative of its Gaussian RBFs, i.e. the same penalty: so
+``lam_p = n * lam``.  With ``discretisation="pydrttools"`` fastfit uses pyDRTtools'
+convention unchanged (``lam`` *is* ``lam_p``) together with its matrices, so the two can
+be compared number for number.  (For hats pyDRTtools' penalty is plain finite differences
+``L^T L`` without the spacing factor; the "pydrttools" discretisation reproduces that,
+while the "fastfit" hat penalty is spacing-weighted to approximate the same integral.)
+
+**Mapping to RelaxIS (assumption, unverified: we have no RelaxIS documentation).**
+The reference analysis uses lam = 1e-6 with 200 points and a 2nd-derivative penalty.
+We take RelaxIS' lam to be per data point as here; with 0.1 % noise this lam gives a
+clean single peak for a ZARC, whereas the same number in pyDRTtools' per-sum
+convention (1/n times weaker) leaves noise lobes.  If RelaxIS uses the plain sum,
+pass ``lam = lam_relaxis / n``.
+
+References: Wan, Saccoccio, Chen, Ciucci, Electrochim. Acta 184 (2015) 483,
+doi:10.1016/j.electacta.2015.09.097; Saccoccio et al., Electrochim. Acta 147 (2014) 470.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._validate import as_batch, bucket_size
+from .errors import DataError, ShapeError
+
+__all__ = ["drt", "DRTResult", "DRTStatus", "DRTSystem", "drt_system"]
+
+FWHM_GAUSS = 2.0 * np.sqrt(np.log(2.0))   # full width at half maximum of exp(-x^2)
+TAU_EXTEND = np.log10(2.0 * np.pi)        # decades added on each side of [1/w_max, 1/w_min]
+LAM_GRID = np.logspace(-10, 0, 41)        # default lambda grid for lam_select (4/decade)
+_PARTS = ("both", "real", "imag")
+_BASES = ("gaussian", "piecewise_linear")
+_SELECT = (None, "gcv", "lcurve", "re-im")
+_DISC = ("fastfit", "pydrttools")
+
+
+class DRTStatus(enum.IntEnum):
+    """Per-spectrum outcome of the DRT solve (stored as integers)."""
+
+    CONVERGED = 1   # KKT conditions hold to ~1e-12: the exact optimum
+    MAX_ITER = 0    # pivoting budget exhausted; best feasible point returned
+    FAILED = -1     # non-finite numbers; approximate (ADMM) solution returned
+
+    @property
+    def message(self) -> str:
+        return {1: "exact optimum (KKT conditions hold)",
+                0: "pivoting budget exhausted; best feasible point returned",
+                -1: "non-finite numbers in the solve; approximate solution, do not trust"}[int(self)]
+
+
+@dataclass(frozen=True, eq=False)
+class DRTSystem:
+    """The discretised problem on one frequency grid.
+
+    A : (2F, T+2) rows [Re; Im] (weighted), columns [R_inf, L, x_1..x_T]
+    M : (T+2, T+2) penalty (zero for R_inf and L);  free : (T+2,) bool fitted columns
+    log_tau : (T,) basis centres ln(tau/s);  eps : RBF shape factor (0 for hats)
+    weight : (T,) integral of each basis function over ln tau (R_pol = weight @ x)
+    freq : (F,) Hz, the grid in the order of the rows of A
+    """
+
+    A: np.ndarray
+    M: np.ndarray
+    free: np.ndarray
+    log_tau: np.ndarray
+    eps: float
+    weight: np.ndarray
+    freq: np.ndarray
+    basis: str
+
+    def evaluate(self, tau_out) -> np.ndarray:
+        """(T_out, T) matrix E with gamma(tau_out) = E @ x."""
+        from fastfit.kernels import _drt as K
+        lt = np.log(np.asarray(tau_out, np.float64))
+        if self.basis == "gaussian":
+            return np.asarray(K.gaussian_eval(lt, self.log_tau, self.eps))
+        return np.asarray(K.pwl_eval(lt, self.log_tau))
+
+
+@dataclass(frozen=True, eq=False)
+class DRTResult:
+    """DRTs of B spectra.
+
+    Attributes
+    ----------
+    tau : (T,) float64, s -- where ``gamma`` is reported (the basis centres for
+        ``discretisation="fastfit"``; pyDRTtools' ``out_tau_vec`` for "pydrttools")
+    gamma : (B, T) float64, ohm -- gamma(ln tau), so that R_pol = integral gamma d ln tau
+    R_inf : (B,) ohm;  L : (B,) H
+    R_pol : (B,) ohm, integral of gamma over ln tau (polarisation resistance)
+    Z_fit : (B, F) complex128, ohm, model at the data frequencies
+    residuals : (B, F) complex128, ohm, Z_fit - Z (0 where masked)
+    lam : (B,) regularisation parameter used (chosen per spectrum with ``lam_select``)
+    status : (B,) int, :class:`DRTStatus`;  n_solves : (B,) per-spectrum factorisations
+    coef : (B, Tb) basis coefficients x;  tau_basis : (B, Tb) s, basis centres;
+    basis_weight : (B, Tb) integral of each basis function over ln tau (0 = padding)
+    freq : (B, F) Hz;  mask : (B, F) bool
+    lam_grid : (G,) or None;  lam_scores : (B, G) or None -- the selection score on the
+        grid (GCV, L-curve curvature or re-im discrepancy)
+    """
+
+    tau: np.ndarray
+    gamma: np.ndarray
+    R_inf: np.ndarray
+    L: np.ndarray
+    R_pol: np.ndarray
+    Z_fit: np.ndarray
+    residuals: np.ndarray
+    lam: np.ndarray
+    status: np.ndarray
+    n_solves: np.ndarray
+    coef: np.ndarray
+    tau_basis: np.ndarray
+    basis_weight: np.ndarray
+    freq: np.ndarray
+    mask: np.ndarray
+    lam_grid: np.ndarray | None = None
+    lam_scores: np.ndarray | None = None
+    options: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return self.gamma.shape[0]
+
+    @property
+    def ok(self) -> np.ndarray:
+        """(B,) bool: the exact optimum was found."""
+        return self.status > 0
+
+    @property
+    def message(self) -> list[str]:
+        return [DRTStatus(int(s)).message for s in self.status]
+
+    def peaks(self, min_prominence: float = 0.1):
+        """Peaks of every DRT (see :func:`fastfit._drt_peaks.find_peaks`)."""
+        from ._drt_peaks import find_peaks
+        return find_peaks(self, min_prominence=min_prominence)
+
+    def to_dataframe(self):
+        """pandas DataFrame, one row per spectrum: R_inf, L, R_pol, lam, status."""
+        import pandas as pd
+        return pd.DataFrame(dict(R_inf=self.R_inf, L=self.L, R_pol=self.R_pol, lam=self.lam,
+                                 status=self.status.astype(int)))
+
+    def __repr__(self) -> str:
+        return (f"DRTResult({len(self)} spectra x {self.tau.size} tau, "
+                f"{int(self.ok.sum())} exact)")
+
+
+# ----------------------------------------------------------------------------- checks
+def _check_options(o):
+    if o["part"] not in _PARTS:
+        raise DataError(f"part must be one of {_PARTS}, got {o['part']!r}")
+    if o["basis"] not in _BASES:
+        raise DataError(f"basis must be one of {_BASES}, got {o['basis']!r}")
+    if o["lam_select"] not in _SELECT:
+        raise DataError(f"lam_select must be one of {_SELECT}, got {o['lam_select']!r}")
+    if o["discretisation"] not in _DISC:
+        raise DataError(f"discretisation must be one of {_DISC}, got {o['discretisation']!r}")
+    if o["derivative"] not in (0, 1, 2) or isinstance(o["derivative"], bool):
+        raise DataError(f"derivative must be 0, 1 or 2, got {o['derivative']!r}")
+    if o["discretisation"] == "pydrttools" and o["derivative"] == 0:
+        raise DataError("discretisation='pydrttools' has 1st and 2nd derivative penalties only")
+    n = o["n_tau"]
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 3:
+        raise DataError(f"n_tau must be an integer >= 3, got {n!r}")
+    r = o["rbf_shape"]
+    if not (np.isscalar(r) and np.isfinite(r) and r > 0):
+        raise DataError(f"rbf_shape must be a positive number (FWHM coefficient), got {r!r}")
+    if o["tau_range"] is not None:
+        tr = np.asarray(o["tau_range"], np.float64)
+        if tr.shape != (2,) or not np.all(np.isfinite(tr)) or tr[0] <= 0 or tr[1] <= tr[0]:
+            raise DataError(f"tau_range must be (tau_min, tau_max) in s with 0 < tau_min < "
+                            f"tau_max, got {o['tau_range']!r}")
+    if o["part"] == "real" and o["lam_select"] == "re-im":
+        raise DataError("lam_select='re-im' needs both parts (part='both')")
+
+
+def _check_lam(lam, B):
+    lam = np.asarray(lam, np.float64)
+    if lam.ndim == 0:
+        lam = np.full(B, float(lam))
+    if lam.shape != (B,):
+        raise ShapeError(f"lam must be a scalar or have one value per spectrum ({B}), "
+                         f"got shape {lam.shape}")
+    bad = np.nonzero(~(np.isfinite(lam) & (lam > 0)))[0]
+    if bad.size:
+        raise DataError(f"spectrum {bad[0]}: lam = {lam[bad[0]]!r}; lam must be finite and > 0")
+    return lam
+
+
+# ----------------------------------------------------------------------- discretise
+def _fastfit_tau(freq_used, o):
+    if o["tau_range"] is not None:
+        lo, hi = np.log(np.asarray(o["tau_range"], np.float64))
+    else:
+        ext = TAU_EXTEND * np.log(10.0)
+        lo = -np.log(2 * np.pi * freq_used.max()) - ext
+        hi = -np.log(2 * np.pi * freq_used.min()) + ext
+    log_tau = np.linspace(lo, hi, o["n_tau"])
+    eps = o["rbf_shape"] * FWHM_GAUSS / (log_tau[1] - log_tau[0])
+    return log_tau, eps
+
+
+def _pdt_tau(freq_desc, o):
+    """pyDRTtools: tau = 1/f (frequencies in its native descending order)."""
+    log_tau = -np.log(freq_desc)
+    d = np.diff(log_tau)
+    eps = o["rbf_shape"] * FWHM_GAUSS / abs(np.mean(d)) if o["basis"] == "gaussian" else 0.0
+    toeplitz = o["basis"] == "gaussian" and np.std(d) / np.mean(d) < 0.01
+    return log_tau, eps, bool(toeplitz)
+
+
+def _system(freq, weight_row, log_tau, eps, o, tau_out=None, toeplitz=False):
+    """(DRTSystem, (A_re, A_im, w_re, w_im), E) for one grid, from one compiled call."""
+    from fastfit.kernels._drt import assemble
+    freq = np.asarray(freq, np.float64)
+    part = o["part"]
+    w_re = np.asarray(weight_row, np.float64) * (part != "imag")
+    w_im = np.asarray(weight_row, np.float64) * (part != "real")
+    fit_R = bool(o["fit_R_inf"] and part != "imag")
+    fit_L = bool(o["fit_L"] and part != "real")
+    gauss = o["basis"] == "gaussian"
+    n_nodes = 281 if (not gauss or eps >= 0.25) else int(281 * 0.25 / eps) | 1
+    lt_out = log_tau if tau_out is None else np.log(np.asarray(tau_out, np.float64))
+    r = assemble(np.log(2 * np.pi * freq), log_tau, lt_out, float(eps) if gauss else 1.0,
+                 w_re, w_im, basis=o["basis"],
+                 style="pydrttools" if o["discretisation"] == "pydrttools" else "integral",
+                 derivative=int(o["derivative"]), toeplitz_trick=bool(toeplitz),
+                 fit_R_inf=fit_R, fit_L=fit_L, n_nodes=n_nodes)
+    r = {k: np.asarray(v) for k, v in r.items()}
+    T = log_tau.size
+    Mf = np.zeros((T + 2, T + 2))
+    Mf[2:, 2:] = r["M"]
+    free = np.ones(T + 2, bool)
+    free[0], free[1] = fit_R, fit_L
+    system = DRTSystem(A=r["A"], M=Mf, free=free, log_tau=log_tau, eps=float(eps),
+                       weight=r["weight"], freq=freq, basis=o["basis"])
+    return system, (r["A_re"], r["A_im"], w_re, w_im), r["E"]
+
+
+def drt_system(freq, *, n_tau=200, tau_range=None, derivative=2, part="both",
+               basis="gaussian", rbf_shape=0.5, fit_R_inf=True, fit_L=True, mask=None,
+               discretisation="fastfit") -> DRTSystem:
+    """The matrices :func:`drt` solves with, for one frequency grid ``freq`` (F,) Hz.
+
+    Useful to build an independent reference: the exact optimum is
+    ``scipy.optimize.nnls([A; sqrt(lam) R], [Re Z; Im Z; 0])`` with ``R^T R = M``
+    (restricted to ``free`` columns).  For ``discretisation="pydrttools"`` the rows are in
+    descending frequency order (``system.freq``) and masked points are dropped.
+    """
+    o = dict(n_tau=n_tau, tau_range=tau_range, derivative=derivative, part=part, basis=basis,
+             rbf_shape=rbf_shape, fit_R_inf=fit_R_inf, fit_L=fit_L, lam_select=None,
+             discretisation=discretisation)
+    _check_options(o)
+    f = np.asarray(freq, np.float64)
+    m = np.ones(f.shape, bool) if mask is None else np.asarray(mask, bool)
+    as_batch(f, np.ones(f.shape, complex), m, min_points=3)
+    if discretisation == "fastfit":
+        log_tau, eps = _fastfit_tau(f[m], o)
+        return _system(f, m.astype(float), log_tau, eps, o)[0]
+    fd = np.sort(f[m])[::-1]
+    log_tau, eps, toep = _pdt_tau(fd, o)
+    return _system(fd, np.ones(fd.size), log_tau, eps, o, toeplitz=toep)[0]
+
+
+from ._drt_solve import drt  # noqa: E402  (the driver lives in its own module)
