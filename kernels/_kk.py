@@ -225,7 +225,7 @@ def _fit_M(omega, zr, zi, w, w_min, w_max, M, n_pad, opt, shared):
 
     omega is (F,) when ``shared`` (same grid and used range for all spectra), else (B, F).
     ``opt``: traced flags (mode, cap, ind).  Returns coef (B, n_pad + 3), tau (B, n_pad),
-    mu (B,), z_fit (B, F), cond (B,) (see ``_lsq``).
+    mu (B,), cond (B,) (see ``_lsq``).
     """
     B, F = zr.shape
     if shared:
@@ -254,23 +254,27 @@ def _fit_M(omega, zr, zi, w, w_min, w_max, M, n_pad, opt, shared):
     a, b = jnp.where(is_i, 0.0, 1.0), jnp.where(is_r, 0.0, 1.0)
     Gs, sc = _gram(kre, jnp.where(act, tau, 0.0), omega, w2, a, b, cap_on, ind_on, shared)
     coef, cond = _lsq(Kre, Kim, Gs, sc, w2, a, b, zr, zi, shared)
-    # stage 2, real mode: x_C and L from what is left of Im(Z)
-    rest_im = zi - _apply(Kim, coef, shared)
-    a_cap = jnp.broadcast_to(capcol[..., 0], (B, F))
-    a_ind = jnp.broadcast_to(indcol[..., 0], (B, F))
-    xc, xl = _lsq2(a_cap, a_ind, w2, rest_im)
-    coef = coef.at[:, -2].set(jnp.where(is_r, xc, coef[:, -2]))
-    coef = coef.at[:, -1].set(jnp.where(is_r, xl, coef[:, -1]))
-    # stage 2, imag mode: R0 = 1/|Z|^2-weighted mean of what is left of Re(Z) (Boukamp eq. 7)
-    rest_re = zr - _apply(Kre, coef, shared)
-    r0 = jnp.sum(w2 * rest_re, axis=1) / jnp.sum(w2, axis=1)
-    coef = coef.at[:, 0].set(jnp.where(is_i, r0, coef[:, 0]))
+
+    def real_stage2(coef):
+        # x_C and L from what is left of Im(Z)
+        rest_im = zi - _apply(Kim, coef, shared)
+        a_cap = jnp.broadcast_to(capcol[..., 0], (B, F))
+        a_ind = jnp.broadcast_to(indcol[..., 0], (B, F))
+        xc, xl = _lsq2(a_cap, a_ind, w2, rest_im)
+        return coef.at[:, -2].set(xc).at[:, -1].set(xl)
+
+    def imag_stage2(coef):
+        # R0 = 1/|Z|^2-weighted mean of what is left of Re(Z) (Boukamp 1995, eq. 7)
+        rest_re = zr - _apply(Kre, coef, shared)
+        return coef.at[:, 0].set(jnp.sum(w2 * rest_re, axis=1) / jnp.sum(w2, axis=1))
+
+    coef = lax.cond(is_r, real_stage2, lambda x: x, coef)
+    coef = lax.cond(is_i, imag_stage2, lambda x: x, coef)
     R = coef[:, 1:n_pad + 1]
     neg = jnp.sum(jnp.where(R < 0, -R, 0.0), axis=1)
     pos = jnp.sum(jnp.where(R >= 0, R, 0.0), axis=1)
     mu = 1.0 - neg / pos
-    z_fit = _apply(Kre, coef, shared) + 1j * _apply(Kim, coef, shared)
-    return coef, jnp.broadcast_to(tau, (B, n_pad)), mu, z_fit, cond
+    return coef, jnp.broadcast_to(tau, (B, n_pad)), mu, cond
 
 
 def _stages(width: int):
@@ -295,7 +299,7 @@ def _stage(omega, zr, zi, w, w_min, w_max, st, m0, c, max_M, opt, *, hi, width, 
 
     def body(carry):
         m, st = carry
-        coef, tau, mu, z_fit, cnd = _fit_M(omega, zr, zi, w, w_min, w_max, m, hi, opt, shared)
+        coef, tau, mu, cnd = _fit_M(omega, zr, zi, w, w_min, w_max, m, hi, opt, shared)
         pad = jnp.zeros((B, width - hi))
         coef_full = jnp.concatenate([coef[:, :hi + 1], pad, coef[:, -2:]], axis=1)
         a = st["active"]
@@ -304,12 +308,27 @@ def _stage(omega, zr, zi, w, w_min, w_max, st, m0, c, max_M, opt, *, hi, width, 
             cond=jnp.where(a, cnd, st["cond"]),
             coef=jnp.where(a[:, None], coef_full, st["coef"]),
             tau=jnp.where(a[:, None], jnp.concatenate([tau, pad], axis=1), st["tau"]),
-            z_fit=jnp.where(a[:, None], z_fit, st["z_fit"]),
             active=a & (mu > c) & (m < max_M),
         )
         return m + 1, new
 
-    return lax.while_loop(cond, body, (m0, st))[1]
+    z_fit = st.pop("z_fit")
+    ran = st["active"]
+    st = lax.while_loop(cond, body, (m0, st))[1]
+    st["z_fit"] = jnp.where(ran[:, None], _model(omega, st["coef"], st["tau"]), z_fit)
+    return st
+
+
+def _model(omega, coef, tau):
+    """Z_hat at every frequency from the coefficients and time constants (B, width);
+    unused RC slots have R_k = 0."""
+    om = omega if omega.ndim == 2 else omega[None, :]
+    x = om[:, :, None] * tau[:, None, :]                               # (B, F, width)
+    kre = 1.0 / (1.0 + x * x)
+    R = coef[:, None, 1:-2]
+    zr = coef[:, :1] + jnp.sum(R * kre, axis=2)
+    zi = -jnp.sum(R * x * kre, axis=2) + om * coef[:, -1:] - coef[:, -2:-1] / om
+    return zr + 1j * zi
 
 
 def _run_stages(omega, zr, zi, w, c, m_start, max_M, fixed, opt, *, width, shared, chunk):
@@ -349,7 +368,9 @@ def _run_stages(omega, zr, zi, w, c, m_start, max_M, fixed, opt, *, width, share
         _, state = lax.while_loop(lambda cr, n_need=n_need: cr[0] < n_need, chunk_body,
                                   (jnp.asarray(0, n_need.dtype), state))
         lo = hi + 1
-    finite = (jnp.isfinite(state["mu"]) & jnp.all(jnp.isfinite(state["coef"]), axis=1)
+    # mu is NaN (0/0) when every R_k is 0 (e.g. a pure resistor): the loop stops there, as
+    # impedance.py's does; only non-finite coefficients are a failure
+    finite = (jnp.all(jnp.isfinite(state["coef"]), axis=1)
               & jnp.all(jnp.isfinite(state["z_fit"]), axis=1))
     status = jnp.where(fixed, KK_STATUS["FIXED_M"],
                        jnp.where(state["mu"] > c, KK_STATUS["MAX_M"], KK_STATUS["MU_REACHED"]))

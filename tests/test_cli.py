@@ -82,7 +82,7 @@ def test_info_multi_spectrum_file(data_dir):
     (["info", "{data}/impedancepy_exampleDataBioLogic_MissingFreq.mpt"], "MissingFreq.mpt"),
     (["info", "{data}/hybriddrt_sample_info.txt"], "hybriddrt_sample_info.txt"),
     (["report", "{data}/" + CSV], "not an HDF5 file"),
-    (["stream", "anything"], "not implemented"),
+    (["stream", "{data}/does_not_exist.mpt", "-c", "R0-p(R1,XQ1)", "--store", "{tmp}/s.h5"], "XQ"),
     (["frobnicate"], "No such command"),
 ])
 def test_bad_input_one_line_exit_2(args, needle, data_dir, tmp_path):

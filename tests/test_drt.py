@@ -65,13 +65,14 @@ def _reference_system(f):
 
 def test_exact_optimum_pydrttools_discretisation(spectra):
     """gamma equals the exact NNLS optimum of pyDRTtools' problem (scipy Lawson-Hanson on
-    [A; sqrt(lam) R]) to 1e-6 relative L2, on the 5 real spectra + 200 synthetic ones on
-    the same grids, at lam = 1e-6 (pyDRTtools' units: the ill-conditioned case)."""
+    [A; sqrt(lam) R]) to 1e-6 relative L2, on the 5 real spectra + 120 synthetic ones on
+    the same grids, at lam = 1e-6 (pyDRTtools' units: the ill-conditioned case).
+    benchmarks/bench_drt.py repeats this on 1,000 more spectra."""
     basics, _, _ = load_pydrttools()
     lam = 1e-6
     errs = []
     for k, (name, (f, Z)) in enumerate(spectra.items()):
-        batch = np.vstack([Z[None], mixtures(f, 40, seed=100 + k)])
+        batch = np.vstack([Z[None], mixtures(f, 24, seed=100 + k)])
         d = drt(f, batch, lam=lam, discretisation="pydrttools")
         assert d.ok.all(), name
         A, M, eps, fd = _reference_system(f)
@@ -90,7 +91,7 @@ def test_exact_optimum_pydrttools_discretisation(spectra):
                 _, g = basics.x_to_gamma(x[2:], tau_fine, 1 / fd, eps, "Gaussian")
                 assert rel_l2(d.gamma[i], np.ravel(g)) < 1e-6
     errs = np.array(errs)
-    assert errs.size == 205
+    assert errs.size == 125
     assert np.mean(errs < 1e-6) >= 0.999, np.sort(errs)[-5:]
 
 
@@ -297,7 +298,7 @@ def test_parts_ridge_and_per_spectrum_lambda():
 
 def test_warm_start_gives_same_optimum_and_pwl_basis(spectra):
     f, _ = spectra["impedancepy_exampleData.csv"]
-    Z = mixtures(f, 41, seed=9)
+    Z = mixtures(f, 25, seed=9)
     a = drt(f, Z, discretisation="pydrttools", warm_start=True)
     b = drt(f, Z, discretisation="pydrttools", warm_start=False)
     assert a.ok.all() and b.ok.all()
@@ -313,15 +314,21 @@ def test_warm_start_gives_same_optimum_and_pwl_basis(spectra):
 
 
 # ------------------------------------------------------------------ status / errors
-def test_kernel_flags_nonfinite_spectrum_without_dropping_others():
+def test_kernel_flags_nonfinite_spectrum_without_dropping_others(spectra):
     import jax.numpy as jnp
     from fastfit.kernels._nnls import nnls_qp
-    s = drt_system(np.logspace(4, -1, 30), discretisation="pydrttools")
-    H = s.A.T @ s.A + 1e-4 * s.M
-    q = np.tile(s.A.T @ np.linspace(1, 2, 60), (8, 1))
+    f, _ = spectra["impedancepy_exampleData.csv"]
+    s = drt_system(f, discretisation="pydrttools")
+    N = s.A.shape[1]
+    H = np.eye(80)                       # same shapes as the driver's padded call
+    H[:N, :N] = s.A.T @ s.A + 1e-4 * s.M
+    q = np.zeros((32, 80))
+    q[:, :N] = s.A.T @ np.linspace(1, 2, 2 * f.size)
     q[3, 5] = np.nan
-    x, status, _, _ = nnls_qp(jnp.asarray(H), jnp.asarray(q), jnp.ones(32, bool),
-                              jnp.asarray(s.free))
+    free = np.zeros(80, bool)
+    free[:N] = True
+    x, status, _, _ = nnls_qp(jnp.asarray(H), jnp.asarray(q), jnp.ones(80, bool),
+                              jnp.asarray(free), n_admm=200)
     status = np.asarray(status)
     assert status[3] == DRTStatus.FAILED
     assert (np.delete(status, 3) == DRTStatus.CONVERGED).all()

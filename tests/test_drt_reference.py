@@ -63,14 +63,25 @@ def pdt_system(freq, derivative=2, rbf="Gaussian", coeff=0.5):
     return A, M, eps, f
 
 
+_ROOTS: dict = {}
+
+
+def _root(Mf):
+    """R with R^T R = Mf (eigen-decomposition, cached per matrix)."""
+    key = (Mf.shape, Mf.tobytes())
+    if key not in _ROOTS:
+        w, V = np.linalg.eigh(0.5 * (Mf + Mf.T))
+        _ROOTS.clear()
+        _ROOTS[key] = (V * np.sqrt(np.clip(w, 0.0, None))).T
+    return _ROOTS[key]
+
+
 def exact_nnls(A, M, b, lam, free=None):
     """Exact optimum of min ||A x - b||^2 + lam x^T M x, x >= 0 (scipy Lawson-Hanson on
     the augmented system [A; sqrt(lam) R], R^T R = M); pinned columns give 0."""
     N = A.shape[1]
     free = np.ones(N, bool) if free is None else np.asarray(free, bool)
-    Mf = M[np.ix_(free, free)]
-    w, V = np.linalg.eigh(0.5 * (Mf + Mf.T))
-    R = (V * np.sqrt(np.clip(w, 0.0, None))).T
+    R = _root(M[np.ix_(free, free)])
     Aaug = np.vstack([A[:, free], np.sqrt(lam) * R])
     x = np.zeros(N)
     x[free] = nnls(Aaug, np.concatenate([b, np.zeros(R.shape[0])]), maxiter=50 * N)[0]

@@ -27,8 +27,10 @@ _LAZY = {
     "DRTResult": "fastfit.drt",
     "read": "fastfit.io",
     "Store": "fastfit.store",
+    "configure": "fastfit._devices",
 }
-_SUBMODULES = {"errors", "analysis", "io", "kernels", "plot", "stream", "store", "distributed"}
+_SUBMODULES = {"errors", "analysis", "io", "kernels", "plot", "stream", "store", "distributed",
+               "nonstationary", "synthetic"}
 
 __all__ = sorted(_LAZY) + sorted(_SUBMODULES)
 

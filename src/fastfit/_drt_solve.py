@@ -212,27 +212,33 @@ def _solve(system, b, lam, nonneg, warm_start):
     x = np.zeros((k, N))
     st = np.zeros(k, np.int64)
     ns = np.zeros(k, np.int64)
-    kw = dict(rho=_RHO)
+    budget = _BUDGET if nonneg else MAX_SOLVES
     for start in range(0, k, _CHUNK):
         rows = np.arange(start, min(k, start + _CHUNK))
-        size = bucket_size(rows.size)
-        qq = np.concatenate([q[rows], np.repeat(q[rows[-1:]], size - rows.size, axis=0)])
         stride = _STRIDE if (warm_start and n_admm and rows.size >= 4 * _STRIDE) else 1
-        stop = 0 if size <= _TAIL else size // 64
-        r = [np.array(v)[: rows.size] for v in
-             nnls_qp(H, qq, nn, free, n_admm=n_admm, stride=stride, stop_at=stop,
-                     max_solves=_BUDGET if nonneg else MAX_SOLVES, **kw)]
-        # the few left (stopped early, or slow from a poor guess): a fresh, long ADMM
-        # guess in a small batch, then pivoting with the full budget
-        left = np.nonzero(r[1] == 0)[0]
-        for i in range(0, left.size, _TAIL):
-            sub = left[i:i + _TAIL]
-            pad = bucket_size(sub.size) - sub.size
-            t = nnls_qp(H, np.concatenate([qq[sub], np.repeat(qq[sub[-1:]], pad, axis=0)]),
-                        nn, free, n_admm=_N_RESCUE, **kw)
-            t = [np.asarray(v)[: sub.size] for v in t]
-            r[0][sub], r[1][sub], r[2][sub] = t[0], t[1], t[2]
-            r[3][sub] = r[3][sub] + t[3]
-        x[rows] = r[0][:, :N]
-        st[rows], ns[rows] = r[1], r[3]
+        P0, first = None, True
+        # ladder of shrinking batches: each call stops once fewer rows than its pivoting
+        # buffer (a quarter of the batch) are unfinished, and the rest continue from
+        # their current positive set in a batch a quarter the size
+        while rows.size:
+            size = bucket_size(rows.size)
+            pad = size - rows.size
+            qq = np.concatenate([q[rows], np.repeat(q[rows[-1:]], pad, axis=0)])
+            p0 = None if P0 is None else np.concatenate([P0, np.repeat(P0[-1:], pad, axis=0)])
+            r = [np.asarray(v)[: rows.size] for v in
+                 nnls_qp(H, qq, nn, free, p0, rho=_RHO, n_admm=n_admm if first else 0,
+                         stride=stride if first else 1, stop_at=size // 4 if size > _TAIL else 0,
+                         max_solves=budget)]
+            x[rows], st[rows], ns[rows] = r[0][:, :N], r[1], ns[rows] + r[3]
+            more = (r[1] == 0) & (r[3] < budget) & (ns[rows] < MAX_SOLVES)
+            rows, P0, first = rows[more], r[2][more], False
+    # the few that spent their budget (slow from a poor guess): a fresh, long ADMM guess
+    left = np.nonzero(st == 0)[0]
+    for i in range(0, left.size, _TAIL):
+        sub = left[i:i + _TAIL]
+        pad = bucket_size(sub.size) - sub.size
+        t = nnls_qp(H, np.concatenate([q[sub], np.repeat(q[sub[-1:]], pad, axis=0)]),
+                    nn, free, rho=_RHO, n_admm=_N_RESCUE)
+        t = [np.asarray(v)[: sub.size] for v in t]
+        x[sub], st[sub], ns[sub] = t[0][:, :N], t[1], ns[sub] + t[3]
     return x, st, ns

@@ -40,6 +40,8 @@ doi:10.1016/j.electacta.2015.09.097; Saccoccio et al., Electrochim. Acta 147 (20
 """
 from __future__ import annotations
 
+import sys
+
 import enum
 from dataclasses import dataclass, field
 
@@ -247,13 +249,31 @@ def _system(freq, weight_row, log_tau, eps, o, tau_out=None, toeplitz=False):
     gauss = o["basis"] == "gaussian"
     n_nodes = 281 if (not gauss or eps >= 0.25) else int(281 * 0.25 / eps) | 1
     lt_out = log_tau if tau_out is None else np.log(np.asarray(tau_out, np.float64))
-    r = assemble(np.log(2 * np.pi * freq), log_tau, lt_out, float(eps) if gauss else 1.0,
-                 w_re, w_im, basis=o["basis"],
+    # pad frequencies (zero weight) and output taus to multiples of 16: grids of similar
+    # size share one compiled assembly
+    # (and, for RBFs, whose entries depend on pairs only, the basis too)
+    F, To, T = freq.size, lt_out.size, log_tau.size
+    Fp, Tp = -(-F // 16) * 16, -(-To // 16) * 16
+    Tb = -(-T // 16) * 16 if gauss else T
+    lw = np.log(2 * np.pi * freq)
+    pad = lambda a, n, v: np.concatenate([a, np.full(n - a.size, v)])
+    r = assemble(pad(lw, Fp, lw[-1]), pad(log_tau, Tb, log_tau[-1]),
+                 pad(lt_out, Tp, lt_out[-1]),
+                 float(eps) if gauss else 1.0, pad(w_re, Fp, 0.0), pad(w_im, Fp, 0.0),
+                 basis=o["basis"],
                  style="pydrttools" if o["discretisation"] == "pydrttools" else "integral",
-                 derivative=int(o["derivative"]), toeplitz_trick=bool(toeplitz),
-                 fit_R_inf=fit_R, fit_L=fit_L, n_nodes=n_nodes)
+                 derivative=int(o["derivative"]), toeplitz_trick=False, fit_R_inf=fit_R,
+                 fit_L=fit_L, n_nodes=n_nodes)
     r = {k: np.asarray(v) for k, v in r.items()}
-    T = log_tau.size
+    r["A"] = np.concatenate([r["A"][:F, :T + 2], r["A"][Fp:Fp + F, :T + 2]])
+    r["A_re"], r["A_im"], r["E"] = r["A_re"][:F, :T], r["A_im"][:F, :T], r["E"][:To, :T]
+    r["M"], r["weight"] = r["M"][:T, :T], r["weight"][:T]
+    if toeplitz:    # pyDRTtools rebuilds nearly log-spaced grids from row/column 0
+        from fastfit.kernels._drt import toeplitz as tp
+        for k in ("A_re", "A_im", "M"):
+            r[k] = np.asarray(tp(r[k][:, 0], r[k][0, :]))
+        r["A"][:F, 2:] = r["A_re"] * w_re[:, None]
+        r["A"][F:, 2:] = r["A_im"] * w_im[:, None]
     Mf = np.zeros((T + 2, T + 2))
     Mf[2:, 2:] = r["M"]
     free = np.ones(T + 2, bool)
@@ -289,3 +309,14 @@ def drt_system(freq, *, n_tau=200, tau_range=None, derivative=2, part="both",
 
 
 from ._drt_solve import drt  # noqa: E402  (the driver lives in its own module)
+
+
+# ``fastfit.drt`` is both this module and the function above: importing the submodule
+# makes the package attribute ``fastfit.drt`` the module, so the module forwards calls to
+# the function and ``ff.drt(freq, Z)`` works in either order of imports.
+class _CallableModule(sys.modules[__name__].__class__):
+    def __call__(self, *args, **kwargs):
+        return drt(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

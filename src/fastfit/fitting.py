@@ -7,7 +7,7 @@ import numpy as np
 
 from ._fitresult import FitResult, FitStatus
 from ._starts import canonical_permutation, chain_of, generic_starts, tau_grid
-from ._validate import Batch, as_batch, bucket_size
+from ._validate import Batch, as_batch
 from .circuit import Circuit
 from .errors import DataError, ShapeError
 
@@ -170,7 +170,7 @@ def prepare(freq, Z=None, circuit=None, *, p0=None, bounds=None, fixed=None, wei
 
 def fit(freq, Z=None, circuit=None, p0=None, bounds=None, fixed=None, weight="modulus",
         mask=None, starts: int = 4, max_iter: int = 1000, absolute_sigma: bool = False,
-        chunk: int = 2048, ftol: float = 1e-10, xtol: float = 1e-10, gtol: float = 1e-12,
+        chunk: int | None = None, ftol: float = 1e-10, xtol: float = 1e-10, gtol: float = 1e-12,
         progress: Callable[[int, int], None] | None = None, extra_starts=None) -> FitResult:
     r"""Fit one equivalent circuit to a batch of spectra in one compiled call.
 
@@ -189,7 +189,8 @@ def fit(freq, Z=None, circuit=None, p0=None, bounds=None, fixed=None, weight="mo
     starts : data-derived starting points per spectrum
     max_iter : LM iteration budget per spectrum
     absolute_sigma : covariance (J^T J)^-1 without rescaling by chi2_red (sigma known)
-    chunk : spectra per compiled call (a multiple of 1024 above 1024)
+    chunk : spectra per compiled call; None picks it from the device (2048 per CPU device,
+        from free memory on a GPU; see docs/scaling.md)
     progress : optional callable(done, total) called after each chunk
 
     Returns

@@ -50,7 +50,7 @@ def fit_series(freq, Z=None, circuit=None, shared: Sequence[str] | None = None,
 
     prep = prepare(freq, Z, circuit, p0=p0, bounds=bounds, fixed=fixed, weight=weight, mask=mask)
     run_kw = dict(starts=starts, max_iter=max_iter, absolute_sigma=absolute_sigma,
-                  chunk=kwargs.pop("chunk", 2048), ftol=ftol, xtol=kwargs.pop("xtol", 1e-10),
+                  chunk=kwargs.pop("chunk", None), ftol=ftol, xtol=kwargs.pop("xtol", 1e-10),
                   gtol=kwargs.pop("gtol", 1e-12), progress=kwargs.pop("progress", None))
     if kwargs:
         raise TypeError(f"fit_series got unexpected arguments: {', '.join(kwargs)}")
@@ -65,7 +65,36 @@ def fit_series(freq, Z=None, circuit=None, shared: Sequence[str] | None = None,
     res = replace(res, options={**res.options, "warm_start": warm_start})
     if shared:
         res = _joint(prep, res, list(shared), joint_max_iter, ftol, absolute_sigma)
+        # The joint solve is local: a spectrum whose own parameters sit in a worse basin at
+        # the shared values (e.g. two arcs exchanged) is re-fitted with the shared values
+        # held fixed (full multi-start); if any spectrum improves, the joint solve restarts
+        # from the improved local parameters.
+        res = _refine_locals(prep, res, list(shared), run_kw, joint_max_iter, ftol, absolute_sigma)
     return res
+
+
+def _refine_locals(prep, res: FitResult, shared, run_kw, max_iter, ftol, absolute_sigma):
+    from .fitting import _run
+
+    c = prep["circuit"]
+    sh = [c.param_index(n) for n in shared]
+    fixed = prep["fixed"].copy()
+    fixed[sh] = True
+    p_fixed = prep["p_fixed"].copy()
+    p_fixed[:, sh] = res.params[:, sh]
+    prep2 = {**prep, "fixed": fixed, "p_fixed": p_fixed, "n_free": int((~fixed).sum()),
+             "have_p0": True}
+    p_fixed_start = p_fixed.copy()
+    p_fixed_start[:, ~fixed] = res.params[:, ~fixed]
+    prep2["p_fixed"] = p_fixed_start
+    loc = _run(prep2, **run_kw)
+    better = loc.chi2 < res.chi2 * (1 - 1e-9)
+    if not better.any():
+        return res
+    start = np.where(better[:, None], loc.params, res.params)
+    res2 = _joint(prep, replace(res, params=start), shared, max_iter, ftol, absolute_sigma,
+                  keep_shared=True)
+    return res2 if res2.chi2.sum() < res.chi2.sum() else res
 
 
 def _pick(a: FitResult, b: FitResult, use_b: np.ndarray) -> FitResult:
@@ -78,7 +107,7 @@ def _pick(a: FitResult, b: FitResult, use_b: np.ndarray) -> FitResult:
 
 
 def _joint(prep, res: FitResult, shared: list[str], max_iter: int, ftol: float,
-           absolute_sigma: bool) -> FitResult:
+           absolute_sigma: bool, keep_shared: bool = False) -> FitResult:
     from fastfit.kernels._joint import joint_lm
     from fastfit.kernels._fit import to_internal, to_physical
 
@@ -96,7 +125,8 @@ def _joint(prep, res: FitResult, shared: list[str], max_iter: int, ftol: float,
     B = len(res)
     x = np.array(to_internal(res.params, lm))
     ok = res.ok if res.ok.any() else np.ones(B, bool)
-    x[:, list(sh)] = np.median(x[ok][:, list(sh)], axis=0)
+    if not keep_shared:
+        x[:, list(sh)] = np.median(x[ok][:, list(sh)], axis=0)
     lo = np.broadcast_to(prep["lo"], x.shape)
     hi = np.broadcast_to(prep["hi"], x.shape)
     x = np.clip(x, lo, hi)

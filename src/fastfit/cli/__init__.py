@@ -185,13 +185,9 @@ def report(store, out_dir, run_name, debug):
     return 0
 
 
-@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-@_debug_option
-@click.pass_context
-def stream(ctx, debug):
-    """Fit spectra live as an instrument writes them (not implemented yet)."""
-    click.echo("fastfit stream: error: not implemented yet", err=True)
-    return 2
+from ..stream.cli import stream_command  # noqa: E402  (imports click only)
+
+cli.add_command(stream_command, name="stream")
 
 
 def main(argv=None) -> int:
