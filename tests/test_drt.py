@@ -320,14 +320,14 @@ def test_kernel_flags_nonfinite_spectrum_without_dropping_others(spectra):
     f, _ = spectra["impedancepy_exampleData.csv"]
     s = drt_system(f, discretisation="pydrttools")
     N = s.A.shape[1]
-    H = np.eye(80)                       # same shapes as the driver's padded call
+    H = np.eye(72)                       # same shapes as the driver's padded call
     H[:N, :N] = s.A.T @ s.A + 1e-4 * s.M
-    q = np.zeros((32, 80))
+    q = np.zeros((32, 72))
     q[:, :N] = s.A.T @ np.linspace(1, 2, 2 * f.size)
     q[3, 5] = np.nan
-    free = np.zeros(80, bool)
+    free = np.zeros(72, bool)
     free[:N] = True
-    x, status, _, _ = nnls_qp(jnp.asarray(H), jnp.asarray(q), jnp.ones(80, bool),
+    x, status, _, _ = nnls_qp(jnp.asarray(H), jnp.asarray(q), jnp.ones(72, bool),
                               jnp.asarray(free), n_admm=200)
     status = np.asarray(status)
     assert status[3] == DRTStatus.FAILED

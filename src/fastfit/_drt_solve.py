@@ -9,14 +9,12 @@ from .drt import (LAM_GRID, DRTResult, DRTStatus, _check_lam, _check_options, _f
 from .errors import DataError
 
 _CHUNK = 8192        # spectra per compiled call (bounds memory and the number of programs)
-_N_ADMM = 200        # shared-matrix ADMM iterations that guess the positive set
 _RHO = 0.01
-_TAIL = 64           # batches up to this size run to the end in one call
-_BUDGET = 40         # factorisations per spectrum before it is handed to the rescue call
-_N_RESCUE = 2000     # ADMM iterations of the rescue call (few spectra: cheap)
+# (ADMM iterations, factorisation budget) per stage; the last budget is the real limit
+_STAGES_SMALL = ((200, 10), (600, 12), (3000, 500))
+_STAGES_LARGE = ((0, 8), (300, 12), (3000, 500))
 _STRIDE = 4          # warm start: ADMM on every 4th spectrum, the 3 after it start
                      # pivoting from its positive set
-
 
 def drt(freq, Z=None, lam=1e-6, n_tau=200, tau_range=None, derivative=2, part="both",
         basis="gaussian", rbf_shape=0.5, nonneg=True, fit_R_inf=True, fit_L=True, mask=None,
@@ -29,10 +27,11 @@ def drt(freq, Z=None, lam=1e-6, n_tau=200, tau_range=None, derivative=2, part="b
     Z : (F,) or (B, F) complex, ohm (Z' + jZ'', capacitive arcs have Z'' < 0)
     lam : float or (B,) float -- Tikhonov parameter, pyDRTtools' convention (see the
         module docstring of :mod:`fastfit.drt` for the exact normalisation)
-    n_tau : int -- basis functions for ``discretisation="fastfit"`` (log-spaced)
-    tau_range : (tau_min, tau_max) s or None -- default [1/w_max, 1/w_min] widened by
-        log10(2 pi) = 0.8 decade on each side, so the long end is pyDRTtools' 1/f_min
-        (one grid for the whole batch, from the union of all used frequencies)
+    n_tau : int -- basis functions for ``discretisation="fastfit"`` (log-spaced; the
+        "pydrttools" discretisation has one per used frequency)
+    tau_range : (tau_min, tau_max) s or None -- "fastfit" only; default [1/w_max, 1/w_min]
+        widened by log10(2 pi) = 0.8 decade on each side, so the long end is pyDRTtools'
+        1/f_min (one grid for the whole batch, from the union of all used frequencies)
     derivative : 0, 1 or 2 -- order of the derivative in the penalty
     part : "both" | "real" | "imag" -- which rows are fitted
     basis : "gaussian" | "piecewise_linear"
@@ -42,7 +41,9 @@ def drt(freq, Z=None, lam=1e-6, n_tau=200, tau_range=None, derivative=2, part="b
     fit_R_inf, fit_L : bool -- include the series resistance / inductance
     mask : (F,) or (B, F) bool -- False excludes a point (zero weight)
     lam_select : None | "gcv" | "lcurve" | "re-im" -- choose lam per spectrum on
-        ``lam_grid`` (default 1e-10..1, 4 per decade; ``lam`` is then ignored).  Scores
+        ``lam_grid`` (same units as ``lam``; default 1e-10..1, 4 per decade; ``lam`` is
+        then ignored); the chosen values are the grid points ("lambda buckets": spectra
+        sharing one are solved with one shared factorisation).  Scores
         use the unconstrained ridge solution, as pyDRTtools does, but the whole grid is
         scored (global minimum) where pyDRTtools runs a local optimiser from one start
         (SLSQP from ln 1e-3, which often stops at its bounds or after one step).
@@ -192,11 +193,18 @@ def _select(system, blocks, Zg, grid, how, o):
 
 
 def _solve(system, b, lam, nonneg, warm_start):
-    """x (k, N), status (k,), n_solves (k,) for spectra sharing system and lam."""
+    """x (k, N), status (k,), n_solves (k,) for spectra sharing system and lam.
+
+    Stages (every stage: a fresh positive-set guess, then block pivoting with a budget of
+    factorisations; the unfinished go on to the next stage in a smaller batch):
+    ``_STAGES_SMALL`` for N <= 128 (ADMM iterations are cheap next to factorisations),
+    ``_STAGES_LARGE`` above (the first guess is the sign pattern of the unconstrained
+    optimum).  Measured on 81-point grids (benchmarks/results_drt.md).
+    """
     from fastfit.kernels._nnls import MAX_SOLVES, nnls_qp
     A = system.A
     N = A.shape[1]
-    Np = -(-N // 16) * 16            # pad with pinned variables: fewer compiled shapes
+    Np = -(-N // 8) * 8              # pad with pinned variables: fewer compiled shapes
     H = np.eye(Np)
     H[:N, :N] = A.T @ A + lam * system.M
     q = np.zeros((b.shape[0], Np))
@@ -204,41 +212,23 @@ def _solve(system, b, lam, nonneg, warm_start):
     free = np.zeros(Np, bool)
     free[:N] = system.free
     nn = np.full(Np, bool(nonneg))
-    # ADMM guesses the positive set when its iterations are cheap relative to the
-    # per-spectrum factorisations (small N); otherwise start from the sign pattern of
-    # the unconstrained optimum (measured: fewer total flops for N ~ 200)
-    n_admm = _N_ADMM if (nonneg and Np <= 128) else 0
+    stages = (_STAGES_SMALL if Np <= 136 else _STAGES_LARGE) if nonneg else ((0, MAX_SOLVES),)
     k = q.shape[0]
     x = np.zeros((k, N))
     st = np.zeros(k, np.int64)
     ns = np.zeros(k, np.int64)
-    budget = _BUDGET if nonneg else MAX_SOLVES
     for start in range(0, k, _CHUNK):
         rows = np.arange(start, min(k, start + _CHUNK))
-        stride = _STRIDE if (warm_start and n_admm and rows.size >= 4 * _STRIDE) else 1
-        P0, first = None, True
-        # ladder of shrinking batches: each call stops once fewer rows than its pivoting
-        # buffer (a quarter of the batch) are unfinished, and the rest continue from
-        # their current positive set in a batch a quarter the size
-        while rows.size:
+        for j, (n_admm, budget) in enumerate(stages):
+            if not rows.size:
+                break
             size = bucket_size(rows.size)
-            pad = size - rows.size
-            qq = np.concatenate([q[rows], np.repeat(q[rows[-1:]], pad, axis=0)])
-            p0 = None if P0 is None else np.concatenate([P0, np.repeat(P0[-1:], pad, axis=0)])
+            stride = _STRIDE if (warm_start and j == 0 and n_admm and size >= 4 * _STRIDE) else 1
+            # padding rows have q = 0: optimum x = 0, converged at the first solve
+            qq = np.concatenate([q[rows], np.zeros((size - rows.size, Np))])
             r = [np.asarray(v)[: rows.size] for v in
-                 nnls_qp(H, qq, nn, free, p0, rho=_RHO, n_admm=n_admm if first else 0,
-                         stride=stride if first else 1, stop_at=size // 4 if size > _TAIL else 0,
+                 nnls_qp(H, qq, nn, free, rho=_RHO, n_admm=n_admm, stride=stride,
                          max_solves=budget)]
             x[rows], st[rows], ns[rows] = r[0][:, :N], r[1], ns[rows] + r[3]
-            more = (r[1] == 0) & (r[3] < budget) & (ns[rows] < MAX_SOLVES)
-            rows, P0, first = rows[more], r[2][more], False
-    # the few that spent their budget (slow from a poor guess): a fresh, long ADMM guess
-    left = np.nonzero(st == 0)[0]
-    for i in range(0, left.size, _TAIL):
-        sub = left[i:i + _TAIL]
-        pad = bucket_size(sub.size) - sub.size
-        t = nnls_qp(H, np.concatenate([q[sub], np.repeat(q[sub[-1:]], pad, axis=0)]),
-                    nn, free, rho=_RHO, n_admm=_N_RESCUE)
-        t = [np.asarray(v)[: sub.size] for v in t]
-        x[sub], st[sub], ns[sub] = t[0][:, :N], t[1], ns[sub] + t[3]
+            rows = rows[r[1] == 0]
     return x, st, ns

@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validate import as_batch, bucket_size
+from ._validate import as_batch
 from .errors import DataError, ShapeError
 
 __all__ = ["drt", "DRTResult", "DRTStatus", "DRTSystem", "drt_system"]
@@ -161,6 +161,21 @@ class DRTResult:
         """Peaks of every DRT (see :func:`fastfit._drt_peaks.find_peaks`)."""
         from ._drt_peaks import find_peaks
         return find_peaks(self, min_prominence=min_prominence)
+
+    def summary(self, max_rows: int = 10) -> str:
+        """Readable table: R_inf, L, R_pol, lam and status of the first spectra."""
+        lines = [f"DRTResult: {len(self)} spectra, {self.tau.size} tau points "
+                 f"({self.options.get('discretisation')}, {self.options.get('basis')}), "
+                 f"{int(self.ok.sum())} exact"]
+        lines.append(f"{'#':>4}  {'status':>9}  {'R_inf [ohm]':>12}  {'L [H]':>10}  "
+                     f"{'R_pol [ohm]':>12}  {'lam':>8}")
+        for b in range(min(len(self), max_rows)):
+            lines.append(f"{b:>4}  {DRTStatus(int(self.status[b])).name.lower():>9}  "
+                         f"{self.R_inf[b]:>12.5g}  {self.L[b]:>10.3g}  {self.R_pol[b]:>12.5g}  "
+                         f"{self.lam[b]:>8.2g}")
+        if len(self) > max_rows:
+            lines.append(f"... {len(self) - max_rows} more")
+        return "\n".join(lines)
 
     def to_dataframe(self):
         """pandas DataFrame, one row per spectrum: R_inf, L, R_pol, lam, status."""
