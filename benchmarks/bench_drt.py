@@ -51,10 +51,13 @@ INTERPRETATION = """What the numbers say (measured while writing the solver, sam
   shared inverse) ~25-30 us.  scipy's Lawson-Hanson takes ~0.4-0.5 ms per spectrum.
   fastfit spends ~200 staged ADMM iterations and ~1.6-3.6 solves per spectrum; the
   slow ones (block pivoting crawls from a poor guess) are retried in a smaller batch
-  with 600 and then 3000 ADMM iterations.  So the margin over (b) is modest on this
-  small problem (1.1-1.3x wall at pyDRTtools' ill-conditioned lam = 1e-6, 2-2.6x at the
-  default regularisation) and grows with the number of unknowns (3-4x with 200 RBFs,
-  where scipy's cost grows ~N^3 per spectrum).
+  with 600 and then 3000 ADMM iterations.  So the margin over (b) is modest with 83
+  unknowns (about 1-1.5x in this table, both at pyDRTtools' ill-conditioned lam = 1e-6
+  and at the default regularisation) and larger with 200 unknowns (2.5x here), where
+  scipy's cost per spectrum grows ~N^3 while fastfit's exact solves stay on the
+  smaller of P and its complement.  Wall-clock ratios move with the machine's load:
+  an earlier run of a near-final version at load ~1.7 gave 1.1-1.3x, 2.1-2.6x and
+  3.0-4.0x for the three cases.
 * Warm start from the predecessor's positive set (time series): measured *slower*
   here (8 vs 1.9 factorisations per spectrum on drt_series with 0.2 % noise: the
   positive sets of neighbouring noisy spectra differ in ~7 indices, and block
@@ -143,7 +146,7 @@ def test_drt_throughput(benchmark):
 
 def main():
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from _common import machine, write_results  # noqa: F401
+    from _common import write_results
 
     rows, notes = [], []
     order = np.argsort(-F)

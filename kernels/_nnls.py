@@ -14,12 +14,14 @@ Method (measured facts in the project notes, drt-findings.md):
    ``diag(H)`` span ~14 decades).
 2. ``n_admm`` iterations of over-relaxed ADMM (Boyd et al., Found. Trends Mach. Learn.
    3 (2011) 1, sec. 3.4.3 and 5.2) with one explicit inverse ``(H~ + rho I)^-1`` per
-   penalty stage for the whole batch: every iteration is a batched matrix product.
-   This only guesses which variables are positive.
+   penalty stage (10 rho, rho, rho/10) for the whole batch: every iteration is a
+   batched matrix product.  This only guesses which variables are positive.
 3. Block principal pivoting (Judice & Pires, Comput. Oper. Res. 21 (1994) 587; Kim &
    Park, SIAM J. Sci. Comput. 33 (2011) 3261, alg. 2) from that guess: solve the
-   equality-constrained problem on the passive set exactly (per-spectrum Cholesky),
-   exchange every infeasible variable, and fall back to exchanging only the last one
+   equality-constrained problem on the passive set exactly (per spectrum, a Cholesky
+   factor of the smaller of the passive set and its complement, the latter through the
+   shared inverse -- see ``_reduced_solve``), exchange every infeasible variable, and
+   fall back to exchanging only the last one
    when three block exchanges in a row did not reduce the number of infeasible
    variables -- this backup rule makes the method terminate.  It stops when the KKT
    conditions hold (``x_P >= 0``, gradient ``>= 0`` on the rest), i.e. at the exact optimum.
@@ -45,7 +47,7 @@ __all__ = ["nnls_qp", "MAX_SOLVES"]
 
 _CHUNK = 128
 _TOL = 1e-12
-_REFINE = True
+_REFINE = True           # one step of iterative refinement per exact solve
 _MIN_EIG = 1e-11         # smallest eigenvalue accepted for the scaled Hessian
 _BUFFER = 4             # pivoting steps work on ceil(B / _BUFFER) rows at a time
 MAX_SOLVES = 500        # per spectrum; beyond it the spectrum is reported unconverged

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._validate import as_batch, bucket_size
-from .drt import (LAM_GRID, DRTResult, DRTStatus, _check_lam, _check_options, _fastfit_tau,
+from .drt import (LAM_GRID, DRTResult, _check_lam, _check_options, _fastfit_tau,
                   _pdt_tau, _system)
 from .errors import DataError
 
@@ -15,6 +15,7 @@ _STAGES_SMALL = ((200, 10), (600, 12), (3000, 500))
 _STAGES_LARGE = ((0, 8), (300, 12), (3000, 500))
 _STRIDE = 4          # warm start: ADMM on every 4th spectrum, the 3 after it start
                      # pivoting from its positive set
+
 
 def drt(freq, Z=None, lam=1e-6, n_tau=200, tau_range=None, derivative=2, part="both",
         basis="gaussian", rbf_shape=0.5, nonneg=True, fit_R_inf=True, fit_L=True, mask=None,
