@@ -152,11 +152,11 @@ def main():
     order = np.argsort(-F)
     cases = [("pydrttools", 1e-6, "lam_p = 1e-6 (pyDRTtools units, ill-conditioned)"),
              ("pydrttools", 81e-6, "lam_p = 81e-6 (= fastfit default 1e-6 x 81 points)"),
-             ("fastfit", 1e-6, "fastfit default: 200 RBFs, lam = 1e-6 per point")]
+             ("fastfit", 1e-6, "fastfit default: 200 RBFs, lam = 1e-6")]
     Zall = drt_mixtures(F, max(SIZES), seed=1)
     for disc, lam, label in cases:
         s = drt_system(F, discretisation=disc)
-        lam_u = lam if disc == "pydrttools" else lam * F.size
+        lam_u = lam
         ordr = order if disc == "pydrttools" else np.arange(F.size)
         t_pdt = None
         if disc == "pydrttools":

@@ -101,7 +101,7 @@ def test_exact_optimum_fastfit_discretisation():
     d = drt(f, Z)
     s = drt_system(f)
     for i in range(Z.shape[0]):
-        x = exact_nnls(s.A, f.size * 1e-6 * s.M, np.concatenate([Z[i].real, Z[i].imag]), 1.0,
+        x = exact_nnls(s.A, 1e-6 * s.M, np.concatenate([Z[i].real, Z[i].imag]), 1.0,
                        s.free)
         ours = np.concatenate([[d.R_inf[i], d.L[i]], d.coef[i]])
         assert rel_l2(ours, x) < 1e-6
@@ -145,37 +145,50 @@ def test_two_equal_zarcs_one_decade_apart_are_two_peaks():
     np.testing.assert_allclose(p.area, 50, rtol=0.1)
 
 
-def test_polarisation_resistance_against_pydrttools_formulation(spectra):
-    """Default fastfit R_pol vs the exact optimum of pyDRTtools' formulation at the same
-    regularisation (lam_p = n lam, 2nd derivative).
+def test_polarisation_resistance_against_pydrttools_formulation(data_dir):
+    """Default fastfit R_pol (200 RBFs, lam = 1e-6) vs the exact optimum of pyDRTtools'
+    formulation (tau = 1/f, FWHM coefficient 0.5, 2nd derivative, lam = 1e-6) on every
+    real file that fastfit reads: within 3 %.
 
-    Met (< 3 %) on pyDRTtools' two LIB example files.  Not met on the others, for
-    reasons of formulation rather than solver (measured, see benchmarks/results_drt.md):
-    data_1 +3.7 % (pyDRTtools' grid starts at tau = 1/f_max, so it books the arc above
-    f_max/2pi as R_inf; fastfit's grid reaches 1/w_max and counts it in R_pol), and the
-    spectra ending in a capacitive tail (impedance.py example -8 %, LPSCl blocking
-    electrodes -13 %), where R_pol is the mass piled at the long-tau end of the grid.
-    """
-    for name in ("pydrttools_LIB_data.txt", "pydrttools_LIB_data_2.txt"):
-        f, Z = spectra[name]
-        d = drt(f, Z)
-        A, M, eps, fd = _reference_system(f)
+    Excluded, with the reason: sweeps sparser than 4 points per decade (pyeis_ex3: 20
+    points over 8 decades, where pyDRTtools' Gaussians are 0.8 decade wide and its R_pol
+    is a property of that coarse basis: +53 %)."""
+    import fastfit as ff
+
+    checked, bad = 0, []
+    for path in sorted(data_dir.iterdir()):
+        if path.suffix == ".md" or "info" in path.name or "RelaxIS" in path.name:
+            continue
+        try:
+            s = ff.read(path)
+        except ff.errors.FileFormatError:
+            continue                      # the deliberately broken example file
+        m = s.mask[0]
+        f, Z = s.freq[0][m], s.Z[0][m]
+        if f.size / np.log10(f.max() / f.min()) < 4:
+            continue
+        sy = drt_system(f, discretisation="pydrttools")
         zb = Z[np.argsort(-f)]
-        x = exact_nnls(A, M, np.concatenate([zb.real, zb.imag]), f.size * 1e-6)
-        R_ref = x[2:].sum() * np.sqrt(np.pi) / eps
-        assert d.R_pol[0] == pytest.approx(R_ref, rel=0.03), name
+        x = exact_nnls(sy.A, sy.M, np.concatenate([zb.real, zb.imag]), 1e-6)
+        R_ref = x[2:].sum() * np.sqrt(np.pi) / sy.eps
+        R = drt(f, Z).R_pol[0]
+        checked += 1
+        if abs(R / R_ref - 1) > 0.03:
+            bad.append((path.name, R / R_ref - 1))
+    assert checked >= 25
+    assert not bad, bad
 
 
 def test_gcv_choice_is_brute_force_minimum(spectra):
     """Scores equal pyDRTtools' own GCV function (dense inverse) on the same matrices and
-    lambda (lam_p = n lam), and the chosen lambda is the grid minimum."""
+    lambda (same convention), and the chosen lambda is the grid minimum."""
     _, _, ps = load_pydrttools()
     f, Z = spectra["pydrttools_LIB_data_2.txt"]
     grid = np.logspace(-8, -1, 15)
     d = drt(f, Z, lam_select="gcv", lam_grid=grid)
     s = drt_system(f)
     F = f.size
-    brute = np.array([ps.compute_GCV(np.log(lam * F), s.A[:F], s.A[F:], Z.real, Z.imag, s.M,
+    brute = np.array([ps.compute_GCV(np.log(lam), s.A[:F], s.A[F:], Z.real, Z.imag, s.M,
                                      "Combined Re-Im Data", 1) for lam in grid])
     np.testing.assert_allclose(d.lam_scores[0], brute, rtol=1e-6)
     assert d.lam[0] == grid[np.argmin(brute)]
@@ -194,14 +207,14 @@ def test_gcv_and_lcurve_fastfit_against_dense_formulas():
     for i in range(2):
         b = np.concatenate([Z[i].real, Z[i].imag])
         g = []
-        for lam in grid * f.size:
+        for lam in grid:
             K = A @ np.linalg.solve(A.T @ A + lam * M + 1e-300 * np.eye(A.shape[1]), A.T)
             r = b - K @ b
             g.append(n * (r @ r) / np.trace(np.eye(n) - K) ** 2)
         np.testing.assert_allclose(dg.lam_scores[i], g, rtol=1e-5)
         assert dg.lam[i] == grid[np.argmin(g)]
         # L-curve curvature against central differences of the dense curve
-        lg = np.log(dl.lam_grid * f.size)
+        lg = np.log(dl.lam_grid)
         u, v = [], []
         for lam in np.exp(lg):
             x = np.linalg.solve(A.T @ A + lam * M, A.T @ b)
@@ -226,7 +239,7 @@ def test_reim_scores_against_dense_ridge():
     A, M = s.A, s.M
     F = f.size
     for i in range(2):
-        for j, lam in enumerate(grid * F):
+        for j, lam in enumerate(grid):
             xs = []
             for rows, keep in ((slice(0, F), 0), (slice(F, 2 * F), 1)):
                 cols = [keep] + list(range(2, A.shape[1]))
@@ -275,19 +288,18 @@ def test_ragged_grids_and_series_input():
 def test_parts_ridge_and_per_spectrum_lambda():
     f = F81
     Z = mixtures(f, 2, seed=8)
-    n = f.size
     for part in ("real", "imag"):
         d = drt(f, Z, part=part, lam=1e-5)
         s = drt_system(f, part=part)
         for i in range(2):
-            x = exact_nnls(s.A, s.M * n * 1e-5, np.concatenate([Z[i].real, Z[i].imag]), 1.0, s.free)
+            x = exact_nnls(s.A, s.M * 1e-5, np.concatenate([Z[i].real, Z[i].imag]), 1.0, s.free)
             assert rel_l2(np.concatenate([[d.R_inf[i], d.L[i]], d.coef[i]]), x) < 1e-6
         assert (d.L == 0).all() if part == "real" else (d.R_inf == 0).all()
     d = drt(f, Z, nonneg=False, lam=1e-4)
     s = drt_system(f)
     for i in range(2):
         b = np.concatenate([Z[i].real, Z[i].imag])
-        x = np.linalg.solve(s.A.T @ s.A + n * 1e-4 * s.M, s.A.T @ b)
+        x = np.linalg.solve(s.A.T @ s.A + 1e-4 * s.M, s.A.T @ b)
         assert rel_l2(np.concatenate([[d.R_inf[i], d.L[i]], d.coef[i]]), x) < 1e-8
     lam = np.array([1e-6, 1e-3])
     d = drt(f, Z, lam=lam)
@@ -307,7 +319,7 @@ def test_warm_start_gives_same_optimum_and_pwl_basis(spectra):
     Z = mixtures(f, 2, seed=10)
     d = drt(f, Z, basis="piecewise_linear", derivative=1)
     s = drt_system(f, basis="piecewise_linear", derivative=1)
-    x = exact_nnls(s.A, s.M * f.size * 1e-6, np.concatenate([Z[0].real, Z[0].imag]), 1.0)
+    x = exact_nnls(s.A, s.M * 1e-6, np.concatenate([Z[0].real, Z[0].imag]), 1.0)
     assert rel_l2(np.concatenate([[d.R_inf[0], d.L[0]], d.coef[0]]), x) < 1e-6
     # R_pol is the integral of gamma over ln tau
     assert d.R_pol[0] == pytest.approx(np.trapezoid(d.gamma[0], np.log(d.tau)), rel=1e-12)
