@@ -144,6 +144,7 @@ def test_fastfit_stream_latency(benchmark, tmp_path, geis, warm, kind, rate):
 
     def once():
         store = tmp_path / f"{kind}-{len(out)}.h5"
+        load0 = os.getloadavg()[0]
         t0 = time.monotonic()
         r0 = resource.getrusage(resource.RUSAGE_SELF)
         res, sent = _stream(kind, pts, rate, store)
@@ -152,7 +153,8 @@ def test_fastfit_stream_latency(benchmark, tmp_path, geis, warm, kind, rate):
         cpu = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
         out.update(_latency_stats(res, sent, F), wall_s=wall,
                    cpu_ms_per_spectrum=1e3 * cpu / N_SWEEPS, cpu_share=cpu / wall,
-                   load_avg=os.getloadavg()[0], fitted=sum(r.status == "fitted" for r in res))
+                   load_avg_start=load0, load_avg=os.getloadavg()[0],
+                   fitted=sum(r.status == "fitted" for r in res))
     benchmark.pedantic(once, rounds=1, iterations=1)
     assert out["fitted"] == N_SWEEPS
     benchmark.extra_info.update(out, kind=kind, rate=rate, points=len(pts))

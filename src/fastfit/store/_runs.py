@@ -131,6 +131,9 @@ class RunsMixin:
 
         run = self._run_name(run)
         opts = options_json(options)
+        key = (run, kind, tuple(sorted(attrs.items())), None if options is None else opts)
+        if key in self._run_ok:          # checked (or written) before on this open file
+            return
         runs = self._f["runs"]
         if run in runs:
             g = runs[run]
@@ -152,12 +155,14 @@ class RunsMixin:
                 if k not in g.attrs:
                     self._structure()
                     self._f["runs"][run].attrs[k] = v
+            self._run_ok.add(key)
             return
         self._structure()
         g = self._f["runs"].create_group(run)
         g.attrs.update(kind=kind, options=opts, fastfit_version=_version(), created=_now(),
                        schema_version=self._f.attrs["schema_version"], **attrs)
         self._f.flush()
+        self._run_ok.add(key)
 
     def _write_part(self, run: str, part: str, rows: dict) -> None:
         from . import _table as tb
@@ -166,8 +171,12 @@ class RunsMixin:
         for col, (dt, wkey) in PARTS[part].items():
             if wkey is not None:
                 widths[wkey] = np.shape(rows[col])[1]
-        g = self._f["runs"][run]
-        need = part not in g or any(c not in g[part] for c in PARTS[part])
+        path = f"runs/{run}/{part}"
+        if path in self._tabs:           # open and complete: nothing to check
+            need = False
+        else:
+            g = self._f["runs"][run]
+            need = part not in g or any(c not in g[part] for c in PARTS[part])
         if need:
             self._structure()
             t = tb.create_table(self._f["runs"][run], part)
@@ -176,7 +185,7 @@ class RunsMixin:
                                  fill=-1 if col in ("n_iter", "n_points") else None)
             self._f.flush()
         self._appending()
-        tb.append_rows(self._f["runs"][run][part], rows, self._f.flush)
+        tb.append_rows(self._tab(path), rows, self._f.flush)
 
     # ----------------------------------------------------------------- writes
     def write_fit(self, run: str, indices, result, circuit=None, options=None, *, kk=None,

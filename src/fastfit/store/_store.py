@@ -75,6 +75,8 @@ class Store(RunsMixin):
         self._src_keys: dict | None = None
         self._fingerprints: dict | None = None
         self._members = None
+        self._tabs: dict = {}          # open column handles of the writer (see _tab)
+        self._run_ok: set = set()      # (run, attrs, options) already checked / written
         self.recovered_rows = 0
         if mode == "r":
             if not self.path.exists():
@@ -139,9 +141,28 @@ class Store(RunsMixin):
         if self._state in ("closed", "read"):
             raise StoreError(f"{self.path}: store is {'closed' if self._state == 'closed' else 'open read-only'}")
 
+    def _tab(self, path: str) -> "tb.Table":
+        """Cached writer view of table ``path`` (column handles, committed count)."""
+        t = self._tabs.get(path)
+        if t is None:
+            t = self._tabs[path] = tb.Table(self._f[path])
+        return t
+
+    def _drop_tables(self) -> None:
+        """Forget open handles: before the file is closed, reopened or restructured."""
+        self._tabs.clear()
+        self._run_ok.clear()
+
+    def _count(self, path: str) -> int:
+        """Committed rows of table ``path`` (kept in memory by a writer)."""
+        if self._state in ("write", "swmr"):
+            return self._tab(path).n
+        return self._n(self._f[path])
+
     def _structure(self) -> None:
         """Ordinary write mode (needed to create groups and datasets)."""
         self._writable()
+        self._drop_tables()              # the caller changes the structure
         if self._state == "swmr":
             self._f.close()
             # a reader may hold HDF5's shared lock for a moment: wait up to 30 s for it
@@ -152,6 +173,7 @@ class Store(RunsMixin):
         """SWMR write mode: appends keep the file consistent on disk at every moment."""
         self._writable()
         if self._state == "write":
+            self._drop_tables()          # no open handles across the mode switch
             self._f.flush()
             try:
                 self._f.swmr_mode = True
@@ -179,6 +201,7 @@ class Store(RunsMixin):
 
     def close(self) -> None:
         """Flush and close the file and release the writer lock (idempotent)."""
+        self._drop_tables()
         if self._f is not None:
             try:
                 self._f.close()
@@ -209,7 +232,7 @@ class Store(RunsMixin):
     # ----------------------------------------------------------------- spectra
     def __len__(self) -> int:
         self._open_check()
-        return self._n(self._f["spectra"])
+        return self._count("spectra")
 
     def _open_check(self) -> None:
         if self._f is None:
@@ -254,10 +277,9 @@ class Store(RunsMixin):
         local = local[new_idx]
         needed = np.unique(local)
         infos = info_columns(sub.info, len(new_idx))
-        sp, src = self._f["spectra"], self._f["sources"]
         m, F = len(new_idx), sub.Z.shape[1]
         # sources: reuse an identical committed record (same file, same metadata)
-        s0 = self._n(src)
+        s0 = self._count("sources")
         have = self._source_index()
         src_map = np.full(len(records), -1, np.int64)
         fresh = []
@@ -279,8 +301,9 @@ class Store(RunsMixin):
                      for k, (kind, a) in infos.items()})
         rows.update({f"points/{k}": a for k, a in sub.points.items()})
         # structure first (ordinary write mode), then the appends (SWMR mode)
+        sp = self._tab("spectra")
         missing = [c for c in rows if c not in sp]
-        if missing or tb.narrow_strings(src, src_rows) or tb.narrow_strings(
+        if missing or tb.narrow_strings(self._tab("sources"), src_rows) or tb.narrow_strings(
                 sp, {c: v for c, v in rows.items() if c in sp}):
             self._structure()
             sp, src = self._f["spectra"], self._f["sources"]
@@ -294,22 +317,21 @@ class Store(RunsMixin):
                 for c, width in tb.narrow_strings(table, r).items():
                     tb.widen_strings(table, c, width)
             self._f.flush()
-        for c in (sp["info"] if "info" in sp else []):       # info absent in this series
-            if f"info/{c}" not in rows:
-                ds = sp[f"info/{c}"]
-                rows[f"info/{c}"] = np.full(m, ds.fillvalue, dtype=ds.dtype)
-        for c in (sp["points"] if "points" in sp else []):
-            if f"points/{c}" not in rows:
-                rows[f"points/{c}"] = np.full((m, F), np.nan)
+            sp = self._tab("spectra")
+        for c in sorted(sp.columns()):         # info / points absent in this series
+            if c.startswith("info/") and c not in rows:
+                ds = sp.col(c)
+                rows[c] = np.full(m, ds.fillvalue, dtype=ds.dtype)
+            elif c.startswith("points/") and c not in rows:
+                rows[c] = np.full((m, F), np.nan)
         self._appending()
-        sp, src = self._f["spectra"], self._f["sources"]
         if fresh:
-            tb.append_rows(src, src_rows, self._f.flush)
+            tb.append_rows(self._tab("sources"), src_rows, self._f.flush)
             for j in fresh:
                 have[tuple(records[j][c] for c in _SOURCE_COLS)] = int(src_map[j])
             self._fingerprints = None
         self._members = None
-        tb.append_rows(sp, rows, self._f.flush)
+        tb.append_rows(self._tab("spectra"), rows, self._f.flush)
         klist = keys.tolist()
         for i in new:
             known[klist[i]] = int(out[i])
