@@ -48,7 +48,7 @@ def client():
     # two worker threads in this process (loopback): tasks run concurrently and share
     # this process's compiled programs
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                       dashboard_address=None)
+                                       dashboard_address=":0")
     cl = distributed.Client(cluster)
     yield cl
     cl.close()
@@ -133,3 +133,5 @@ def test_bad_inputs(files, tmp_path):
         fd.fit_files([], CIRCUIT)
     with pytest.raises(DataError, match="mask"):
         fd.fit_files(files, CIRCUIT, mask=np.ones(59, bool))
+    with pytest.raises(DataError, match="indices"):      # only for the output store alone
+        fd.fit_files(files, CIRCUIT, out=tmp_path / "o.h5", indices=[0, 1])

@@ -21,6 +21,7 @@ JAX inside a worker already uses every core (docs/scaling.md).
 from __future__ import annotations
 
 import os
+import re
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,28 +119,75 @@ def get_client(scheduler):
                         f"or a distributed.Client; got {scheduler!r}")
     if scheduler == "local":
         cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
+                               dashboard_address=":0")     # any free port, never 8787
         client = Client(cluster)
 
         def close():
             client.close()
             cluster.close()
         return client, close
-    try:
-        client = Client(scheduler, timeout="30s")
+    try:        # connect timeout: dask's distributed.comm.timeouts.connect (30 s default)
+        _check_address(scheduler)
+        client = Client(scheduler)
     except (OSError, TimeoutError, ValueError) as exc:
         raise FastfitError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
     return client, client.close
 
 
-def _pieces(files, chunk: int, store, run: str) -> Iterator[tuple]:
+def _check_address(address: str) -> None:
+    """ValueError for an address dask cannot use (checked before a ``Client`` is made: a
+    client that fails to start can leave dask's shared event loop unusable in this
+    process)."""
+    from distributed.comm import registry
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    scheme, location = parse_address(address)
+    registry.get_backend(scheme)
+    if scheme != "inproc":
+        parse_host_port(location)
+
+
+def _where(kind: str, payload):
+    """What error messages need of a piece read here (small: kept while it runs)."""
+    info = getattr(payload, "info", None) or {}
+    if kind != "series" or "index" not in info:
+        return None
+    sources = payload.meta.get("sources") or [payload.meta.get("source")]
+    return sources, info.get("source_id"), np.asarray(info["index"])
+
+
+def _located(exc: FastfitError, source: str, start: int, where=None) -> FastfitError:
+    """``exc`` with "spectrum b" (position in a piece) replaced by the input file and the
+    spectrum's position in it (the original file, for spectra read from a store)."""
+    m = re.match(r"spectrum (\d+)\b:?\s*(.*)", str(exc), re.S)
+    if not m:
+        return exc
+    b = int(m.group(1))
+    text = f"{source}, spectrum {start + b}"
+    if where is not None and b < where[2].size:
+        sources, source_id, index = where
+        src = sources[int(source_id[b])] if source_id is not None else sources[0]
+        text = f"{src or source}, spectrum {int(index[b])}"
+    return DataError(f"{text}: {m.group(2)}")
+
+
+def _pieces(files, chunk: int, store, run: str, indices=None) -> Iterator[tuple]:
     """(source, start, kind, payload, known) in input order; kind "file" (payload: path)
     or "series" (payload: SpectrumSeries read here); ``known``: the spectra's indices when
     they come from the output store itself, else None.  With an output store, inputs whose
-    spectra all have results in ``run`` are skipped (resume)."""
+    spectra all have results in ``run`` are skipped (resume).  ``indices`` (output store
+    as the only input): chunks of these store indices, less the spectra already done --
+    the chunks ``fastfit fit`` fits in one process."""
     from .store import Store
 
     done = store.done(run) if store is not None else None
+    if indices is not None:
+        for start in range(0, indices.size, chunk):
+            idx = indices[start:start + chunk]
+            idx = idx[~np.isin(idx, done)]
+            if idx.size:
+                yield str(store.path), start, "series", store.spectra(idx), idx
+        return
     for path in files:
         path = str(path)
         if not os.path.exists(path):
@@ -168,7 +216,7 @@ def _pieces(files, chunk: int, store, run: str) -> Iterator[tuple]:
 def fit_files(files: Sequence, circuit, scheduler=None, *, out=None, run: str = "fit",
               chunk: int = 2000, kk_threshold: float | None = None, options: dict | None = None,
               progress: Callable[[int, int], None] | None = None, max_in_flight: int | None = None,
-              compile_cache: bool = False, **fit_kwargs):
+              compile_cache: bool = False, indices=None, **fit_kwargs):
     """Fit every spectrum of ``files`` on a Dask cluster; gather the results.
 
     Parameters
@@ -201,6 +249,11 @@ def fit_files(files: Sequence, circuit, scheduler=None, *, out=None, run: str = 
         :func:`fastfit._devices.enable_compile_cache`).
     **fit_kwargs
         Passed to :func:`fastfit.fit` (weight, starts, max_iter, bounds, ...).
+    indices : (N,) int, optional
+        Only when ``files`` is the output store ``out`` alone: fit these store indices,
+        in chunks of ``chunk`` cut before the spectra already done in ``run`` are left
+        out -- exactly the chunks ``fastfit fit`` fits in one process, so results are
+        bit-identical to it (``fastfit fit --scheduler`` ingests, then calls this).
 
     Returns
     -------
@@ -219,6 +272,13 @@ def fit_files(files: Sequence, circuit, scheduler=None, *, out=None, run: str = 
     if "mask" in fit_kwargs:
         raise DataError("mask cannot be given for files: use the files' own masks, or "
                         "kk_threshold to drop points")
+    if indices is not None:
+        indices = np.asarray(indices).reshape(-1)
+        if indices.dtype.kind not in "iu" and indices.size:
+            raise DataError(f"indices must be integers, got {indices.dtype}")
+        indices = indices.astype(np.int64)
+        if out is None or len(files) != 1 or Path(files[0]).resolve() != Path(out).resolve():
+            raise DataError("indices: give the output store as the only input (out=files[0])")
     if options is None:
         options = {"circuit": cstr, "weight": fit_kwargs.get("weight", "modulus"),
                    "kk_threshold": kk_threshold}
@@ -238,17 +298,25 @@ def fit_files(files: Sequence, circuit, scheduler=None, *, out=None, run: str = 
 
         def submit(piece):
             source, start, kind, payload, known = piece
+            where = _where(kind, payload)
             state["total"] += len(payload) if kind == "series" else 0
             fn = _task_file if kind == "file" else _task_series
             if client is None:
-                return source, start, known, fn(payload, *args)
+                try:
+                    return source, start, known, fn(payload, *args)
+                except FastfitError as exc:
+                    raise _located(exc, source, start, where) from exc
             if kind == "series":
                 [payload] = client.scatter([payload])
-            return source, start, known, client.submit(fn, payload, *args, pure=False)
+            fut = client.submit(fn, payload, *args, pure=False)
+            return source, start, known, (fut, where)
 
         def collect(item):
             source, start, known, fut = item
-            series, res, kres = fut if client is None else fut.result()
+            try:
+                series, res, kres = fut if client is None else fut[0].result()
+            except FastfitError as exc:        # raised on a worker, pickled back
+                raise _located(exc, source, start, fut[1]) from exc
             if store is not None:
                 idx = known if known is not None else store.append_spectra(series)
                 store.write_fit(run, idx, res, circ, options, kk=kres)
@@ -261,7 +329,7 @@ def fit_files(files: Sequence, circuit, scheduler=None, *, out=None, run: str = 
                 progress(state["done"], state["total"])
 
         window: deque = deque()
-        for piece in _pieces(files, int(chunk), store, run):
+        for piece in _pieces(files, int(chunk), store, run, indices):
             window.append(submit(piece))
             while len(window) >= max_in_flight:
                 collect(window.popleft())

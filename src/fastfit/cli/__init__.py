@@ -19,7 +19,19 @@ _DEBUG_HELP = "Show full tracebacks instead of one-line errors."
 
 
 class _Group(click.Group):
-    """Click group that turns errors into one line and exit status 2."""
+    """Click group that turns errors into one line and exit status 2, and imports the
+    modules of ``_LAZY`` commands only when they run or help is shown."""
+
+    def list_commands(self, ctx):
+        return sorted({*super().list_commands(ctx), *_LAZY})
+
+    def get_command(self, ctx, name):
+        if name in _LAZY and name not in self.commands:
+            import importlib
+
+            module, attr = _LAZY[name].split(":")
+            self.add_command(getattr(importlib.import_module(module), attr), name=name)
+        return super().get_command(ctx, name)
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         argv = list(sys.argv[1:] if args is None else args)
@@ -69,7 +81,11 @@ class _Group(click.Group):
 
 def _command_name(argv) -> str:
     cmd = next((a for a in argv if not a.startswith("-")), None)
-    return f"fastfit {cmd}" if cmd in cli.commands else "fastfit"
+    return f"fastfit {cmd}" if cmd in cli.commands or cmd in _LAZY else "fastfit"
+
+
+# commands whose module is imported on use (``fastfit fit`` need not import asyncio...)
+_LAZY = {"stream": "fastfit.stream.cli:stream_command"}
 
 
 def _debug_option(f):
@@ -109,19 +125,27 @@ _chunk = click.option("--chunk", type=click.IntRange(1, 1_000_000), default=2000
 @click.option("--weight", type=click.Choice(["modulus", "proportional", "unit"]),
               default="modulus", show_default=True, help="Residual weighting.")
 @_chunk
+@click.option("--scheduler", metavar="ADDRESS", default=None,
+              help='Fit on a Dask cluster: a scheduler address such as tcp://host:8786, or '
+                   '"local" for a local cluster. Workers read the input files (paths must be '
+                   'readable there); results go to the same store as without it.')
 @_quiet
 @_debug_option
-def fit(files, circuit, out, run_name, area_cm2, kk_threshold, weight, chunk, quiet, debug):
+def fit(files, circuit, out, run_name, area_cm2, kk_threshold, weight, chunk, scheduler, quiet,
+        debug):
     """Fit CIRCUIT to every spectrum in FILES and store the results.
 
     FILES are instrument files (anything `fastfit info` can read) or fastfit stores.
     Results are written chunk by chunk; re-running the same command after an
-    interruption continues where it stopped.
+    interruption continues where it stopped.  With --scheduler the fits run on a Dask
+    cluster (one piece per input file, or per --chunk spectra of an input store) and
+    this process gathers them into the same store, with the same numbers.
     """
     from ._fit import run_fit
 
     return run_fit(files, circuit=circuit, out=out, run=run_name, area_cm2=area_cm2,
-                   kk_threshold=kk_threshold, weight=weight, chunk=chunk, quiet=quiet)
+                   kk_threshold=kk_threshold, weight=weight, chunk=chunk, quiet=quiet,
+                   scheduler=scheduler)
 
 
 @cli.command()
@@ -185,9 +209,6 @@ def report(store, out_dir, run_name, debug):
     return 0
 
 
-from ..stream.cli import stream_command  # noqa: E402  (imports click only)
-
-cli.add_command(stream_command, name="stream")
 
 
 def main(argv=None) -> int:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 from pathlib import Path
 
 import click
@@ -16,18 +15,14 @@ def echo(msg: str) -> None:
 
 
 def setup_jax() -> None:
-    """Enable JAX's persistent compilation cache ($FASTFIT_CACHE_DIR, default
-    ~/.cache/fastfit/jax) so repeated runs skip compiling, and float64."""
+    """Enable JAX's persistent compilation cache for every program ($FASTFIT_CACHE_DIR,
+    default ~/.cache/fastfit/jax; see :func:`fastfit._devices.enable_compile_cache`) so a
+    second run does not compile again, and float64."""
     import jax
 
-    cache = os.environ.get("FASTFIT_CACHE_DIR") or str(Path.home() / ".cache" / "fastfit" / "jax")
-    try:
-        Path(cache).mkdir(parents=True, exist_ok=True)
-        jax.config.update("jax_compilation_cache_dir", cache)
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
-        jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-    except (OSError, AttributeError, KeyError):     # read-only home, older JAX: no cache
-        pass
+    from .._devices import enable_compile_cache
+
+    enable_compile_cache()          # None (no cache) on a read-only home: runs, compiles
     jax.config.update("jax_enable_x64", True)
 
 

@@ -72,17 +72,21 @@ def locate_error(series, exc):
     return DataError(f"{where}: {m.group(2)}")
 
 
-def run_fit(files, *, circuit, out, run, area_cm2, kk_threshold, weight, chunk, quiet) -> int:
+def run_fit(files, *, circuit, out, run, area_cm2, kk_threshold, weight, chunk, quiet,
+            scheduler=None) -> int:
+    out = _resolve_out(files, out)
+    setup_jax()                                 # first: programs compiled on import are cached too
     from ..circuit import Circuit
     from ..errors import FastfitError
     from ..store import Store
 
-    circ = Circuit(circuit)                     # syntax errors before any heavy import
-    out = _resolve_out(files, out)
-    setup_jax()
+    circ = Circuit(circuit)
+    options = fit_options(circ, weight, kk_threshold, area_cm2)
+    if scheduler is not None:
+        return _run_on_cluster(files, circ, out, run, options, kk_threshold, weight, chunk,
+                               quiet, scheduler)
     from .. import fit
 
-    options = fit_options(circ, weight, kk_threshold, area_cm2)
     t_start = time.perf_counter()
     with Store(out, "a") as store:
         if store.recovered_rows:
@@ -114,4 +118,46 @@ def run_fit(files, *, circuit, out, run, area_cm2, kk_threshold, weight, chunk, 
     skipped = indices.size - n_todo
     echo(f"fastfit fit: {indices.size} spectra, {n_fitted} fitted ({n_ok} converged), "
          f"{skipped} already done; run {run!r} in {out} ({dt:.1f} s)")
+    return 0
+
+
+def _run_on_cluster(files, circ, out, run, options, kk_threshold, weight, chunk, quiet,
+                    scheduler) -> int:
+    """``fastfit fit --scheduler``: inputs are ingested here as without it, then the same
+    chunks are fitted on Dask workers by :func:`fastfit.distributed.fit_files` and written
+    back by this process -- same chunks, same compiled programs, so the store holds the
+    same numbers (bit for bit) as a run without ``--scheduler``."""
+    from ..distributed import fit_files, get_client
+    from ..store import Store
+
+    t_start = time.perf_counter()
+    client, close = get_client(scheduler)       # a bad address fails before any writing
+    try:
+        with Store(out, "a") as store:
+            if store.recovered_rows:
+                echo(f"fastfit fit: {out}: dropped {store.recovered_rows} uncommitted rows "
+                     "of an interrupted run")
+            _check_run(store, run, options)
+            indices = ingest(files, store, chunk, quiet)
+            n_todo = int(np.count_nonzero(~np.isin(indices, store.done(run))))
+        seen = [0]
+        with progress("fitting", indices.size, done=indices.size - n_todo, quiet=quiet) as bar:
+            def advance(done: int, total: int) -> None:
+                bar.advance(done - seen[0])
+                seen[0] = done
+
+            fitted = fit_files([out], circ, scheduler=client, out=out, run=run, chunk=chunk,
+                               indices=indices, kk_threshold=kk_threshold, weight=weight,
+                               options=options, compile_cache=True, progress=advance)
+    finally:
+        close()
+    n_ok = 0
+    if fitted.size:
+        with Store(out, "r") as store:
+            res = store.results(run)
+        n_ok = int(np.count_nonzero(res["status"][np.isin(res["spectrum"], fitted)] > 0))
+    dt = time.perf_counter() - t_start
+    echo(f"fastfit fit: {indices.size} spectra, {fitted.size} fitted ({n_ok} converged), "
+         f"{indices.size - n_todo} already done; run {run!r} in {out} ({dt:.1f} s, "
+         f"scheduler {scheduler})")
     return 0

@@ -156,7 +156,9 @@ class SocketSource(Source):
             while not self._stopping:
                 timeout = 0.05
                 try:
-                    item = await asyncio.wait_for(self._queue.get(), timeout)
+                    # waiting points first: wait_for sets up a task and a timer per call
+                    item = (self._queue.get_nowait() if not self._queue.empty()
+                            else await asyncio.wait_for(self._queue.get(), timeout))
                 except asyncio.TimeoutError:
                     if self.until_idle is not None and time.monotonic() - last >= self.until_idle:
                         return
