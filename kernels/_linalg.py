@@ -85,11 +85,19 @@ def cholesky_solve_lists(A, b):
 
 
 def cholesky_inverse(A):
-    """Inverse of SPD A (..., P, P) and the relative minimum pivot."""
+    """Inverse of SPD A (..., P, P) and the relative minimum pivot.
+
+    The factor is the unrolled one (its pivots flag singular matrices); the inverse
+    ``L^-T L^-1`` comes from one batched triangular solve: unrolling the P back
+    substitutions as well compiled 3x slower (0.9 s vs 0.3 s for P = 7 on XLA:CPU) for a
+    computation that runs once per fit."""
+    import jax
+
     L, min_piv = _factor(A)
     P = A.shape[-1]
-    cols = []
-    for j in range(P):
-        e = [jnp.full(A.shape[:-2], 1.0 if i == j else 0.0) for i in range(P)]
-        cols.append(jnp.stack(_subst(L, e), axis=-1))
-    return jnp.stack(cols, axis=-1), min_piv
+    zero = jnp.zeros_like(L[0][0])
+    Lm = jnp.stack([jnp.stack([L[i][j] if j <= i else zero for j in range(P)], axis=-1)
+                    for i in range(P)], axis=-2)
+    eye = jnp.broadcast_to(jnp.eye(P, dtype=Lm.dtype), Lm.shape)
+    Linv = jax.lax.linalg.triangular_solve(Lm, eye, left_side=True, lower=True)
+    return jnp.einsum("...ki,...kj->...ij", Linv, Linv), min_piv

@@ -33,7 +33,8 @@ import jax.numpy as jnp
 from ._circuit import eval_tree
 from ._linalg import cholesky_inverse, cholesky_solve
 
-__all__ = ["LMState", "model_and_jac", "lm_init_state", "lm_iterate", "lm_covariance"]
+__all__ = ["LMState", "model_and_jac", "lm_init_state", "lm_fresh_state", "lm_iterate",
+           "lm_covariance"]
 
 RUNNING, FTOL, XTOL, GTOL, NONFINITE = 0, 1, 2, 3, -2
 
@@ -117,6 +118,18 @@ def lm_init_state(tree, logmask, x0, omega, Z, w_re, w_im, lo, hi):
     )
 
 
+def lm_fresh_state(x0, lo, hi) -> LMState:
+    """A state that :func:`lm_iterate` initialises on its first trip (numpy; no compiled
+    program of its own).  x0, lo, hi: (B, P) transformed parameters and bounds."""
+    import numpy as np
+
+    x0 = np.clip(np.asarray(x0, np.float64), lo, hi)
+    B, P = x0.shape
+    return LMState(x=x0, cost=np.full(B, np.inf), A=np.zeros((B, P, P)), g=np.zeros((B, P)),
+                   mu=np.ones(B), nu=np.full(B, 2.0), n_iter=np.zeros(B, np.int32),
+                   status=np.zeros(B, np.int32))
+
+
 def lm_iterate(tree, logmask, state: LMState, omega, Z, w_re, w_im, lo, hi, free, max_iter,
                ftol=1e-10, xtol=1e-10, gtol=1e-12):
     """Run up to ``max_iter`` LM iterations on every spectrum still running.
@@ -126,10 +139,14 @@ def lm_iterate(tree, logmask, state: LMState, omega, Z, w_re, w_im, lo, hi, free
     """
     P = state.x.shape[-1]
     eye = jnp.eye(P, dtype=bool)
+    # a *fresh* state (lm_fresh_state: cost = inf, A = g = 0) spends its first trip
+    # evaluating the normal equations at x; that trip is not counted against the budget
+    extra = jnp.any(jnp.isinf(state.cost) & (state.status == RUNNING)).astype(jnp.int32)
 
     def body(carry):
         k, s = carry
         active = s.status == RUNNING
+        fresh = active & jnp.isinf(s.cost)
         m = _free_set(s.x, s.g, lo, hi, free)                      # (B,P)
         mm = m[:, :, None] & m[:, None, :]
         diag = jnp.diagonal(s.A, axis1=-2, axis2=-1)
@@ -142,7 +159,8 @@ def lm_iterate(tree, logmask, state: LMState, omega, Z, w_re, w_im, lo, hi, free
         x_new = jnp.clip(s.x + delta, lo, hi)
         step = x_new - s.x
         cost_n, A_n, g_n = _normal_equations(tree, logmask, x_new, omega, Z, w_re, w_im)
-        finite = jnp.isfinite(cost_n) & jnp.all(jnp.isfinite(A_n), axis=(-2, -1))
+        finite = (jnp.isfinite(cost_n) & jnp.all(jnp.isfinite(A_n), axis=(-2, -1))
+                  & jnp.all(jnp.isfinite(g_n), axis=-1))
         # predicted reduction of the quadratic model along the (projected) step
         Astep = jnp.einsum("bij,bj->bi", s.A, step)
         pred = -jnp.sum(step * s.g, axis=-1) - 0.5 * jnp.sum(step * Astep, axis=-1)
@@ -157,6 +175,7 @@ def lm_iterate(tree, logmask, state: LMState, omega, Z, w_re, w_im, lo, hi, free
         gproj = jnp.max(jnp.abs(jnp.where(m, s.g, 0.0)), axis=-1)
         g_conv = gproj <= gtol * (s.cost + 1e-300)
         new_status = jnp.where(f_conv, FTOL, jnp.where(small_step, XTOL, jnp.where(g_conv, GTOL, RUNNING)))
+        new_status = jnp.where(fresh, jnp.where(finite, RUNNING, NONFINITE), new_status)
         new_status = jnp.where(active, new_status, s.status)
         # damping update (Nielsen)
         factor = jnp.maximum(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3)
@@ -164,6 +183,9 @@ def lm_iterate(tree, logmask, state: LMState, omega, Z, w_re, w_im, lo, hi, free
         nu = jnp.where(accept, 2.0, jnp.where(active, s.nu * 2.0, s.nu))
         nu = jnp.minimum(nu, 1e6)
         mu = jnp.clip(mu, 1e-20, 1e20)
+        dmax = jnp.max(jnp.diagonal(A_n, axis1=-2, axis2=-1), axis=-1)
+        mu = jnp.where(fresh, 1e-3 * jnp.where(finite, dmax, 1.0) + 1e-30, mu)
+        nu = jnp.where(fresh, 2.0, nu)
         sel = accept
         s = LMState(
             x=jnp.where(sel[:, None], x_new, s.x),
@@ -171,14 +193,14 @@ def lm_iterate(tree, logmask, state: LMState, omega, Z, w_re, w_im, lo, hi, free
             A=jnp.where(sel[:, None, None], A_n, s.A),
             g=jnp.where(sel[:, None], g_n, s.g),
             mu=mu, nu=nu,
-            n_iter=s.n_iter + active.astype(jnp.int32),
+            n_iter=s.n_iter + (active & ~fresh).astype(jnp.int32),
             status=new_status.astype(jnp.int32),
         )
         return k + 1, s
 
     def cond(carry):
         k, s = carry
-        return (k < max_iter) & jnp.any(s.status == RUNNING)
+        return (k < max_iter + extra) & jnp.any(s.status == RUNNING)
 
     _, state = jax.lax.while_loop(cond, body, (jnp.int32(0), state))
     return state

@@ -52,10 +52,11 @@ def _block_shapes(lw, log_tau, n):
     return 1.0 / (1.0 + u)
 
 
-def _assemble(Ns, K, NC, B, SS, SB, BB_diag, BB_off, rV, rU, combos):
+def _assemble(Ns, K, NC, B, SS, SB, BB_diag, BB_off, rV, rU, combos, gathered=False):
     """Per-combo normal equations (B, NC, C, C) and right-hand sides (B, NC, C) from
     tables: SS (B,Ns,Ns); SB[k] (B,T,Ns); BB_diag[k] (B,T); BB_off[(k,l)] (B,NC);
-    rV (B,Ns); rU[k] (B,T)."""
+    rV (B,Ns); rU[k] (B,T) -- or, with ``gathered``, SB, BB_diag, rU already per combo
+    ((B,NC,Ns), (B,NC), (B,NC))."""
     C = Ns + K
     rows = [[None] * C for _ in range(C)]
     rhs = [None] * C
@@ -64,7 +65,7 @@ def _assemble(Ns, K, NC, B, SS, SB, BB_diag, BB_off, rV, rU, combos):
         for j in range(Ns):
             rows[i][j] = jnp.broadcast_to(SS[:, i, j][:, None], (B, NC))
     for k in range(K):
-        idx = combos[:, k]
+        idx = slice(None) if gathered else combos[:, k]
         rhs[Ns + k] = rU[k][:, idx]
         rows[Ns + k][Ns + k] = BB_diag[k][:, idx]
         for i in range(Ns):
@@ -105,7 +106,16 @@ def _tables_shared(statics, K, omega, Z, wr2, wi2, log_tau, combos, n_block):
     BB_diag = [gram(U[k], U[k]) for k in range(K)]
     BB_off = {(k, l): gram(U[k][:, combos[:, k]], U[l][:, combos[:, l]])
               for k in range(K) for l in range(k + 1, K)}
-    G, b = _assemble(Ns, K, NC, B, SS, SB, BB_diag, BB_off, rV, rU, combos)
+    # per-combo copies of the per-grid-point tables: one GEMM with a 0/1 selection matrix
+    # per block (XLA:CPU gathers along the minor axis are ~3x slower)
+    T = log_tau.shape[0]
+    for k in range(K):
+        Sel = (jnp.arange(T)[:, None] == combos[None, :, k]).astype(Z.real.dtype)  # (T, NC)
+        X = jnp.concatenate([rU[k], BB_diag[k]] + [SB[k][:, :, i] for i in range(Ns)], axis=0)
+        Y = (X @ Sel).reshape(2 + Ns, B, NC)
+        rU[k], BB_diag[k] = Y[0], Y[1]
+        SB[k] = jnp.stack([Y[2 + i] for i in range(Ns)], axis=-1) if Ns else SB[k]
+    G, b = _assemble(Ns, K, NC, B, SS, SB, BB_diag, BB_off, rV, rU, combos, gathered=True)
     return G, b, zz
 
 
@@ -192,21 +202,22 @@ def varpro_starts(chain, n_params, omega, Z, w_re, w_im, log_tau, combos, n_bloc
             quad = quad + a[i] * G[i][j] * a[j]
     cost = 0.5 * (quad - 2.0 * lin + zz[:, None])
     cost = jnp.where(jnp.isfinite(cost), cost, jnp.inf)
-    a = jnp.stack(a, axis=-1)                                           # (B, NC, C)
 
     # pick n_starts diverse minima: repeated argmin, masking the chosen tuple's neighbours
+    # (gathers per coefficient: stacking a (B, NC, C) array first costs more than the scan)
     picks = []
     cst = cost
-    for _ in range(n_starts):
+    for s in range(n_starts):
         best = jnp.argmin(cst, axis=-1)                                  # (B,)
         picks.append(best)
-        sel = combos[best]                                              # (B, K)
-        near = jnp.all(jnp.abs(combos[None, :, :] - sel[:, None, :]) <= 1, axis=-1)
-        cst = jnp.where(near, jnp.inf, cst)
+        if s + 1 < n_starts:
+            sel = combos[best]                                          # (B, K)
+            near = jnp.all(jnp.abs(combos[None, :, :] - sel[:, None, :]) <= 1, axis=-1)
+            cst = jnp.where(near, jnp.inf, cst)
     picks = jnp.stack(picks, axis=1)                                    # (B, S)
     bidx = jnp.arange(B)[:, None]
-    a_sel = a[bidx, picks]                                              # (B, S, C)
-    cost_sel = cost[bidx, picks]
+    a_sel = jnp.stack([jnp.take_along_axis(v, picks, axis=1) for v in a], axis=-1)  # (B,S,C)
+    cost_sel = jnp.take_along_axis(cost, picks, axis=1)
     t_sel = (tau[bidx[..., None], combos[picks]] if tau.ndim == 2
              else tau[combos[picks]])                                   # (B, S, K)
     p0 = jnp.zeros((B, n_starts, n_params))

@@ -8,12 +8,14 @@ sech^2 x = 4 (1+e) / (2+e)^2,  csch^2 x = 4 (1+e) / e^2.
 """
 from __future__ import annotations
 
+import cmath
+
 import jax.numpy as jnp
 
 from ._spec import ElementSpec
 
 INF = float("inf")
-_SQRT_J = jnp.exp(0.25j * jnp.pi)  # sqrt(j)
+_SQRT_J = complex(cmath.exp(0.25j * cmath.pi))  # sqrt(j), a Python constant (no device op at import)
 
 
 def warburg(p, omega):

@@ -14,7 +14,7 @@ __all__ = ["fit_series"]
 
 def fit_series(freq, Z=None, circuit=None, shared: Sequence[str] | None = None,
                warm_start: bool = True, p0=None, bounds=None, fixed=None, weight="modulus",
-               mask=None, starts: int = 4, max_iter: int = 1000, joint_max_iter: int = 200,
+               mask=None, starts: int = 2, max_iter: int = 1000, joint_max_iter: int = 200,
                ftol: float = 1e-10, absolute_sigma: bool = False, **kwargs) -> FitResult:
     r"""Fit a time-ordered series of spectra.
 
