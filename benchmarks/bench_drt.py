@@ -52,12 +52,12 @@ INTERPRETATION = """What the numbers say (measured while writing the solver, sam
   fastfit spends ~200 staged ADMM iterations and ~1.6-3.6 solves per spectrum; the
   slow ones (block pivoting crawls from a poor guess) are retried in a smaller batch
   with 600 and then 3000 ADMM iterations.  So the margin over (b) is modest with 83
-  unknowns (about 1-1.5x in this table, both at pyDRTtools' ill-conditioned lam = 1e-6
-  and at the default regularisation) and larger with 200 unknowns (2.5x here), where
-  scipy's cost per spectrum grows ~N^3 while fastfit's exact solves stay on the
-  smaller of P and its complement.  Wall-clock ratios move with the machine's load:
-  an earlier run of a near-final version at load ~1.7 gave 1.1-1.3x, 2.1-2.6x and
-  3.0-4.0x for the three cases.
+  unknowns (1.1-2.5x in wall time in this table, 0.8-1.6x per CPU-second) and larger
+  with 200 unknowns (the default discretisation: 1.6-2.8x), where scipy's cost per
+  spectrum grows ~N^3 while fastfit's exact solves stay on the smaller of P and its
+  complement.  With 200 unknowns the first stage runs 150 ADMM iterations (2.4x faster
+  than starting pivoting from the unconstrained optimum's sign pattern at lam = 1e-6).
+  Wall-clock ratios move with the machine's load.
 * Warm start from the predecessor's positive set (time series): measured *slower*
   here (8 vs 1.9 factorisations per spectrum on drt_series with 0.2 % noise: the
   positive sets of neighbouring noisy spectra differ in ~7 indices, and block

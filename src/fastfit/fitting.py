@@ -191,7 +191,7 @@ def fit(freq, Z=None, circuit=None, p0=None, bounds=None, fixed=None, weight="mo
         (exponents 0.85 and 1); other circuits: ``max(4 starts, 8)`` data-scaled random
         starts.  Default 2: on 8,000 paper-style spectra (seeds 7 and 99) 2 and 4 starts
         reached the same optimum on every spectrum, and 2 pass the real-data checks
-        (tests/test_fit.py) at ~1.6x the speed (benchmarks/results_fit.md)
+        (tests/test_fit.py) at ~1.4x the speed (benchmarks/results_fit.md)
     max_iter : LM iteration budget per spectrum
     absolute_sigma : covariance (J^T J)^-1 without rescaling by chi2_red (sigma known)
     chunk : spectra per compiled call; None picks it from the device (2048 per CPU device,
