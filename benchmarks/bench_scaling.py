@@ -189,7 +189,7 @@ def main(argv=None) -> int:
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--sizes", type=int, nargs="*", default=[100, 1000, 10000, 100000])
     ap.add_argument("--devices", type=int, nargs="*", default=[1])
-    ap.add_argument("--per-device-chunk", type=int, default=2048,
+    ap.add_argument("--per-device-chunk", type=int, default=0,
                     help="chunk = this x devices (0: fastfit's default)")
     ap.add_argument("--startup-sizes", type=int, nargs="*", default=[1])
     ap.add_argument("--repeat", type=int, default=1)

@@ -194,7 +194,7 @@ def fit(freq, Z=None, circuit=None, p0=None, bounds=None, fixed=None, weight="mo
         (tests/test_fit.py) at ~1.4x the speed (benchmarks/results_fit.md)
     max_iter : LM iteration budget per spectrum
     absolute_sigma : covariance (J^T J)^-1 without rescaling by chi2_red (sigma known)
-    chunk : spectra per compiled call; None picks it from the device (2048 per CPU device,
+    chunk : spectra per compiled call; None picks it from the device (1024 per CPU device,
         from free memory on a GPU; see docs/scaling.md)
     progress : optional callable(done, total) called after each chunk
 
