@@ -20,21 +20,8 @@ CSV = "hybriddrt_Sample2_PEIS_AtRest.csv"          # 10-spectrum real time serie
 CIRCUIT = "R0-p(R1,CPE1)"                     # converges on this series; compiles quickly
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _private_jax_cache(tmp_path_factory):
-    """In-process CLI calls enable JAX's persistent cache: keep it in a temp dir and
-    switch it back off afterwards (JAX config is process-wide)."""
-    import jax
-
-    old_env = os.environ.get("FASTFIT_CACHE_DIR")
-    old_dir = jax.config.jax_compilation_cache_dir
-    os.environ["FASTFIT_CACHE_DIR"] = str(tmp_path_factory.mktemp("jax-cache"))
-    yield
-    if old_env is None:
-        os.environ.pop("FASTFIT_CACHE_DIR", None)
-    else:
-        os.environ["FASTFIT_CACHE_DIR"] = old_env
-    jax.config.update("jax_compilation_cache_dir", old_dir)
+# in-process CLI calls enable the persistent JAX cache: keep it private (conftest.py)
+pytestmark = pytest.mark.usefixtures("private_jax_cache")
 
 
 def _fastfit_exe() -> str:

@@ -9,8 +9,6 @@ module compiles one fit shape).
 """
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -25,20 +23,8 @@ FILES = ("pyeis_ex1.mpt", "impedancepy_exampleDataBioLogic.mpr")
 CIRCUIT = "R0-p(R1,CPE1)"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _private_jax_cache(tmp_path_factory):
-    """The CLI enables JAX's persistent cache: keep it in a temp dir, restore afterwards."""
-    import jax
-
-    old_env = os.environ.get("FASTFIT_CACHE_DIR")
-    old_dir = jax.config.jax_compilation_cache_dir
-    os.environ["FASTFIT_CACHE_DIR"] = str(tmp_path_factory.mktemp("jax-cache"))
-    yield
-    if old_env is None:
-        os.environ.pop("FASTFIT_CACHE_DIR", None)
-    else:
-        os.environ["FASTFIT_CACHE_DIR"] = old_env
-    jax.config.update("jax_compilation_cache_dir", old_dir)
+# in-process CLI calls enable the persistent JAX cache: keep it private (conftest.py)
+pytestmark = pytest.mark.usefixtures("private_jax_cache")
 
 
 def invoke(*args):

@@ -1,0 +1,54 @@
+"""Spectra for DRT tests and benchmarks: random process mixtures and a slowly changing series."""
+from __future__ import annotations
+
+import numpy as np
+
+from ._basic import add_noise
+
+# ---------------------------------------------------------------- DRT (issue 6) -----
+__all__ = ["drt_mixtures", "drt_series"]
+
+
+def drt_mixtures(freq, n: int, seed: int = 0, noise=(1e-3, 1e-2)):
+    """Random spectra for DRT benchmarks: R_inf (+ an inductance half the time) plus 1-3
+    processes drawn from ZARC (phi 0.6-1), RC, Gerischer R/sqrt(1 + j w tau) and finite
+    Warburg R tanh(s)/s with s = sqrt(j w tau); tau log-uniform in the central 80 % of
+    the measured 1/w range; proportional noise with a level drawn from ``noise``.
+
+    Returns Z (n, F) complex128, ohm.
+    """
+    rng = np.random.default_rng(seed)
+    f = np.asarray(freq, np.float64)
+    w = 2 * np.pi * f
+    lo, hi = np.log10(1 / w.max()), np.log10(1 / w.min())
+    Z = np.zeros((n, f.size), complex)
+    for i in range(n):
+        z = rng.uniform(0, 30) + 1j * w * 10 ** rng.uniform(-9, -6) * (rng.random() < 0.5)
+        for _ in range(rng.integers(1, 4)):
+            R = 10 ** rng.uniform(0, 2)
+            tau = 10 ** (lo + (hi - lo) * rng.uniform(0.1, 0.9))
+            kind = rng.integers(4)
+            if kind == 0:
+                z = z + R / (1 + (1j * w * tau) ** rng.uniform(0.6, 1.0))
+            elif kind == 1:
+                z = z + R / (1 + 1j * w * tau)
+            elif kind == 2:
+                z = z + R / np.sqrt(1 + 1j * w * tau)
+            else:
+                s = np.sqrt(1j * w * tau)
+                z = z + R * np.tanh(s) / s
+        Z[i] = add_noise(z, rng.uniform(*noise), rng)
+    return Z
+
+
+def drt_series(freq, n: int, seed: int = 0, noise: float = 0.002):
+    """A slowly evolving cell for DRT time-series benchmarks: R0 + two ZARCs whose
+    resistances grow and time constants drift (half a decade up, 0.3 decade down) over
+    the ``n`` spectra.  Returns Z (n, F) complex128, ohm."""
+    rng = np.random.default_rng(seed)
+    f = np.asarray(freq, np.float64)[None, :]
+    t = np.linspace(0.0, 1.0, n)[:, None]
+    jw = 2j * np.pi * f
+    Z = (10 + 5 * t + 50 * (1 + t) / (1 + (jw * 1e-4 * 10 ** (0.5 * t)) ** 0.85)
+         + 80 * (1 + 2 * t ** 2) / (1 + (jw * 1e-2 * 10 ** (-0.3 * t)) ** 0.9))
+    return add_noise(Z, noise, rng)
