@@ -61,11 +61,12 @@ def eval_tree(tree, p, omega, want_jac: bool = True):
             dZ.update(d)
         return Z, dZ
     # parallel
-    Y = [1.0 / z for z, _ in parts]
+    inv = _recip if want_jac else _div
+    Y = [inv(z) for z, _ in parts]
     Ysum = Y[0]
     for y in Y[1:]:
         Ysum = Ysum + y
-    Z = 1.0 / Ysum
+    Z = inv(Ysum)
     dZ = {}
     if want_jac:
         for (z, d), y in zip(parts, Y):
@@ -74,6 +75,26 @@ def eval_tree(tree, p, omega, want_jac: bool = True):
             for key, v in d.items():
                 dZ[key] = s * v
     return Z, dZ
+
+
+def _div(z):
+    return 1.0 / z
+
+
+def _recip(z):
+    """1/z = conj(z) / |z|^2 with one real division (the fitting path).
+
+    XLA's complex division takes the scaled (Smith) route, and inside the fused LM
+    program it also keeps the Jacobian loop from vectorising: with this form an LM trip of
+    a 7-parameter fit is ~1.6x cheaper.  It differs from 1/z only where |z|^2 over- or
+    underflows (|z| beyond 1e+-154 ohm or siemens): there the trial point evaluates
+    non-finite and the LM step is rejected, as for any other overflow.  Impedance
+    evaluation for users (``want_jac=False``) keeps the exact complex division.
+    """
+    if not jnp.iscomplexobj(z):
+        return 1.0 / z
+    d = 1.0 / (z.real * z.real + z.imag * z.imag)
+    return jax.lax.complex(z.real * d, -z.imag * d)
 
 
 def _split(params, P):
