@@ -87,17 +87,26 @@ def cholesky_solve_lists(A, b):
 def cholesky_inverse(A):
     """Inverse of SPD A (..., P, P) and the relative minimum pivot.
 
-    The factor is the unrolled one (its pivots flag singular matrices); the inverse
-    ``L^-T L^-1`` comes from one batched triangular solve: unrolling the P back
-    substitutions as well compiled 3x slower (0.9 s vs 0.3 s for P = 7 on XLA:CPU) for a
-    computation that runs once per fit."""
-    import jax
-
+    The factor is the unrolled one (its pivots flag singular matrices); then
+    M = L^-1 by forward substitution on the identity, touching only the lower triangle
+    (M[i][c] = (delta_ic - sum_{c<=k<i} L[i][k] M[k][c]) / L[i][i]), and
+    A^-1 = M^T M, again only its upper triangle.  No LAPACK call: a batched
+    ``triangular_solve`` (a LAPACK custom call on XLA:CPU) deadlocked when two host
+    devices ran the finaliser at the same time (jax 0.10.2; FASTFIT_CPU_DEVICES=2)."""
     L, min_piv = _factor(A)
     P = A.shape[-1]
-    zero = jnp.zeros_like(L[0][0])
-    Lm = jnp.stack([jnp.stack([L[i][j] if j <= i else zero for j in range(P)], axis=-1)
-                    for i in range(P)], axis=-2)
-    eye = jnp.broadcast_to(jnp.eye(P, dtype=Lm.dtype), Lm.shape)
-    Linv = jax.lax.linalg.triangular_solve(Lm, eye, left_side=True, lower=True)
-    return jnp.einsum("...ki,...kj->...ij", Linv, Linv), min_piv
+    M = [[None] * P for _ in range(P)]
+    for c in range(P):
+        for i in range(c, P):
+            t = 1.0 if i == c else 0.0
+            for k in range(c, i):
+                t = t - L[i][k] * M[k][c]
+            M[i][c] = t / L[i][i]
+    inv = [[None] * P for _ in range(P)]
+    for i in range(P):
+        for j in range(i, P):
+            t = M[j][i] * M[j][j]
+            for k in range(j + 1, P):
+                t = t + M[k][i] * M[k][j]
+            inv[i][j] = inv[j][i] = t
+    return jnp.stack([jnp.stack(r, axis=-1) for r in inv], axis=-2), min_piv

@@ -26,8 +26,13 @@ core) or :func:`configure` ask JAX for several host devices (``jax_num_cpu_devic
 before it starts; an explicit ``XLA_FLAGS=--xla_force_host_platform_device_count=N`` or
 ``jax_num_cpu_devices`` set by the user is left alone when the variable is unset.  The
 default stays at JAX's one device: on the 2-core machine this was developed on, two host
-devices were not reliably faster (-31 % to +21 % in interleaved runs) and doubled the
-compile time (benchmarks/results_scaling.md).  See docs/scaling.md.
+devices fit a large batch ~20 % faster but double the compile work of a first call
+(which then misses the 5 s target), and merely *configuring* two devices makes a fit that
+uses one of them ~10 % slower (benchmarks/results_scaling.md).  See docs/scaling.md.
+
+The programs a device runs during a fit contain no library custom calls: concurrent
+LAPACK calls from two host devices deadlocked (see ``kernels._linalg.cholesky_inverse``;
+tests/test_devices.py checks the lowered programs).
 """
 from __future__ import annotations
 
