@@ -62,8 +62,9 @@ def joint_lm(tree, logmask, loc, sh, x0, omega, Z, w_re, w_im, lo, hi, max_iter,
     loc, sh : static tuples of parameter indices (free local / free shared); other
     parameters stay at x0.  x0 (B, P) internal, with shared entries equal across rows.
 
-    Returns x (B,P), cost (B,), n_iter, converged (bool), cov_S (S,S) = S^-1 (undamped),
-    cov_L (B,L,L) = A_LL^-1 + Y S^-1 Y^T (unscaled by s^2).
+    Returns x (B,P), cost (B,), n_iter, converged (bool), and the blocks of the inverse
+    of the undamped block-arrow normal matrix (unscaled by s^2), with Y = A_LL^-1 A_LS:
+    cov_S (S,S) = S^-1,  cov_L (B,L,L) = A_LL^-1 + Y S^-1 Y^T,  cov_LS (B,L,S) = -Y S^-1.
     """
     loc_a, sh_a = jnp.asarray(loc), jnp.asarray(sh)
 
@@ -111,5 +112,7 @@ def joint_lm(tree, logmask, loc, sh, x0, omega, Z, w_re, w_im, lo, hi, max_iter,
     inv_LL = jnp.stack(sols[len(sh):], axis=-1)
     S = jnp.sum(_gather(A, sh, sh), axis=0) - jnp.einsum("bls,blt->st", A_LS, Y)
     cov_S = jnp.linalg.inv(S)
-    cov_L = inv_LL + jnp.einsum("bls,st,bmt->blm", Y, cov_S, Y)
-    return dict(x=x, cost=cost, n_iter=k, converged=conv, cov_S=cov_S, cov_L=cov_L)
+    cov_LS = -jnp.einsum("bls,st->blt", Y, cov_S)
+    cov_L = inv_LL - jnp.einsum("bls,bms->blm", cov_LS, Y)
+    return dict(x=x, cost=cost, n_iter=k, converged=conv, cov_S=cov_S, cov_L=cov_L,
+                cov_LS=cov_LS)

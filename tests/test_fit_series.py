@@ -62,6 +62,19 @@ def test_shared_parameters_joint_optimum(drifting):
     cov = np.linalg.inv(J.T @ J) * (2 * s.cost) / (J.shape[0] - J.shape[1])
     se_n1 = np.sqrt(cov[1, 1])   # CPE1_n is linear (not log)
     assert r.stderr[0, 3] == pytest.approx(se_n1, rel=1e-2)
+    # the whole per-spectrum covariance (local, shared and local-shared blocks) against
+    # the same stacked-Jacobian covariance, mapped to physical units
+    for b in (0, 7):
+        idx = np.array([0, 1, 2] + [3 + 4 * b + i for i in range(4)])   # positions in s.x
+        order = np.array(sh + loc)
+        p_b = r.params[b, order]
+        d = np.where(lm[order], p_b, 1.0)
+        ref = np.zeros((7, 7))
+        ref[np.ix_(order, order)] = cov[np.ix_(idx, idx)] * d[:, None] * d[None, :]
+        scale = np.sqrt(np.outer(np.diag(ref), np.diag(ref)))
+        np.testing.assert_allclose(r.cov[b] / scale, ref / scale, atol=2e-2)
+        corr = ref / scale
+        assert np.abs(corr[np.ix_(loc, sh)]).max() > 0.1   # the cross terms matter here
     assert r.options["shared"] == shared and r.ok.all()
 
 

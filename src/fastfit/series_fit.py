@@ -36,7 +36,9 @@ def fit_series(freq, Z=None, circuit=None, shared: Sequence[str] | None = None,
     FitResult
         With ``shared``, the shared columns of ``params`` are equal in every row; their
         ``stderr`` is the joint-fit standard error, and ``chi2_red`` is the series value
-        (sum chi2 / (sum 2 n_points - n_free_total)) in every row.
+        (sum chi2 / (sum 2 n_points - n_free_total)) in every row.  ``cov[b]`` is the
+        block of the joint covariance for spectrum b's local and the shared parameters,
+        including their cross terms (block-arrow inverse: cov_LS = -A_LL^-1 A_LS S^-1).
 
     Notes
     -----
@@ -146,6 +148,8 @@ def _joint(prep, res: FitResult, shared: list[str], max_iter: int, ftol: float,
     li, si = np.array(loc), np.array(sh)
     cov[np.ix_(np.arange(B), li, li)] = out["cov_L"]
     cov[:, si[:, None], si[None, :]] = out["cov_S"][None]
+    cov[:, li[:, None], si[None, :]] = out["cov_LS"]          # local-shared correlations
+    cov[:, si[:, None], li[None, :]] = np.swapaxes(out["cov_LS"], 1, 2)
     cov = cov * dpdx[:, :, None] * dpdx[:, None, :] * s2
     stderr = np.sqrt(np.maximum(np.diagonal(cov, axis1=1, axis2=2), 0.0))
     stderr = np.where(fixed[None, :], np.nan, stderr)
