@@ -139,6 +139,10 @@ def test_analytic_jacobian_matches_jacfwd(text):
     scale = np.abs(Ja).max(axis=0) + 1e-300
     err = np.abs(np.asarray(J) - Ja).max(axis=0) / scale
     assert np.all(err < 1e-12), (text, err)
+    # the fitting path's division-free reciprocal gives the same impedance as the exact
+    # complex division used for users' impedance evaluation
+    Zx = np.asarray(circuit_impedance(c.tree, jnp.asarray(p, jnp.float64), FREQ))
+    np.testing.assert_allclose(np.asarray(Z), Zx, rtol=1e-13, atol=0)
 
 
 def test_grad_matches_finite_difference():
