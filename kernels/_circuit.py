@@ -85,8 +85,9 @@ def _recip(z):
     """1/z = conj(z) / |z|^2 with one real division (the fitting path).
 
     XLA's complex division takes the scaled (Smith) route, and inside the fused LM
-    program it also keeps the Jacobian loop from vectorising: with this form an LM trip of
-    a 7-parameter fit is ~1.6x cheaper.  It differs from 1/z only where |z|^2 over- or
+    program it also keeps the Jacobian loop from vectorising: together with the one-pass
+    normal equations (``_lm._normal_equations``) this form makes an LM trip of a
+    7-parameter fit ~1.6x cheaper; with the complex division that reduction gains nothing.  It differs from 1/z only where |z|^2 over- or
     underflows (|z| beyond 1e+-154 ohm or siemens): there the trial point evaluates
     non-finite and the LM step is rejected, as for any other overflow.  Impedance
     evaluation for users (``want_jac=False``) keeps the exact complex division.

@@ -230,7 +230,6 @@ def test_enable_compile_cache_folder(tmp_path, monkeypatch):
         compilation_cache.reset_cache()
 
 
-
 def test_fit_programs_make_no_library_calls(monkeypatch):
     """Every program a device runs during a fit is plain XLA: no custom calls (LAPACK).
 

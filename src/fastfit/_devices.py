@@ -26,7 +26,7 @@ core) or :func:`configure` ask JAX for several host devices (``jax_num_cpu_devic
 before it starts; an explicit ``XLA_FLAGS=--xla_force_host_platform_device_count=N`` or
 ``jax_num_cpu_devices`` set by the user is left alone when the variable is unset.  The
 default stays at JAX's one device: on the 2-core machine this was developed on, two host
-devices fit a large batch ~20 % faster but double the compile work of a first call
+devices fit a large batch 12-15 % faster but double the compile work of a first call
 (which then misses the 5 s target), and merely *configuring* two devices makes a fit that
 uses one of them ~10 % slower (benchmarks/results_scaling.md).  See docs/scaling.md.
 
