@@ -129,8 +129,7 @@ START_FILE = "pyeis_ex1.mpt"
 
 
 def test_cli_start_cold_warm(benchmark, tmp_path):
-    data_dir = Path(os.environ.get("FASTFIT_SHARED_DATA")
-                    or Path(__file__).resolve().parents[2] / "shared" / "data")
+    data_dir = Path(__file__).resolve().parents[1] / "tests" / "data"
 
     env = {**os.environ, "FASTFIT_CACHE_DIR": str(tmp_path / "jax-cache")}
     out = tmp_path / "x.h5"

@@ -44,7 +44,7 @@ import fastfit.stream as fs
 CIRCUIT = "R0-p(R1,CPE1)-p(R2,CPE2)"
 N_SWEEPS = 40
 WARMUP = 3
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Shared test configuration: float64 JAX, real-data location, shared fixtures."""
+"""Test configuration: float64 JAX, the bundled real-data folder, shared fixtures."""
 from __future__ import annotations
 
 import os
@@ -12,15 +12,12 @@ jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_dtype_promotion", "standard")
 
 ROOT = Path(__file__).resolve().parents[1]
-_candidates = [os.environ.get("FASTFIT_SHARED_DATA"), ROOT.parent / "shared" / "data",
-               ROOT / "shared" / "data"]
-DATA = next((Path(p) for p in _candidates if p and Path(p).is_dir()), ROOT.parent / "shared" / "data")
+# real measured spectra bundled with the tests (licences and sources: tests/data/README.md)
+DATA = Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
-    if not DATA.is_dir():
-        pytest.fail(f"shared test data not found (looked in {DATA}); set FASTFIT_SHARED_DATA")
     return DATA
 
 

@@ -1,4 +1,4 @@
-"""Readers on the real instrument files in shared/data, checked against independent
+"""Readers on the real instrument files in tests/data, checked against independent
 references: galvani (GPL, test-only) for BioLogic binaries, impedance.py's
 `preprocessing` readers for the text formats, and plain numpy parsing of the raw files."""
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 import fastfit as ff
 from fastfit.errors import DataError, FileFormatError
 
-# file -> (number of spectra, points per spectrum) from shared/data/README.md (+ counts
+# file -> (number of spectra, points per spectrum) from tests/data/README.md (+ counts
 # checked by hand where the README gives none)
 EXPECTED = {
     "autoeis_test_data.txt": (1, [67]),

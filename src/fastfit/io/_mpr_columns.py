@@ -5,7 +5,7 @@ the ids stored in the data module header, so the byte size of every id must be k
 find the columns after it.  The ids and sizes below are facts collected from the
 published reverse-engineering of the format (galvani ``BioLogic.py`` and yadg
 ``extractors/eclab``, both GPL: facts only, no code) and checked against the files in
-``shared/data`` (record size x point count = module length).  Names follow EC-Lab's
+``tests/data`` (record size x point count = module length).  Names follow EC-Lab's
 text export.
 
 Where the two sources disagree on a size, ``ALTERNATE`` holds the other size; the

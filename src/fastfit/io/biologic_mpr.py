@@ -1,7 +1,7 @@
 """BioLogic EC-Lab binary ``.mpr`` files.
 
 Layout (observed; facts from the published reverse engineering in galvani and yadg,
-checked on the files in ``shared/data``)::
+checked on the files in ``tests/data``)::
 
     0x00  "BIO-LOGIC MODULAR FILE\\x1a" padded with spaces to 48 bytes, then 4 zero bytes
     0x34  modules, each:  "MODULE" + header + `length` bytes of module data
