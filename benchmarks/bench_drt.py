@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import nnls
 
-from fastfit.drt import drt, drt_system
+from fastfit.relaxation import drt, drt_system
 from fastfit.synthetic import drt_mixtures, drt_series
 
 F = np.logspace(6, -2, 81)

@@ -10,8 +10,13 @@ batch axis (or is vmapped once at the API edge), in float64/complex128.
   the staged pipeline :func:`fit_pipeline` (``_fit``), shared-parameter series
   :func:`joint_lm` (``_joint``)
 * lin-KK: :func:`lin_kk` (``_kk``)
-* DRT: kernel matrices (``_drt``), batched non-negative QP :func:`nnls_qp` (``_nnls``),
-  lambda selection :func:`gcv_scores` (``_drt_lam``)
+* DRT: system matrices :func:`drt_matrices` (``_drt``), batched non-negative QP
+  :func:`nnls_qp` (``_nnls``), lambda selection :func:`ridge_scores`, :func:`reim_scores`
+  (``_drt_lam``)
+
+Every kernel returns arrays or a NamedTuple of arrays; status codes are integers whose
+names are in ``LM_STATUS``, ``KK_STATUS`` and ``NNLS_STATUS`` (the API translates them to
+its status enumerations).  The lin-KK and DRT kernels are imported on first use.
 
 Importing this package turns on JAX's ``jax_enable_x64`` flag (process-wide): fits need
 float64, and JAX would otherwise silently compute in float32.  Nothing else in JAX's
@@ -31,20 +36,36 @@ from ._circuit import (  # noqa: E402
 )
 from ._lm import LMState, lm_covariance, lm_init_state, lm_iterate  # noqa: E402
 from ._varpro import varpro_starts  # noqa: E402
-from ._fit import FitConfig, fit_pipeline  # noqa: E402
-from ._joint import joint_lm  # noqa: E402
+from ._fit import FitConfig, FitOut, fit_pipeline, to_internal, to_physical  # noqa: E402
+from ._joint import JointOut, joint_lm  # noqa: E402
+from . import _lm  # noqa: E402
+
+# status codes of the LM kernels (lm_iterate, fit_pipeline), by name; the API translates
+# them to fastfit.FitStatus in one table
+LM_STATUS = {"RUNNING": _lm.RUNNING, "FTOL": _lm.FTOL, "XTOL": _lm.XTOL, "GTOL": _lm.GTOL,
+             "NONFINITE": _lm.NONFINITE}
+
+# lin-KK and DRT kernels: public name -> private module, imported on first use
+_LAZY = {
+    "lin_kk": "_kk", "LinKKOut": "_kk", "KK_MODES": "_kk", "KK_STATUS": "_kk",
+    "drt_matrices": "_drt", "DRTMatrices": "_drt", "gaussian_eval": "_drt",
+    "pwl_eval": "_drt", "toeplitz": "_drt",
+    "nnls_qp": "_nnls", "NNLSOut": "_nnls", "NNLS_STATUS": "_nnls", "MAX_SOLVES": "_nnls",
+    "standard_form": "_drt_lam", "StandardForm": "_drt_lam", "gcv_scores": "_drt_lam",
+    "ridge_scores": "_drt_lam", "reim_scores": "_drt_lam",
+}
 
 __all__ = [
     "ELEMENTS", "ElementSpec", "circuit_impedance", "circuit_impedance_jac", "eval_tree",
     "n_params_of", "LMState", "lm_covariance", "lm_init_state", "lm_iterate", "varpro_starts",
-    "FitConfig", "fit_pipeline", "joint_lm",
-]
+    "FitConfig", "FitOut", "fit_pipeline", "to_internal", "to_physical", "JointOut",
+    "joint_lm", "LM_STATUS",
+] + sorted(_LAZY)
 
 
-def __getattr__(name):  # lin-KK and DRT kernels, imported on first use
-    lazy = {"lin_kk": "_kk", "nnls_qp": "_nnls", "gcv_scores": "_drt_lam"}
-    if name in lazy:
+def __getattr__(name):
+    if name in _LAZY:
         import importlib
 
-        return getattr(importlib.import_module(f"{__name__}.{lazy[name]}"), name)
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

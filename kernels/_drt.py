@@ -32,6 +32,7 @@ batch; batching happens in the solver).
 from __future__ import annotations
 
 from functools import partial
+from typing import NamedTuple
 
 import numpy as np
 import jax
@@ -40,7 +41,7 @@ import jax.numpy as jnp
 __all__ = [
     "gaussian_kernels", "gaussian_penalty", "gaussian_eval",
     "pwl_kernels", "pwl_collocation_kernels", "pwl_penalty", "pwl_eval",
-    "toeplitz", "stack_system", "assemble",
+    "toeplitz", "stack_system", "drt_matrices", "DRTMatrices",
 ]
 
 _SQRT_PI_2 = float(np.sqrt(np.pi / 2.0))
@@ -215,9 +216,25 @@ def stack_system(A_re, A_im, omega, weight_re, weight_im, fit_R_inf: bool, fit_L
     return jnp.concatenate([top, bot], axis=0)
 
 
+class DRTMatrices(NamedTuple):
+    """Result of :func:`drt_matrices` for one frequency grid.
+
+    A : (2F, T+2) weighted design matrix, columns [R_inf, L, x];  A_re, A_im : (F, T)
+    unweighted blocks;  M : (T, T) penalty;  E : (T_out, T) evaluation matrix;
+    weight : (T,) integral of each basis function over ln tau
+    """
+
+    A: jax.Array
+    A_re: jax.Array
+    A_im: jax.Array
+    M: jax.Array
+    E: jax.Array
+    weight: jax.Array
+
+
 @partial(jax.jit, static_argnames=("basis", "style", "derivative", "toeplitz_trick",
                                    "fit_R_inf", "fit_L", "n_nodes"))
-def assemble(log_omega, log_tau, log_tau_out, eps, w_re, w_im, *, basis: str, style: str,
+def drt_matrices(log_omega, log_tau, log_tau_out, eps, w_re, w_im, *, basis: str, style: str,
              derivative: int, toeplitz_trick: bool, fit_R_inf: bool, fit_L: bool,
              n_nodes: int = 281):
     """Everything one frequency grid needs, in one compiled call.
@@ -233,9 +250,7 @@ def assemble(log_omega, log_tau, log_tau_out, eps, w_re, w_im, *, basis: str, st
 
     Returns
     -------
-    dict: A (2F, T+2) weighted design matrix [R_inf, L, x]; A_re, A_im (F, T) unweighted
-    blocks; M (T, T) penalty; E (T_out, T) evaluation matrix; weight (T,) integral of
-    each basis function over ln tau
+    DRTMatrices
     """
     if basis == "gaussian":
         A_re, A_im = gaussian_kernels(log_omega, log_tau, eps, n_nodes)
@@ -256,4 +271,4 @@ def assemble(log_omega, log_tau, log_tau_out, eps, w_re, w_im, *, basis: str, st
         h = jnp.diff(log_tau)
         weight = 0.5 * (jnp.concatenate([h, jnp.zeros(1)]) + jnp.concatenate([jnp.zeros(1), h]))
     A = stack_system(A_re, A_im, jnp.exp(log_omega), w_re, w_im, fit_R_inf, fit_L)
-    return dict(A=A, A_re=A_re, A_im=A_im, M=M, E=E, weight=weight)
+    return DRTMatrices(A=A, A_re=A_re, A_im=A_im, M=M, E=E, weight=weight)

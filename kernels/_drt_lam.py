@@ -28,11 +28,24 @@ here with one shared Cholesky factor per lambda for the whole batch.
 from __future__ import annotations
 
 from functools import partial
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-__all__ = ["standard_form", "gcv_scores", "lcurve_curvature", "reim_scores", "ridge_scores"]
+__all__ = ["StandardForm", "standard_form", "gcv_scores", "lcurve_curvature", "reim_scores",
+           "ridge_scores"]
+
+
+class StandardForm(NamedTuple):
+    """Shared decomposition of one DRT system (:func:`standard_form`): U (n, r), s (r,),
+    Q0 (n, k) (zero columns where unused), k0 (rank of the unpenalised part), n_used."""
+
+    U: jax.Array
+    s: jax.Array
+    Q0: jax.Array
+    k0: jax.Array
+    n_used: jax.Array
 
 
 @partial(jax.jit, static_argnames=("null_tol",))
@@ -46,8 +59,7 @@ def standard_form(A, M, row_used, null_tol: float = 1e-11):
 
     Returns
     -------
-    dict with U (n, r), s (r,), Q0 (n, k) (zero columns where unused), k0 (rank of the
-    unpenalised part), n_used
+    StandardForm
     """
     A = jnp.asarray(A, jnp.float64)
     m, V = jnp.linalg.eigh(0.5 * (M + M.T))             # ascending: null space first
@@ -63,14 +75,14 @@ def standard_form(A, M, row_used, null_tol: float = 1e-11):
     # singular vectors of (numerically) zero singular values are arbitrary and may leave
     # range(P): drop them (their f is 0 for every lam on any sensible grid anyway)
     keep = s > 1e-12 * s[0]
-    return dict(U=U * keep[None, :], s=s * keep, Q0=Q0, k0=jnp.sum(keep0),
-                n_used=jnp.sum(row_used))
+    return StandardForm(U=U * keep[None, :], s=s * keep, Q0=Q0, k0=jnp.sum(keep0),
+                        n_used=jnp.sum(row_used))
 
 
 def _parts(sf, b, lam_grid):
-    beta = b @ sf["U"]                                   # (B, r)
-    pb2 = jnp.sum(b * b, axis=1) - jnp.sum((b @ sf["Q0"]) ** 2, axis=1)
-    s2 = sf["s"] ** 2
+    beta = b @ sf.U                                   # (B, r)
+    pb2 = jnp.sum(b * b, axis=1) - jnp.sum((b @ sf.Q0) ** 2, axis=1)
+    s2 = sf.s ** 2
     f = s2[None, :] / (s2[None, :] + lam_grid[:, None])  # (G, r)
     rem = jnp.maximum(pb2 - jnp.sum(beta * beta, axis=1), 0.0)
     return beta * beta, rem, f, s2
@@ -81,8 +93,8 @@ def gcv_scores(sf, b, lam_grid):
     """GCV score (B, G) for every spectrum and every lambda of the grid."""
     beta2, rem, f, _ = _parts(sf, b, lam_grid)
     res = rem[:, None] + beta2 @ ((1.0 - f) ** 2).T
-    tr = sf["n_used"] - sf["k0"] - jnp.sum(f, axis=1)
-    return sf["n_used"] * res / (tr[None, :] ** 2)
+    tr = sf.n_used - sf.k0 - jnp.sum(f, axis=1)
+    return sf.n_used * res / (tr[None, :] ** 2)
 
 
 @jax.jit

@@ -8,9 +8,9 @@ starts (variable projection for chain circuits, and/or given starting points)
   -> covariance of the free, non-pinned parameters.
 
 Staging with compaction makes multi-start affordable: all starts run only briefly, and
-the long tail runs on a fraction of the batch (shared/notes/fit-engine-findings.md,
-point 4).  Every stage reuses the same two compiled LM programs (chunk size and rescue
-size), so a fit compiles a fixed, small number of programs per (circuit, chunk size).
+the long tail runs on a fraction of the batch (docs/design-notes.md, "Fit engine").
+Every stage reuses the same two compiled LM programs (chunk size and rescue size), so a
+fit compiles a fixed, small number of programs per (circuit, chunk size).
 """
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ from ._circuit import eval_tree
 from ._lm import LMState, RUNNING, lm_covariance, lm_fresh_state, lm_init_state, lm_iterate
 from ._varpro import varpro_starts
 
-__all__ = ["FitConfig", "fit_pipeline", "to_internal", "to_physical", "lm_start", "lm_continue",
-           "lm_rescue", "lm_finalize", "varpro"]
+__all__ = ["FitConfig", "FitOut", "fit_pipeline", "to_internal", "to_physical", "lm_start",
+           "lm_continue", "lm_rescue", "lm_finalize", "varpro"]
 
 
 class FitConfig(NamedTuple):
@@ -42,6 +42,28 @@ class FitConfig(NamedTuple):
     ftol: float
     xtol: float
     gtol: float
+
+
+class FitOut(NamedTuple):
+    """Result of :func:`fit_pipeline` for one chunk (batch axis first).
+
+    x : (B, P) internal parameters;  p : (B, P) physical parameters
+    cost : (B,) 0.5 chi2;  status : (B,) int32 LM status code (``_lm``);  n_iter : (B,) int
+    cov_x : (B, P, P) (J^T J)^-1 in internal space (0 for fixed or pinned parameters)
+    at_bound : (B, P) bool, free parameter pinned at a bound
+    min_pivot : (B,) smallest relative Cholesky pivot of J^T J (singular when tiny)
+    Z_fit : (B, F) complex128, ohm, model at the data frequencies
+    """
+
+    x: jax.Array
+    p: jax.Array
+    cost: jax.Array
+    status: jax.Array
+    n_iter: jax.Array
+    cov_x: jax.Array
+    at_bound: jax.Array
+    min_pivot: jax.Array
+    Z_fit: jax.Array
 
 
 def to_internal(p, logmask):
@@ -97,8 +119,8 @@ def lm_finalize(tree, logmask, state, omega, lo, hi, free):
     p = to_physical(state.x, logmask)
     Zf, _ = eval_tree(tree, [p[:, k][:, None] for k in range(p.shape[-1])], omega, False)
     Zf = jnp.broadcast_to(Zf, (p.shape[0],) + omega.shape[-1:])
-    return dict(x=state.x, p=p, cost=state.cost, status=state.status,
-                n_iter=state.n_iter, cov_x=cov_x, at_bound=at_bound, min_pivot=piv, Z_fit=Zf)
+    return FitOut(x=state.x, p=p, cost=state.cost, status=state.status,
+                  n_iter=state.n_iter, cov_x=cov_x, at_bound=at_bound, min_pivot=piv, Z_fit=Zf)
 
 
 varpro = jax.jit(varpro_starts, static_argnums=(0, 1, 9))
@@ -142,8 +164,7 @@ def fit_pipeline(tree, cfg: FitConfig, omega, Z, w_re, w_im, lo, hi, free, p_fix
 
     Returns
     -------
-    dict of arrays: x (B,P) internal, p (B,P) physical, cost, status, n_iter, cov_x,
-    at_bound, min_pivot, Z_fit (B,F)
+    FitOut
     """
     B, P = p_fixed.shape
     lm = cfg.logmask

@@ -15,6 +15,7 @@ spectra).  Bounds are enforced by projecting the step onto the box.
 from __future__ import annotations
 
 from functools import partial
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -22,7 +23,21 @@ import jax.numpy as jnp
 from ._linalg import _factor, _subst
 from ._lm import _normal_equations
 
-__all__ = ["joint_lm"]
+__all__ = ["joint_lm", "JointOut"]
+
+
+class JointOut(NamedTuple):
+    """Result of :func:`joint_lm`: x (B, P) internal, cost (B,), n_iter, converged (bool),
+    and the blocks of the inverse of the undamped normal matrix (unscaled by s^2):
+    cov_S (S, S), cov_L (B, L, L), cov_LS (B, L, S)."""
+
+    x: jax.Array
+    cost: jax.Array
+    n_iter: jax.Array
+    converged: jax.Array
+    cov_S: jax.Array
+    cov_L: jax.Array
+    cov_LS: jax.Array
 
 
 def _gather(A, rows, cols):
@@ -62,9 +77,10 @@ def joint_lm(tree, logmask, loc, sh, x0, omega, Z, w_re, w_im, lo, hi, max_iter,
     loc, sh : static tuples of parameter indices (free local / free shared); other
     parameters stay at x0.  x0 (B, P) internal, with shared entries equal across rows.
 
-    Returns x (B,P), cost (B,), n_iter, converged (bool), and the blocks of the inverse
-    of the undamped block-arrow normal matrix (unscaled by s^2), with Y = A_LL^-1 A_LS:
-    cov_S (S,S) = S^-1,  cov_L (B,L,L) = A_LL^-1 + Y S^-1 Y^T,  cov_LS (B,L,S) = -Y S^-1.
+    Returns a :class:`JointOut`: x (B,P), cost (B,), n_iter, converged (bool), and the
+    blocks of the inverse of the undamped block-arrow normal matrix (unscaled by s^2),
+    with Y = A_LL^-1 A_LS: cov_S (S,S) = S^-1,  cov_L (B,L,L) = A_LL^-1 + Y S^-1 Y^T,
+    cov_LS (B,L,S) = -Y S^-1.
     """
     loc_a, sh_a = jnp.asarray(loc), jnp.asarray(sh)
 
@@ -114,5 +130,5 @@ def joint_lm(tree, logmask, loc, sh, x0, omega, Z, w_re, w_im, lo, hi, max_iter,
     cov_S = jnp.linalg.inv(S)
     cov_LS = -jnp.einsum("bls,st->blt", Y, cov_S)
     cov_L = inv_LL - jnp.einsum("bls,bms->blm", cov_LS, Y)
-    return dict(x=x, cost=cost, n_iter=k, converged=conv, cov_S=cov_S, cov_L=cov_L,
-                cov_LS=cov_LS)
+    return JointOut(x=x, cost=cost, n_iter=k, converged=conv, cov_S=cov_S, cov_L=cov_L,
+                    cov_LS=cov_LS)

@@ -40,7 +40,7 @@ from jax import lax
 
 __all__ = ["LinKKOut", "lin_kk", "kk_tau_grid", "KK_STATUS", "KK_MODES"]
 
-# status codes (the API maps them to fastfit.kk.KKStatus)
+# status codes (the API maps them to fastfit.validation.KKStatus)
 KK_STATUS = {
     "MU_REACHED": 1,  # mu <= c at the returned M
     "FIXED_M": 2,     # M fixed by request (impedance.py's c=None)

@@ -2,7 +2,7 @@
 the batch.
 
 For the 3x3-15x15 systems of a circuit fit, batched LAPACK calls cost 5-9x an unrolled
-Cholesky on XLA:CPU (shared/notes/fit-engine-findings.md), so the factorisation is written
+Cholesky on XLA:CPU (docs/design-notes.md, "Fit engine"), so the factorisation is written
 out element by element: every operation acts on a whole batch vector ``[B]``.
 """
 from __future__ import annotations

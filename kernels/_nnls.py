@@ -8,7 +8,7 @@ where ``H`` (N, N, symmetric positive definite) is shared by the batch and ``q``
 is not.  This is the normal-equation form of the Tikhonov problem
 ``min ||A x - b||^2 + lam x^T M x`` with ``H = A^T A + lam M`` and ``q = A^T b``.
 
-Method (measured facts in the project notes, drt-findings.md):
+Method (measurements behind it: docs/design-notes.md, "DRT solver"):
 
 1. Jacobi scaling ``H~ = D H D`` with ``D = diag(H)^-1/2`` (the inductance column makes
    ``diag(H)`` span ~14 decades).
@@ -38,12 +38,35 @@ returned), -1 non-finite numbers.
 from __future__ import annotations
 
 from functools import partial
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 from jax import lax
 
-__all__ = ["nnls_qp", "MAX_SOLVES"]
+__all__ = ["nnls_qp", "NNLSOut", "MAX_SOLVES", "NNLS_STATUS"]
+
+# status codes of nnls_qp (the API maps them to fastfit.DRTStatus)
+NNLS_STATUS = {
+    "CONVERGED": 1,   # KKT conditions hold: the exact optimum
+    "BUDGET": 0,      # factorisation budget exhausted; the better feasible point returned
+    "NONFINITE": -1,  # non-finite numbers
+}
+
+
+class NNLSOut(NamedTuple):
+    """Result of :func:`nnls_qp` (batch axis first).
+
+    x : (B, N) float64, the minimiser (pinned variables 0)
+    status : (B,) int32, ``NNLS_STATUS`` code
+    passive : (B, N) bool, final positive set (a warm start for a similar problem)
+    n_solves : (B,) int32, per-spectrum factorisations used
+    """
+
+    x: jax.Array
+    status: jax.Array
+    passive: jax.Array
+    n_solves: jax.Array
 
 _CHUNK = 128
 _TOL = 1e-12
@@ -244,10 +267,7 @@ def nnls_qp(H, q, nonneg, free, passive0=None, *, rho=0.01, n_admm=200, stride: 
 
     Returns
     -------
-    x : (B, N) float64, the minimiser (pinned variables 0)
-    status : (B,) int32, 1 converged / 0 budget exhausted / -1 non-finite
-    passive : (B, N) bool, final positive set (a warm start for a similar problem)
-    n_solves : (B,) int32, per-spectrum factorisations used
+    NNLSOut
     """
     H = jnp.asarray(H, jnp.float64)
     q = jnp.asarray(q, jnp.float64)
@@ -295,7 +315,9 @@ def nnls_qp(H, q, nonneg, free, passive0=None, *, rho=0.01, n_admm=200, stride: 
 
     use_z = (~done) & (obj(z) < obj(xc)) & (passive0 is None)
     xs = jnp.where(done[:, None], x, jnp.where(use_z[:, None], z, xc))
-    status = jnp.where(done, 1, jnp.where(finite, 0, -1)).astype(jnp.int32)
+    status = jnp.where(done, NNLS_STATUS["CONVERGED"],
+                       jnp.where(finite, NNLS_STATUS["BUDGET"], NNLS_STATUS["NONFINITE"])
+                       ).astype(jnp.int32)
     xs = jnp.where((status < 0)[:, None], z, xs)   # failed: flagged, ADMM estimate kept
     xs = jnp.where(nonneg & done[:, None], jnp.maximum(xs, 0.0), xs)
-    return xs * d, status, P, nsolve.astype(jnp.int32)
+    return NNLSOut(xs * d, status, P, nsolve.astype(jnp.int32))

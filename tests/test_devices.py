@@ -95,7 +95,7 @@ def test_four_host_devices_equal_single_device(data_dir, tmp_path):
     cache = tmp_path / "cache"
     proc = _run_sub(tmp_path, data, tmp_path / "out1.npz", cache)
     ref = ff.fit(f, Z, CIRCUIT, **KW)               # single device, while the child runs
-    from fastfit import fitting
+    from fastfit.fitting import _driver as fitting
 
     compaction = sum(getattr(fitting, "STAGES", (8, 24)))
     assert (ref.n_iter > compaction).sum() >= 3, "data no longer reach the rescue stage"

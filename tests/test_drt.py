@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fastfit.drt import DRTStatus, drt, drt_system
+from fastfit.relaxation import DRTStatus, drt, drt_system
 from fastfit.errors import DataError, ShapeError
 from fastfit.series import SpectrumSeries
 from test_drt_reference import exact_nnls, load_pydrttools, pdt_system, real_spectra, zarc

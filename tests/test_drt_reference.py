@@ -19,7 +19,7 @@ import pytest
 from scipy import integrate
 from scipy.optimize import nnls
 
-from fastfit.drt import drt_system
+from fastfit.relaxation import drt_system
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -11,7 +11,7 @@ import pytest
 
 import fastfit as ff
 from fastfit.errors import DataError, FileFormatError, ShapeError
-from fastfit.kk import KKStatus
+from fastfit.validation import KKStatus
 from fastfit.series import SpectrumSeries
 
 # impedance.py builds circuit strings and eval()s them; under numpy 2 the reprs read
@@ -266,7 +266,7 @@ def test_shared_grid_path_equals_general_path():
 def test_exclusion_rule():
     """Hand-made residuals: "ends" drops the bad runs at both ends up to the first good
     point (skipping unused points, whatever the sweep direction); "any" every bad point."""
-    from fastfit.kk import _exclusion
+    from fastfit.validation._linkk import _exclusion
 
     bad = np.array([[1, 1, 0, 0, 1, 0, 0, 1, 1], [1, 0, 0, 0, 0, 0, 0, 0, 1]], bool)
     used = np.ones(bad.shape, bool)

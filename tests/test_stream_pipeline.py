@@ -121,7 +121,7 @@ def test_geis_file_through_socket_and_simulator(data_dir, tmp_path):
 
 @pytest.mark.slow
 def test_kk_drt_aborted_sweep_and_resume(data_dir, tmp_path, ref):
-    from fastfit.drt import drt
+    from fastfit.relaxation import drt
 
     bulk, _ = ref
     pts = fs.series_points(bulk)

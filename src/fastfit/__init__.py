@@ -21,16 +21,16 @@ _LAZY = {
     "fit_series": "fastfit.fitting",
     "FitResult": "fastfit.fitting",
     "FitStatus": "fastfit.fitting",
-    "kk": "fastfit.kk",
-    "KKResult": "fastfit.kk",
-    "drt": "fastfit.drt",
-    "DRTResult": "fastfit.drt",
+    "kk": "fastfit.validation",
+    "KKResult": "fastfit.validation",
+    "drt": "fastfit.relaxation",
+    "DRTResult": "fastfit.relaxation",
     "read": "fastfit.io",
     "Store": "fastfit.store",
     "configure": "fastfit._devices",
 }
 _SUBMODULES = {"errors", "analysis", "io", "kernels", "plot", "stream", "store", "distributed",
-               "nonstationary", "synthetic"}
+               "nonstationary", "synthetic", "fitting", "validation", "relaxation"}
 
 __all__ = sorted(_LAZY) + sorted(_SUBMODULES)
 

@@ -11,12 +11,12 @@ see on one device, and results are identical to a single-device run (tests check
 Why not one SPMD program over a ``NamedSharding``: the LM driver's ``while_loop`` exits
 when *no* spectrum of the batch is running, which under GSPMD becomes an all-reduce on
 every iteration.  On XLA:CPU host devices that rendezvous deadlocked (reproduced with
-jax 0.10.2: "all reduce ... only 1 of 2 threads arrived", then abort) -- the same hang
-as recorded in shared/notes/drt-findings.md point 9 -- and on any backend it would lock
-all devices to the slowest spectrum of the whole chunk.  Independent slices need no
-collectives and let each device stop as soon as its own slice has converged.  The cost:
-each device compiles its own executable on first use (in parallel threads; the
-persistent cache, :func:`enable_compile_cache`, keeps them across processes).
+jax 0.10.2: "all reduce ... only 1 of 2 threads arrived", then abort; docs/design-notes.md,
+"Several host devices"), and on any backend it would lock all devices to the slowest
+spectrum of the whole chunk.  Independent slices need no collectives and let each device
+stop as soon as its own slice has converged.  The cost: each device compiles its own
+executable on first use (in parallel threads; the persistent cache,
+:func:`enable_compile_cache`, keeps them across processes).
 
 CPU host devices
 ----------------
@@ -40,7 +40,7 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -176,8 +176,8 @@ def devices_for(n_spectra: int, devices: list | None = None) -> list:
 
 def split_size(n_spectra: int, n_devices: int) -> int:
     """Padded chunk size for ``n_spectra`` on ``n_devices``: the per-device bucket
-    (:func:`fastfit._validate.bucket_size`) times the number of devices."""
-    from ._validate import bucket_size
+    (:func:`fastfit._batch.bucket_size`) times the number of devices."""
+    from ._batch import bucket_size
 
     per = -(-int(n_spectra) // int(n_devices))
     return bucket_size(per) * int(n_devices)
@@ -190,12 +190,13 @@ def _pool(n: int) -> ThreadPoolExecutor:
         return _pools[n]
 
 
-def run_split(fn: Callable[[slice], dict], n: int, devices: list) -> dict:
+def run_split(fn: Callable[[slice], Any], n: int, devices: list):
     """Run ``fn`` on equal slices of a padded chunk of ``n`` spectra, one per device.
 
-    ``fn(sl)`` computes the slice ``sl`` of the chunk and returns a dict of arrays with
-    the batch first; it runs with ``jax.default_device`` set to that slice's device.
-    Returns the slices' outputs as numpy arrays, concatenated in order.
+    ``fn(sl)`` computes the slice ``sl`` of the chunk and returns a dict or a NamedTuple
+    of arrays with the batch first; it runs with ``jax.default_device`` set to that
+    slice's device.  Returns the slices' outputs as numpy arrays, concatenated in order,
+    in the container ``fn`` returned.
     """
     import jax
 
@@ -204,15 +205,23 @@ def run_split(fn: Callable[[slice], dict], n: int, devices: list) -> dict:
         raise ValueError(f"chunk of {n} spectra does not split over {D} devices")
     per = n // D
 
-    def one(k: int) -> dict:
+    def one(k: int):
         with jax.default_device(devices[k]):
-            out = fn(slice(k * per, (k + 1) * per))
-            return {name: np.asarray(v) for name, v in out.items()}
+            return _map_leaves(fn(slice(k * per, (k + 1) * per)), np.asarray)
 
     if D == 1:
         return one(0)
     parts = list(_pool(D).map(one, range(D)))
-    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+    if isinstance(parts[0], dict):
+        return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+    return type(parts[0])(*(np.concatenate(leaves) for leaves in zip(*parts)))
+
+
+def _map_leaves(out, f):
+    """``f`` applied to every array of a dict or NamedTuple, same container back."""
+    if isinstance(out, dict):
+        return {name: f(v) for name, v in out.items()}
+    return type(out)(*(f(v) for v in out))
 
 
 # ------------------------------------------------------------------- chunk size

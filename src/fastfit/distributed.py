@@ -80,7 +80,7 @@ def _fit_series(series, circuit: str, fit_kwargs: dict, kk_threshold, compile_ca
 
     kres, mask = None, series.mask
     if kk_threshold is not None:    # as ``fastfit fit --kk-threshold``: bad points dropped
-        from .kk import kk
+        from .validation import kk
 
         kres = kk(series.freq, series.Z, mask=series.mask, max_rel_residual=kk_threshold)
         mask = np.asarray(kres.mask, bool) & series.mask

@@ -65,7 +65,7 @@ def _process(files, *, out, run, kind, options, chunk, quiet, compute, write, em
 
 def run_kk(files, *, out, run, threshold, chunk, quiet) -> int:
     setup_jax()
-    from .. import kk
+    from ..validation import kk
 
     options = {"max_rel_residual": threshold}
 
@@ -100,7 +100,7 @@ def _tau_range(files, chunk):
 
 def run_drt(files, *, out, run, lam, chunk, quiet) -> int:
     setup_jax()
-    from .. import drt
+    from ..relaxation import drt
 
     tau_range = _tau_range(files, chunk)
     options = {"lam": lam, "lam_select": None if lam is not None else "gcv",
@@ -159,7 +159,7 @@ def run_info(path) -> int:
     if is_store(path):
         _info_store(path)
         return 0
-    from .. import read
+    from ..io import read
 
     s = read(path)
     f = s.freq[s.mask]

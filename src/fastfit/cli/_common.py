@@ -89,7 +89,7 @@ def iter_series(path, chunk: int):
             for start in range(0, n, chunk):
                 yield src.spectra(np.arange(start, min(n, start + chunk)))
         return
-    from .. import read
+    from ..io import read
 
     yield read(path)
 

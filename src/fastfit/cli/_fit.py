@@ -49,7 +49,7 @@ def _check_run(store, run: str, options: dict) -> None:
 def kk_mask(series, threshold: float):
     """lin-KK of a chunk and the points it keeps (relative residual <= threshold; bad
     points are dropped from the spectrum ends inwards, see :func:`fastfit.kk`)."""
-    from .. import kk
+    from ..validation import kk
 
     res = kk(series.freq, series.Z, mask=series.mask, max_rel_residual=threshold)
     return res, np.asarray(res.mask, bool) & series.mask
@@ -85,7 +85,7 @@ def run_fit(files, *, circuit, out, run, area_cm2, kk_threshold, weight, chunk, 
     if scheduler is not None:
         return _run_on_cluster(files, circ, out, run, options, kk_threshold, weight, chunk,
                                quiet, scheduler)
-    from .. import fit
+    from ..fitting import fit
 
     t_start = time.perf_counter()
     with Store(out, "a") as store:

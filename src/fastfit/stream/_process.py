@@ -92,13 +92,13 @@ class Processor:
         if self.circuit is None or freq.size < 3:
             return
         try:
-            from .. import fit
+            from ..fitting import fit
 
             Z = self.circuit.impedance(freq, self.circuit.default_values)[None, :]
             f = freq[None, :]
             mask = np.ones(f.shape, bool)
             if self.kk is not None:
-                from ..kk import kk
+                from ..validation import kk
 
                 kk(f, Z, mask=mask, max_rel_residual=self.kk)
             fit(f, Z, self.circuit, mask=mask, weight=self.weight, **self.fit_options)
@@ -196,7 +196,7 @@ class Processor:
     def _compute(self, spectra: list) -> tuple:
         """KK, fit and DRT of spectra [(freq, Z), ...] on one padded grid; raises
         DataError when a spectrum cannot be fitted."""
-        from .. import fit
+        from ..fitting import fit
 
         W = self._width = max(self._width, *(f.size for f, _ in spectra))
         B = len(spectra)
@@ -208,7 +208,7 @@ class Processor:
             freq[r, :f.size], Z[r, :f.size], mask[r, :f.size] = f, z, True
         kres, kk_fields = None, [{} for _ in spectra]
         if self.kk is not None:
-            from ..kk import kk
+            from ..validation import kk
 
             kres = kk(freq, Z, mask=mask, max_rel_residual=self.kk)
             used = mask.sum(axis=1)
@@ -245,7 +245,7 @@ class Processor:
     def _drt(self, freq, Z, mask):
         """DRT of each spectrum on its own (its tau grid then depends on that spectrum
         only, not on which spectra happened to share a batch)."""
-        from ..drt import drt
+        from ..relaxation import drt
 
         opts = self.drt if isinstance(self.drt, dict) else {}
         rs = [drt(freq[r:r + 1], Z[r:r + 1], mask=mask[r:r + 1], **opts) for r in range(len(freq))]

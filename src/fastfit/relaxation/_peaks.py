@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import DataError
+from ..errors import DataError
 
 __all__ = ["DRTPeaks", "PeakTracks", "find_peaks", "track_peaks"]
 

@@ -1,14 +1,21 @@
-"""Starting-point machinery for `fit`: chain detection for variable projection, the tau
-grid, and generic data-scaled starts for circuits that are not chains."""
+"""Starting points for `fit`: chain detection for variable projection, the tau grid,
+generic data-scaled starts for circuits that are not chains, the start plan of a fit, and
+the canonical order of interchangeable blocks."""
 from __future__ import annotations
 
 import itertools
+from typing import NamedTuple
 
 import numpy as np
 
-from .circuit import Circuit
+from ..circuit import Circuit
 
-__all__ = ["chain_of", "tau_grid", "generic_starts"]
+__all__ = ["chain_of", "tau_grid", "generic_starts", "StartPlan", "plan_starts",
+           "canonical_permutation", "N_SCAN"]
+
+# CPE/ZARC exponents used by the start scan: a typical dispersed arc, and the ideal
+# capacitor limit (small ideal arcs are invisible to a scan at n = 0.85)
+N_SCAN = (0.85, 1.0)
 
 _MAX_COMBOS = 700
 GRID_STEP = {1: 0.1, 2: 0.35, 3: 0.35}   # decades between scanned time constants
@@ -60,9 +67,8 @@ def tau_grid(freq: np.ndarray, mask: np.ndarray, n_blocks: int, shared: bool):
     other spectra in the batch.
 
     The step (0.1, 0.35, 0.35 decade for 1, 2, 3 blocks) keeps the number of tuples below
-    ~700 for a 6-decade spectrum.  For pairs, 0.35 reached the same optimum as 0.2 and 0.25
-    on every one of 8,000 paper-style spectra (seeds 7 and 99) and passes the real-data
-    checks, with half the tuples of 0.25 (~6 % faster fits).
+    ~700 for a 6-decade spectrum; for pairs, 0.35 finds the same optima as finer grids with
+    fewer tuples (measurements: benchmarks/README.md, "Tuning history").
     """
     fm = np.where(mask, freq, np.nan)
     f_hi, f_lo = np.nanmax(fm, axis=1), np.nanmin(fm, axis=1)
@@ -199,3 +205,66 @@ def canonical_permutation(chain, params: np.ndarray, fixed: np.ndarray) -> np.nd
                 perm[:, blk[pos]] = src_idx
         moved = moved or bool(np.any(order != np.arange(len(group))))
     return perm if moved else None
+
+
+class StartPlan(NamedTuple):
+    """Where the starting points of a fit come from (inputs of ``kernels.fit_pipeline``).
+
+    chain : variable-projection description (:func:`chain_of`), or None
+    log_tau : (T,) or (B, T) ln(tau/s) scan grid (zeros(2) without a chain)
+    combos : (K, n_blocks) int32 index tuples of the grid
+    n_blocks : list, one set of block exponents per scan, (n_blocks,) shared or (B, n_blocks)
+    vp_starts : int, starts kept from each scan
+    p_starts : (B, S, P) float64, physical starting points given directly (user p0, warm
+        starts, generic starts)
+    """
+
+    chain: tuple | None
+    log_tau: np.ndarray
+    combos: np.ndarray
+    n_blocks: list
+    vp_starts: int
+    p_starts: np.ndarray
+
+
+def _scan_exponents(chain, problem) -> list:
+    """One exponent set per value of N_SCAN; a fixed block exponent keeps its value."""
+    B = problem.n_spectra
+    out = []
+    for n_scan in N_SCAN:
+        nb = np.ones((B, len(chain[1])))
+        for k, blk in enumerate(chain[1]):
+            if blk[0] in ("rq", "zarc"):
+                i_n = blk[3]
+                nb[:, k] = problem.p_fixed[:, i_n] if problem.fixed[i_n] else n_scan
+        # shared exponents (K,): GEMM path in the start scan
+        out.append(nb[0] if np.all(nb == nb[:1]) else nb)
+    return out
+
+
+def plan_starts(problem, starts: int, extra_starts=None) -> StartPlan:
+    """The start plan of ``problem`` (a :class:`~fastfit.fitting.FitProblem`).
+
+    Chain circuits get ``ceil(starts / 2)`` starts from each of the two variable-projection
+    scans (exponents ``N_SCAN``); other circuits ``max(4 starts, 8)`` generic starts.  The
+    user's ``p0`` comes first and ``extra_starts`` (B, S, P) last.
+    """
+    c, batch = problem.circuit, problem.batch
+    B, P = batch.n_spectra, c.n_params
+    chain = chain_of(c)
+    if chain is not None and any(problem.fixed[[blk[1] for blk in chain[1]]]):
+        chain = None  # a fixed block resistance breaks the linear projection
+    if chain is not None:
+        log_tau, combos = tau_grid(batch.freq, batch.mask, len(chain[1]), batch.shared_freq)
+        n_blocks = _scan_exponents(chain, problem)
+        vp_starts = max(1, -(-starts // len(N_SCAN)))
+        p_starts = np.zeros((B, 0, P))
+    else:
+        log_tau, combos, n_blocks, vp_starts = np.zeros(2), np.zeros((1, 1), np.int32), [], 1
+        p_starts = generic_starts(c, batch.freq, batch.Z, batch.mask, max(4 * starts, 8))
+    if problem.have_p0:
+        p_starts = np.concatenate([problem.p_fixed[:, None, :], p_starts], axis=1)
+    if extra_starts is not None:
+        extra = np.asarray(extra_starts, np.float64).reshape(B, -1, P)
+        p_starts = np.concatenate([p_starts, extra], axis=1)
+    return StartPlan(chain, log_tau, combos, n_blocks, vp_starts, p_starts)

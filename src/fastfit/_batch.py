@@ -1,7 +1,8 @@
-"""Input validation shared by the public API (fit, kk, drt).
+"""Spectra as a validated, padded batch: the input check shared by fit, kk and drt.
 
 Everything is checked here, before anything is traced by JAX, and reported with
-:mod:`fastfit.errors` naming the argument and the spectrum index.
+:mod:`fastfit.errors` naming the argument and the spectrum index; :func:`bucket_size`
+rounds batch sizes so that nearby sizes share one compiled program.
 """
 from __future__ import annotations
 

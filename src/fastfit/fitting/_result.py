@@ -1,50 +1,51 @@
 """`FitStatus` and `FitResult`: what a batched circuit fit returns."""
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
-from .circuit import Circuit
+from .._results import BatchResult, Status, translate
+from ..circuit import Circuit
 
-__all__ = ["FitStatus", "FitResult"]
+__all__ = ["FitStatus", "FitResult", "fit_status"]
 
 
-class FitStatus(enum.IntEnum):
+class FitStatus(Status):
     """Per-spectrum outcome of a fit (stored as integers in HDF5).
 
     Positive: converged (by which criterion); 0: iteration budget exhausted;
     negative: failed.
     """
 
-    CONVERGED = 1        # relative chi2 reduction below ftol
-    CONVERGED_XTOL = 2   # step below xtol
-    CONVERGED_GTOL = 3   # projected gradient below gtol
-    AT_BOUND = 4         # converged with at least one free parameter at a bound
-    MAX_ITER = 0         # budget exhausted; params are the best point found
-    SINGULAR = -1        # converged, but J^T J is singular: some parameters not identifiable (stderr inf)
-    NONFINITE = -2       # model or data non-finite at every start
-
-    @property
-    def message(self) -> str:
-        return _MESSAGES[self]
+    CONVERGED = 1, "converged (relative chi2 reduction < ftol)"
+    CONVERGED_XTOL = 2, "converged (step < xtol)"
+    CONVERGED_GTOL = 3, "converged (gradient < gtol)"
+    AT_BOUND = 4, "converged with a parameter at a bound (its stderr is NaN)"
+    MAX_ITER = 0, "iteration budget exhausted before convergence"
+    # converged, but J^T J is singular: some parameters not identifiable (stderr inf)
+    SINGULAR = -1, "converged but parameters are not identifiable (singular J^T J)"
+    NONFINITE = -2, "model or data not finite"
 
 
-_MESSAGES = {
-    FitStatus.CONVERGED: "converged (relative chi2 reduction < ftol)",
-    FitStatus.CONVERGED_XTOL: "converged (step < xtol)",
-    FitStatus.CONVERGED_GTOL: "converged (gradient < gtol)",
-    FitStatus.AT_BOUND: "converged with a parameter at a bound (its stderr is NaN)",
-    FitStatus.MAX_ITER: "iteration budget exhausted before convergence",
-    FitStatus.SINGULAR: "converged but parameters are not identifiable (singular J^T J)",
-    FitStatus.NONFINITE: "model or data not finite",
-}
+# LM kernel code (by its name in fastfit.kernels.LM_STATUS) -> FitStatus.  AT_BOUND and
+# SINGULAR are decided by the API from the kernel's covariance output.
+_FROM_LM = {"FTOL": FitStatus.CONVERGED, "XTOL": FitStatus.CONVERGED_XTOL,
+            "GTOL": FitStatus.CONVERGED_GTOL, "RUNNING": FitStatus.MAX_ITER,
+            "NONFINITE": FitStatus.NONFINITE}
+
+
+def fit_status(raw) -> np.ndarray:
+    """(B,) int64 :class:`FitStatus` codes for LM kernel codes ``raw``."""
+    from fastfit.kernels import LM_STATUS
+
+    return translate(raw, {LM_STATUS[name]: status for name, status in _FROM_LM.items()})
 
 
 @dataclass(frozen=True, eq=False)
-class FitResult:
-    """Result of fitting one circuit to B spectra.
+class FitResult(BatchResult):
+    """Result of fitting one circuit to B spectra (``result[key]``: a sub-batch).
 
     Attributes
     ----------
@@ -83,6 +84,10 @@ class FitResult:
     mask: np.ndarray
     options: dict = field(default_factory=dict)
 
+    rows_field: ClassVar[str] = "params"
+    shared_fields: ClassVar[frozenset] = frozenset({"circuit", "fixed", "weight", "options"})
+    status_type: ClassVar[type] = FitStatus
+
     @property
     def param_names(self) -> list[str]:
         return self.circuit.param_names
@@ -90,18 +95,6 @@ class FitResult:
     @property
     def units(self) -> list[str]:
         return self.circuit.units
-
-    def __len__(self) -> int:
-        return self.params.shape[0]
-
-    @property
-    def ok(self) -> np.ndarray:
-        """(B,) bool: converged (status > 0)."""
-        return self.status > 0
-
-    @property
-    def message(self) -> list[str]:
-        return [FitStatus(int(s)).message for s in self.status]
 
     @property
     def n_free(self) -> int:

@@ -9,148 +9,22 @@ batch, and packages the result.
 """
 from __future__ import annotations
 
-import enum
-import sys
-from dataclasses import dataclass, field
+from dataclasses import replace
 
 import numpy as np
 
-from ._validate import as_batch, bucket_size
-from .errors import DataError, ShapeError
+from .._batch import Batch, as_batch, bucket_size
+from ..errors import DataError, ShapeError
+from ._indicators import drift_indicators, drift_inputs
+from ._result import KKResult, KKStatus, kk_status
 
-__all__ = ["kk", "KKResult", "KKStatus"]
+__all__ = ["kk"]
 
 _MODES = ("complex", "real", "imag")
 _EXCLUDE = ("ends", "any", None)
 _CHUNK = 512
 _WIDTH = 50         # padded RC columns of the compiled kernel (max_M up to this)
 _MAX_COND = 1e10     # condition estimate above which the lin-KK fit is numerically rank deficient
-
-
-class KKStatus(enum.IntEnum):
-    """Per-spectrum outcome of the lin-KK test (stored as integers)."""
-
-    MU_REACHED = 1   # mu <= c at the returned M
-    FIXED_M = 2      # c=None: M = max_M by request
-    MAX_M = 0        # mu still > c at M = max_M; the results are those at max_M
-    NONFINITE = -1   # non-finite coefficients (degenerate data)
-
-    @property
-    def message(self) -> str:
-        return _MESSAGES[self]
-
-
-_MESSAGES = {
-    KKStatus.MU_REACHED: "mu <= c reached",
-    KKStatus.FIXED_M: "fixed number of RC elements (c=None)",
-    KKStatus.MAX_M: "mu > c up to max_M; results at max_M",
-    KKStatus.NONFINITE: "non-finite fit (degenerate data)",
-}
-
-
-@dataclass(frozen=True, eq=False)
-class KKResult:
-    """Result of the lin-KK test of B spectra (F points each, padded).
-
-    Attributes
-    ----------
-    M : (B,) int, number of RC (Voigt) elements used
-    mu : (B,) float, 1 - sum|R_k<0| / sum|R_k>=0| at M
-    residuals_real, residuals_imag : (B, F) float, (Z - Z_fit)/|Z| (dimensionless, relative
-        to |Z| as in impedance.py); NaN where the input mask is False
-    pseudo_chi2 : (B,) float, sum over used points of residuals_real^2 + residuals_imag^2
-        (Boukamp 1995, modulus weighting)
-    mask : (B, F) bool, points kept: input mask minus the points excluded by the test;
-        pass it to ``fit(..., mask=)`` or ``drt(..., mask=)``
-    valid : (B,) bool, the spectrum passes: finite, well-posed fit (cond < 1e10), every
-        kept point within ``max_rel_residual``, and at most ``max_excluded`` of its points
-        dropped
-    Z_fit : (B, F) complex, ohm, the lin-KK model at the data frequencies (NaN where unused)
-    status : (B,) int, :class:`KKStatus` values
-    cond : (B,) float, estimated condition number of the column-scaled normal equations at
-        M (a lower bound, from the Cholesky diagonal); above 1e10 (M close to the number of
-        points) the problem is numerically rank deficient, the coefficients are regularised
-        and mu is not meaningful -- such spectra are not ``valid``
-    R0 : (B,) ohm;  R : (B, max_M) ohm (0 beyond M);  tau : (B, max_M) s (0 beyond M)
-    L : (B,) H (0 unless ``add_inductance``);  C : (B,) F (inf unless ``add_capacitance``)
-    freq : (B, F) Hz;  used : (B, F) bool, the input mask
-    options : dict, the arguments of :func:`kk`
-    drift : :class:`fastfit.nonstationary.DriftResult` or None, drift indicators when the
-        spectra form a time series (``time=`` given, or a SpectrumSeries with times)
-    """
-
-    M: np.ndarray
-    mu: np.ndarray
-    residuals_real: np.ndarray
-    residuals_imag: np.ndarray
-    pseudo_chi2: np.ndarray
-    mask: np.ndarray
-    valid: np.ndarray
-    Z_fit: np.ndarray
-    status: np.ndarray
-    cond: np.ndarray
-    R0: np.ndarray
-    R: np.ndarray
-    tau: np.ndarray
-    L: np.ndarray
-    C: np.ndarray
-    freq: np.ndarray
-    used: np.ndarray
-    options: dict = field(default_factory=dict)
-    drift: object | None = None
-
-    def __len__(self) -> int:
-        return self.M.shape[0]
-
-    def __getitem__(self, key) -> "KKResult":
-        """Rows ``key`` (int, slice, index or boolean array) as a new KKResult."""
-        return _take_rows(self, key)
-
-    @property
-    def nonstationary(self) -> np.ndarray | None:
-        """(B,) bool drift flag from :attr:`drift`, or None when no time series was given."""
-        return None if self.drift is None else self.drift.nonstationary
-
-    @property
-    def ok(self) -> np.ndarray:
-        """(B,) bool: the mu criterion was met (or M was fixed)."""
-        return self.status > 0
-
-    @property
-    def message(self) -> list[str]:
-        return [KKStatus(int(s)).message for s in self.status]
-
-    @property
-    def max_residual(self) -> np.ndarray:
-        """(B, F) max(|residuals_real|, |residuals_imag|), relative to |Z|."""
-        return np.maximum(np.abs(self.residuals_real), np.abs(self.residuals_imag))
-
-    @property
-    def n_excluded(self) -> np.ndarray:
-        """(B,) int, used points dropped by the test."""
-        return (self.used & ~self.mask).sum(axis=1)
-
-    def to_dataframe(self):
-        """pandas DataFrame, one row per spectrum: M, mu, pseudo_chi2, max |residual|,
-        n_excluded, valid, status (and drift indicators when present)."""
-        import pandas as pd
-
-        mr = np.where(self.used, self.max_residual, -np.inf).max(axis=1)
-        data = dict(M=self.M, mu=self.mu, pseudo_chi2=self.pseudo_chi2, max_residual=mr,
-                    n_excluded=self.n_excluded, valid=self.valid, status=self.status)
-        if self.drift is not None:
-            data.update(self.drift.to_dict())
-        return pd.DataFrame(data)
-
-    def summary(self, max_rows: int = 10) -> str:
-        """Readable table of the first spectra."""
-        df = self.to_dataframe()
-        head = (f"KKResult: {len(self)} spectra, mode={self.options.get('mode')}, "
-                f"c={self.options.get('c')}, {int(self.valid.sum())} valid")
-        return head + "\n" + df.head(max_rows).to_string()
-
-    def __repr__(self) -> str:
-        return f"KKResult({len(self)} spectra, {int(self.valid.sum())} valid)"
 
 
 def _check_options(c, max_M, min_M, mode, exclude, max_rel_residual, max_excluded):
@@ -205,7 +79,7 @@ def kk(freq, Z=None, c: float | None = 0.85, max_M: int = 50, mode: str = "compl
     min_M : int, first M tried (impedance.py starts at 1; a larger start avoids the early
         stop at small M, when a coarse tau grid already gives negative R_k)
     time, time_end : optional (B,) s, start/end of each sweep: the spectra form a time
-        series and drift indicators are computed (see :func:`fastfit.nonstationary.drift`)
+        series and drift indicators are computed (see :func:`fastfit.validation.drift`)
     groups : optional (B,) labels: consecutive spectra with equal labels form one series
 
     Returns
@@ -257,81 +131,60 @@ def kk(freq, Z=None, c: float | None = 0.85, max_M: int = 50, mode: str = "compl
     series = freq if (Z is None and hasattr(freq, "Z") and hasattr(freq, "mask")) else None
     _check_options(c, max_M, min_M, mode, exclude, max_rel_residual, max_excluded)
     batch = as_batch(freq, Z, mask, min_points=3)
-    B, F = batch.Z.shape
-    for name, t in (("time", time), ("time_end", time_end), ("groups", groups)):
-        if t is not None and np.asarray(t).reshape(-1).shape != (B,):
-            raise ShapeError(f"{name} has {np.asarray(t).size} entries for {B} spectra")
+    _check_series_labels(batch.n_spectra, time=time, time_end=time_end, groups=groups)
     out = _run_kernel(batch, c, int(max_M), int(min_M), mode, bool(add_capacitance),
                       bool(add_inductance))
+    options = dict(c=c, max_M=int(max_M), min_M=int(min_M), mode=mode,
+                   add_capacitance=bool(add_capacitance),
+                   add_inductance=bool(add_inductance), max_rel_residual=float(max_rel_residual),
+                   exclude=exclude, max_excluded=float(max_excluded))
+    result = _package(batch, out, options)
+    auto = (series is not None and len(series) >= 2 and np.all(np.isfinite(series.time)))
+    if time is not None or auto:
+        src = series if series is not None else batch.freq
+        inputs = drift_inputs(src, None if series is not None else batch.Z,
+                              mask=mask if series is not None else batch.mask, time=time,
+                              time_end=time_end, groups=groups)
+        result = replace(result, drift=drift_indicators(inputs, result))
+    return result
 
+
+def _check_series_labels(B: int, **labels) -> None:
+    for name, t in labels.items():
+        if t is not None and np.asarray(t).reshape(-1).shape != (B,):
+            raise ShapeError(f"{name} has {np.asarray(t).size} entries for {B} spectra")
+
+
+def _package(batch: Batch, out: dict, options: dict) -> KKResult:
+    """KKResult from the kernel output: relative residuals, excluded points, validity."""
+    max_rel, max_M = options["max_rel_residual"], options["max_M"]
     used = batch.mask
     aZ = np.abs(batch.Z)
     res = np.where(used, (batch.Z - out["z_fit"]) / np.where(used, aZ, 1.0), np.nan + 0j)
     rr, ri = res.real.copy(), res.imag.copy()
     Z_fit = np.where(used, out["z_fit"], np.nan + 0j)
     pseudo = np.where(used, rr ** 2 + ri ** 2, 0.0).sum(axis=1)
-    drop = _exclusion(batch.freq, rr, ri, used, max_rel_residual, exclude)
-    keep = used & ~drop
+    keep = used & ~_exclusion(batch.freq, rr, ri, used, max_rel, options["exclude"])
     status = out["status"]
     n_used = used.sum(axis=1)
     n_keep = keep.sum(axis=1)
-    within = ~np.any(keep & ~(np.maximum(np.abs(rr), np.abs(ri)) <= max_rel_residual), axis=1)
+    within = ~np.any(keep & ~(np.maximum(np.abs(rr), np.abs(ri)) <= max_rel), axis=1)
     valid = ((status != KKStatus.NONFINITE) & (out["cond"] < _MAX_COND) & within & (n_keep >= 3)
-             & (n_used - n_keep <= np.floor(max_excluded * n_used + 1e-9)))
+             & (n_used - n_keep <= np.floor(options["max_excluded"] * n_used + 1e-9)))
     coef = out["coef"]
     x_c = coef[:, -2]
     with np.errstate(divide="ignore"):
         C = np.where(x_c != 0, 1.0 / np.where(x_c != 0, x_c, 1.0), np.inf)
-    options = dict(c=c, max_M=int(max_M), min_M=int(min_M), mode=mode,
-                   add_capacitance=bool(add_capacitance),
-                   add_inductance=bool(add_inductance), max_rel_residual=float(max_rel_residual),
-                   exclude=exclude, max_excluded=float(max_excluded))
-    result = KKResult(
+    return KKResult(
         M=out["M"], mu=out["mu"], residuals_real=rr, residuals_imag=ri, pseudo_chi2=pseudo,
         mask=keep, valid=valid, Z_fit=Z_fit, status=status, cond=out["cond"], R0=coef[:, 0],
         R=coef[:, 1:max_M + 1], tau=out["tau"], L=coef[:, -1], C=C, freq=batch.freq, used=used,
         options=options)
 
-    auto = (series is not None and len(series) >= 2 and np.all(np.isfinite(series.time)))
-    if time is not None or auto:
-        from .nonstationary import drift as _drift
 
-        src = series if series is not None else batch.freq
-        zz = None if series is not None else batch.Z
-        d = _drift(src, zz, mask=mask if series is not None else used, time=time,
-                   time_end=time_end, groups=groups, kk_result=result)
-        result = _replace(result, drift=d)
-    return result
-
-
-def _take_rows(obj, key):
-    """Dataclass with every array field of leading length len(obj) indexed by ``key``."""
-    from dataclasses import fields, replace
-
-    n = len(obj)
-    if isinstance(key, (int, np.integer)):
-        if not -n <= key < n:
-            raise IndexError(f"spectrum index {key} out of range for {n} spectra")
-        key = slice(key % n, key % n + 1)
-    kw = {}
-    for fld in fields(obj):
-        v = getattr(obj, fld.name)
-        if isinstance(v, np.ndarray) and v.ndim >= 1 and v.shape[0] == n:
-            kw[fld.name] = v[key]
-        elif hasattr(v, "__dataclass_fields__") and hasattr(v, "__len__") and len(v) == n:
-            kw[fld.name] = _take_rows(v, key)
-    return replace(obj, **kw)
-
-
-def _replace(result, **kw):
-    from dataclasses import replace
-
-    return replace(result, **kw)
-
-
-def _run_kernel(batch, c, max_M, min_M, mode, add_cap, add_ind) -> dict:
+def _run_kernel(batch: Batch, c, max_M, min_M, mode, add_cap, add_ind) -> dict:
     """Pad to a bucket, call the compiled kernel, slice back (numpy dict)."""
-    from fastfit.kernels._kk import KK_MODES, lin_kk
+    from fastfit.kernels import KK_MODES, lin_kk
 
     B, F = batch.Z.shape
     size = bucket_size(B)
@@ -350,7 +203,7 @@ def _run_kernel(batch, c, max_M, min_M, mode, add_cap, add_ind) -> dict:
                add_ind=add_ind, width=width, chunk=min(_CHUNK, size))
     return dict(M=np.asarray(o.M)[:B].astype(np.int64), mu=np.asarray(o.mu)[:B],
                 coef=np.asarray(o.coef)[:B], tau=np.asarray(o.tau)[:B, :max_M],
-                z_fit=np.asarray(o.z_fit)[:B], status=np.asarray(o.status)[:B].astype(np.int64),
+                z_fit=np.asarray(o.z_fit)[:B], status=kk_status(np.asarray(o.status)[:B]),
                 cond=np.asarray(o.cond)[:B])
 
 
@@ -375,15 +228,3 @@ def _exclusion(freq, rr, ri, used, max_rel, exclude) -> np.ndarray:
     drop = np.zeros_like(bad)
     np.put_along_axis(drop, order, (low | high) & b_s, axis=1)
     return drop
-
-
-# ``fastfit.kk`` is both this module and the function above: importing the submodule
-# (``from fastfit.kk import KKResult``) makes the package attribute ``fastfit.kk`` the
-# module, so the module forwards calls to the function and ``ff.kk(freq, Z)`` works in
-# either order of imports.
-class _CallableModule(sys.modules[__name__].__class__):
-    def __call__(self, *args, **kwargs):
-        return kk(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
