@@ -48,8 +48,8 @@ from .errors import FastfitError
 
 __all__ = ["configure", "apply_cpu_default", "usable_cores", "compute_devices", "devices_for",
            "split_size", "run_split", "auto_chunk", "bytes_per_spectrum", "device_memory",
-           "enable_compile_cache", "ENV_CPU_DEVICES", "ENV_CACHE_DIR", "MIN_PER_DEVICE",
-           "CPU_CHUNK_PER_DEVICE"]
+           "enable_compile_cache", "setup_jax", "ENV_CPU_DEVICES", "ENV_CACHE_DIR",
+           "MIN_PER_DEVICE", "CPU_CHUNK_PER_DEVICE"]
 
 ENV_CPU_DEVICES = "FASTFIT_CPU_DEVICES"
 ENV_CACHE_DIR = "FASTFIT_CACHE_DIR"
@@ -312,3 +312,13 @@ def enable_compile_cache(path=None, min_compile_time_s: float = 0.0) -> Path | N
     except (ImportError, AttributeError):
         pass
     return folder
+
+
+def setup_jax() -> None:
+    """Prepare JAX for a command-line run: the persistent compilation cache for every
+    program (:func:`enable_compile_cache`), so a second run does not compile again, and
+    float64."""
+    import jax
+
+    enable_compile_cache()          # None (no cache) on a read-only home: runs, compiles
+    jax.config.update("jax_enable_x64", True)

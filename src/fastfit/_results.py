@@ -36,21 +36,24 @@ class Status(enum.IntEnum):
         return self._message
 
 
-def translate(raw, table: Mapping[int, Status], default: Status | None = None) -> np.ndarray:
+def translate(raw, codes: Mapping[str, int], table: Mapping[str, Status]) -> np.ndarray:
     """(B,) int64 public status codes for the kernel codes ``raw`` (B,).
 
-    ``table`` maps every kernel code to its public member; codes not in it take
-    ``default``, or raise :class:`~fastfit.errors.FastfitError` without one (a kernel
-    returned a code the API does not know: a bug, not a data problem).
+    ``codes`` names the kernel's codes (e.g. ``fastfit.kernels.LM_STATUS``); ``table``
+    gives the public member for every name.  A code without a name, or a name without a
+    member, raises :class:`~fastfit.errors.FastfitError` (a kernel and the API disagree:
+    a bug, not a data problem).
     """
     raw = np.asarray(raw)
-    out = np.full(raw.shape, 0 if default is None else int(default), np.int64)
+    out = np.zeros(raw.shape, np.int64)
     known = np.zeros(raw.shape, bool)
-    for code, status in table.items():
+    for name, code in codes.items():
+        if name not in table:
+            raise FastfitError(f"internal error: kernel status {name} has no public meaning")
         hit = raw == code
-        out[hit] = int(status)
+        out[hit] = int(table[name])
         known |= hit
-    if default is None and not known.all():
+    if not known.all():
         raise FastfitError(f"internal error: kernel status code {raw[~known].flat[0]} has no "
                            "public meaning")
     return out

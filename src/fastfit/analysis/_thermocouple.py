@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import FileFormatError
+from ._interpolate import interpolate_temperature
 
 __all__ = ["TemperatureLog", "read_thermocouple_csv"]
 
@@ -58,8 +59,6 @@ class TemperatureLog:
 
     def at(self, t_spectra, *, t_end=None, out: str = "K", outside: str = "raise"):
         """:func:`fastfit.analysis.interpolate_temperature` on this log."""
-        from .temperature import interpolate_temperature
-
         return interpolate_temperature(t_spectra, self.time, self.T_C, t_end=t_end, out=out,
                                        outside=outside)
 

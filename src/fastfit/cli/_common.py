@@ -7,23 +7,13 @@ from pathlib import Path
 import click
 import numpy as np
 
+from .._devices import setup_jax
+
 __all__ = ["setup_jax", "progress", "is_store", "ingest", "iter_series", "echo"]
 
 
 def echo(msg: str) -> None:
     click.echo(msg, err=True)
-
-
-def setup_jax() -> None:
-    """Enable JAX's persistent compilation cache for every program ($FASTFIT_CACHE_DIR,
-    default ~/.cache/fastfit/jax; see :func:`fastfit._devices.enable_compile_cache`) so a
-    second run does not compile again, and float64."""
-    import jax
-
-    from .._devices import enable_compile_cache
-
-    enable_compile_cache()          # None (no cache) on a read-only home: runs, compiles
-    jax.config.update("jax_enable_x64", True)
 
 
 class _Null:

@@ -40,7 +40,7 @@ def fit_status(raw) -> np.ndarray:
     """(B,) int64 :class:`FitStatus` codes for LM kernel codes ``raw``."""
     from fastfit.kernels import LM_STATUS
 
-    return translate(raw, {LM_STATUS[name]: status for name, status in _FROM_LM.items()})
+    return translate(raw, LM_STATUS, _FROM_LM)
 
 
 @dataclass(frozen=True, eq=False)

@@ -29,24 +29,26 @@ from ._columns import classify_all
 from ._registry import Format
 from ._text import normalise_newlines, parse_datetime, parse_numeric, to_float
 
-__all__ = ["read", "sniff", "FORMAT"]
+__all__ = ["read", "sniff", "FORMAT", "MAGICS", "NB_HEADER_LINES", "is_headerless",
+           "header_meta"]   # the last four: also fastfit.stream's file follower
 
-_MAGICS = (b"EC-Lab ASCII FILE", b"BT-Lab ASCII FILE")
-_NB = re.compile(r"Nb header lines\s*:\s*(\d+)")
+MAGICS = (b"EC-Lab ASCII FILE", b"BT-Lab ASCII FILE")
+NB_HEADER_LINES = re.compile(r"Nb header lines\s*:\s*(\d+)")
 _FREQ_UNIT = {"MHz": 1e6, "kHz": 1e3, "Hz": 1.0, "mHz": 1e-3, "µHz": 1e-6, "uHz": 1e-6}
 _CUR_UNIT = {"A": 1.0, "mA": 1e-3, "µA": 1e-6, "uA": 1e-6, "nA": 1e-9, "pA": 1e-12}
 
 
-def _headerless(first_line: bytes) -> bool:
+def is_headerless(first_line: bytes) -> bool:
+    """The first line names BioLogic columns (a table exported without the EC-Lab header)."""
     return b"\t" in first_line and b"freq/Hz" in first_line and (
         b"Re(Z)/Ohm" in first_line or b"|Z|/Ohm" in first_line)
 
 
 def sniff(head: bytes, path: Path | None = None) -> bool:
     """EC-Lab/BT-Lab ASCII magic, or a first line of BioLogic column names."""
-    if head.startswith(_MAGICS):
+    if head.startswith(MAGICS):
         return True
-    return _headerless(head.split(b"\n", 1)[0])
+    return is_headerless(head.split(b"\n", 1)[0])
 
 
 def _settings(lines: list[str]) -> tuple[dict, dict]:
@@ -71,7 +73,8 @@ def _first_float(table: dict, key: str) -> float | None:
     return to_float(v[0]) if v else None
 
 
-def _header_meta(lines: list[str]) -> tuple[dict, dict | None]:
+def header_meta(lines: list[str]) -> tuple[dict, dict | None]:
+    """(series metadata, stated sweep settings or None) from the EC-Lab header lines."""
     meta: dict = {}
     text = "\n".join(lines[:12])
     if "Galvano Electrochemical Impedance" in text:
@@ -155,16 +158,16 @@ def read(path, *, split: str = "auto") -> SpectrumSeries:
     """
     path = Path(path)
     raw = normalise_newlines(path.read_bytes())
-    if raw.startswith(_MAGICS):
+    if raw.startswith(MAGICS):
         first_two = raw.split(b"\n", 2)
-        m = _NB.search(first_two[1].decode("latin-1")) if len(first_two) > 1 else None
+        m = NB_HEADER_LINES.search(first_two[1].decode("latin-1")) if len(first_two) > 1 else None
         if not m:
             raise FileFormatError("expected 'Nb header lines : N' on line 2", path=path, line=2)
         nb = int(m.group(1))
         if nb < 3:
             raise FileFormatError(f"'Nb header lines : {nb}' is too small (at least 3)",
                                   path=path, line=2)
-    elif _headerless(raw.split(b"\n", 1)[0]):
+    elif is_headerless(raw.split(b"\n", 1)[0]):
         nb = 1
     else:
         raise FileFormatError("not an EC-Lab text export (first line is not "
@@ -210,7 +213,7 @@ def read(path, *, split: str = "auto") -> SpectrumSeries:
         unit = roles["phase"][1].unit
         ph = col("phase") if unit == "rad" else np.deg2rad(col("phase"))
         Z = col("mod") * np.exp(1j * ph)
-    meta, sweep = _header_meta(header) if nb > 1 else ({}, None)
+    meta, sweep = header_meta(header) if nb > 1 else ({}, None)
     meta.setdefault("instrument", "BioLogic")
     meta["format"] = "biologic_mpt"
     channels = {k: col(k) for k in ("t", "Ewe", "I", "Ewe_ac", "I_ac") if k in roles}

@@ -34,15 +34,16 @@ from ._registry import Format
 from ._text import (decode, guess_delimiter, is_numeric_line, normalise_newlines,
                     parse_datetime, parse_numeric, to_float)
 
-__all__ = ["read", "sniff", "FORMAT"]
+__all__ = ["read", "sniff", "FORMAT", "MAX_HEADER_LINES", "find_header",
+           "dialect_meta"]   # the last three: also fastfit.stream's file follower
 
-_MAX_HEADER_LINES = 5000
+MAX_HEADER_LINES = 5000
 _USER_ROLES = {"freq": "freq", "re": "re", "im": "im", "mod": "mod", "phase": "phase",
                "time": "t", "t": "t", "Ewe": "Ewe", "I": "I", "loop": "loop", "cycle": "cycle"}
 
 
 def _data_start(lines: list[str]) -> int | None:
-    for i, s in enumerate(lines[:_MAX_HEADER_LINES]):
+    for i, s in enumerate(lines[:MAX_HEADER_LINES]):
         if not is_numeric_line(s, 3):
             continue
         j = i + 1
@@ -76,7 +77,7 @@ def _split_labels(line: str, delim: str | None, ncols: int) -> list[str]:
     return []
 
 
-def _find_header(lines, start, delim, ncols) -> tuple[list[str], int | None]:
+def find_header(lines, start, delim, ncols) -> tuple[list[str], int | None]:
     """(labels, 0-based line) of the header row: the closest line above the data whose
     labels name a frequency column; else the line just above when it has exactly one
     non-numeric label per column (a header fastfit cannot interpret); else ([], None)."""
@@ -95,7 +96,8 @@ def _find_header(lines, start, delim, ncols) -> tuple[list[str], int | None]:
     return nearest if nearest else ([], None)
 
 
-def _dialect_meta(lines: list[str]) -> dict:
+def dialect_meta(lines: list[str]) -> dict:
+    """Instrument metadata stated in the lines above a table (model, software...)."""
     meta: dict = {}
     head = "\n".join(lines[:40])
     m = re.search(r"Instrument Model:\s*(\S+)", head)
@@ -146,7 +148,7 @@ def read(path, *, columns: dict | None = None, imag_sign="auto", delimiter: str 
     offsets = [0]
     lines: list[str] = []
     pos = 0
-    while len(lines) < _MAX_HEADER_LINES and pos <= len(raw):
+    while len(lines) < MAX_HEADER_LINES and pos <= len(raw):
         j = raw.find(b"\n", pos)
         j = len(raw) if j < 0 else j
         lines.append(decode(raw[pos:j]))
@@ -161,7 +163,7 @@ def read(path, *, columns: dict | None = None, imag_sign="auto", delimiter: str 
     vals, _ = parse_numeric(raw[offsets[start]:], first_line=start + 1, path=path,
                             delimiter=delim, decimal_comma=dec)
     ncols = vals.shape[1]
-    labels, hline = _find_header(lines, start, delim, ncols)
+    labels, hline = find_header(lines, start, delim, ncols)
     cols: dict[str, tuple[int, Column]]
     if labels:
         cols = classify_all(labels)
@@ -217,7 +219,7 @@ def read(path, *, columns: dict | None = None, imag_sign="auto", delimiter: str 
     else:
         raise FileFormatError(f"no impedance columns (Z' and Z'', or |Z| and phase) among "
                               f"{', '.join(labels)}", path=path, line=where)
-    meta.update(_dialect_meta(lines[:max(start, 1)]))
+    meta.update(dialect_meta(lines[:max(start, 1)]))
     channels = {k: col(k) for k in ("t", "Ewe", "I", "Ewe_ac", "I_ac") if k in cols}
     groups = {k: col(k) for k in ("loop", "cycle", "Ns") if k in cols}
     return assemble(col("freq"), Z, path=path, meta=meta, channels=channels, groups=groups,

@@ -28,7 +28,7 @@ def drt_status(raw) -> np.ndarray:
     """(B,) int64 :class:`DRTStatus` codes for NNLS kernel codes ``raw``."""
     from fastfit.kernels import NNLS_STATUS
 
-    return translate(raw, {NNLS_STATUS[name]: status for name, status in _FROM_NNLS.items()})
+    return translate(raw, NNLS_STATUS, _FROM_NNLS)
 
 
 @dataclass(frozen=True, eq=False)

@@ -158,7 +158,9 @@ def _discretise(group: _Group, grid: _Grid, o: dict):
     """(system, blocks, E, log_tau, eps) of one group (:func:`build_system`)."""
     if grid.log_tau is None:
         log_tau, eps, toep = pydrttools_tau(group.freq, o)
-        return build_system(group.freq, group.weight, log_tau, eps, o, grid.tau, toep) + (log_tau, eps)
+        system, blocks, E = build_system(group.freq, group.weight, log_tau, eps, o, grid.tau,
+                                         toep)
+        return system, blocks, E, log_tau, eps
     system, blocks, E = build_system(group.freq, group.weight, grid.log_tau, grid.eps, o, grid.tau)
     return system, blocks, E, grid.log_tau, grid.eps
 
@@ -238,17 +240,18 @@ def _groups(batch: Batch, discretisation: str) -> list[_Group]:
 
 def _select(system, blocks, Zg, grid, how, o):
     """Scores (k, G) and chosen grid index (k,) for one group."""
-    from fastfit.kernels import _drt_lam as KL
+    from fastfit.kernels import reim_scores, ridge_scores
+
     Are, Aim, w_re, w_im = blocks
     b = np.concatenate([Zg.real * w_re, Zg.imag * w_im], axis=1)
     A = system.A * system.free[None, :]
     if how == "re-im":
-        sc = np.asarray(KL.reim_scores(Are, Aim, 2 * np.pi * system.freq, system.M[2:, 2:],
-                                       np.asarray(system.free[:2], np.float64), Zg.real,
-                                       Zg.imag, w_re, w_im, grid))
+        sc = np.asarray(reim_scores(Are, Aim, 2 * np.pi * system.freq, system.M[2:, 2:],
+                                    np.asarray(system.free[:2], np.float64), Zg.real,
+                                    Zg.imag, w_re, w_im, grid))
         return sc, np.argmin(np.where(np.isfinite(sc), sc, np.inf), axis=1)
     used = np.concatenate([w_re, w_im]) > 0
-    sc = np.asarray(KL.ridge_scores(A, system.M, used, b, grid, how))
+    sc = np.asarray(ridge_scores(A, system.M, used, b, grid, how))
     if how == "gcv":
         return sc, np.argmin(np.where(np.isfinite(sc), sc, np.inf), axis=1)
     return sc, np.argmax(np.where(np.isfinite(sc), sc, -np.inf), axis=1)

@@ -6,6 +6,7 @@ The layout is plain HDF5 (numbers and strings only) and documented in
 from __future__ import annotations
 
 from ..errors import StoreError
+from ._runs import options_json
 from ._store import FORMAT, SCHEMA_VERSION, Store
 
-__all__ = ["Store", "StoreError", "SCHEMA_VERSION", "FORMAT"]
+__all__ = ["Store", "StoreError", "SCHEMA_VERSION", "FORMAT", "options_json"]

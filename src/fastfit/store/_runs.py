@@ -12,6 +12,8 @@ import json
 import numpy as np
 
 from ..errors import StoreError
+from . import _table as tb
+from ._stamps import created_now, fastfit_version
 
 __all__ = ["PARTS", "fit_rows", "kk_rows", "drt_rows", "latest_rows", "options_json"]
 
@@ -30,6 +32,8 @@ PARTS = {
 
 
 def options_json(options) -> str:
+    """A run's options as the JSON text stored with it (keys sorted; numpy values as
+    numbers and lists, anything else as its str), compared when a run is resumed."""
     def default(o):
         if isinstance(o, np.generic):
             return o.item()
@@ -127,8 +131,6 @@ class RunsMixin:
 
     def _prepare_run(self, run: str, kind: str, attrs: dict, options) -> None:
         """Create run ``run`` or check that its circuit and options match."""
-        from ._store import _now, _version
-
         run = self._run_name(run)
         opts = options_json(options)
         key = (run, kind, tuple(sorted(attrs.items())), None if options is None else opts)
@@ -159,14 +161,13 @@ class RunsMixin:
             return
         self._structure()
         g = self._f["runs"].create_group(run)
-        g.attrs.update(kind=kind, options=opts, fastfit_version=_version(), created=_now(),
-                       schema_version=self._f.attrs["schema_version"], **attrs)
+        g.attrs.update(kind=kind, options=opts, fastfit_version=fastfit_version(),
+                       created=created_now(), schema_version=self._f.attrs["schema_version"],
+                       **attrs)
         self._f.flush()
         self._run_ok.add(key)
 
     def _write_part(self, run: str, part: str, rows: dict) -> None:
-        from . import _table as tb
-
         widths = {"P": None, "F": None, "T": None}
         for col, (dt, wkey) in PARTS[part].items():
             if wkey is not None:

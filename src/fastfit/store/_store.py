@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +11,7 @@ from . import _table as tb
 from ._h5file import SideLock, open_h5
 from ._runs import PARTS, RunsMixin
 from ._spectra import KEY_DTYPE, assemble_series, info_columns, source_rows, spectrum_keys, t0_offsets
+from ._stamps import created_now, fastfit_version
 
 __all__ = ["Store", "SCHEMA_VERSION", "FORMAT"]
 
@@ -23,16 +23,6 @@ _SPECTRA_2D = {"freq": "f8", "z_real": "f8", "z_imag": "f8", "mask": "u1"}
 _SOURCE_COLS = {"path": str, "format": str, "technique": str, "t0": str, "meta_json": str,
                 "size": "i8", "mtime_ns": "i8"}
 _INFO_FILL = {"f": ("f8", np.nan), "i": ("i8", -1), "b": ("u1", 0), "s": (str, None)}
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _version() -> str:
-    from .. import __version__
-
-    return __version__
 
 
 def _strs(a) -> list[str]:
@@ -107,8 +97,8 @@ class Store(RunsMixin):
     # ------------------------------------------------------------ file states
     def _init_layout(self) -> None:
         f = self._f
-        f.attrs.update(format=FORMAT, schema_version=SCHEMA_VERSION, created=_now(),
-                       fastfit_version=_version())
+        f.attrs.update(format=FORMAT, schema_version=SCHEMA_VERSION, created=created_now(),
+                       fastfit_version=fastfit_version())
         tb.create_table(f, "spectra")
         src = tb.create_table(f, "sources")
         for name, dt in _SOURCE_COLS.items():

@@ -26,7 +26,7 @@ _LAZY = {
     "StreamSummary": "_results", "replay": "_simulate", "series_points": "_simulate",
     "synthetic_geis": "_simulate", "Journal": "_socket", "SocketSource": "_socket",
     "send_points": "_socket", "IterableSource": "_source", "Marker": "_source",
-    "Source": "_source", "as_source": "_source",
+    "Source": "_source", "as_source": "_pipeline",
 }
 __all__ = sorted(_LAZY)
 

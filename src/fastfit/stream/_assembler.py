@@ -35,7 +35,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..io._assemble import assemble
+from ..io.parsing import assemble
 from ..series import SpectrumSeries
 from ._points import CHANNELS, GROUPS, Point, finite_point
 

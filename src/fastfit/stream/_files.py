@@ -30,8 +30,7 @@ import numpy as np
 from ..errors import DataError
 from ..io import biologic_mpt as _mpt
 from ..io import table as _table
-from ..io._columns import Column, classify, classify_all
-from ..io._text import decode, guess_delimiter, is_numeric_line
+from ..io.parsing import Column, classify, classify_all, decode, guess_delimiter, is_numeric_line
 from ._points import rows_to_points
 from ._source import Marker, Source
 
@@ -73,10 +72,10 @@ class _Parser:
         first = h[0].encode("latin-1", "replace")
         if first.startswith(b"\xef\xbb\xbf"):
             first = first[3:]
-        if self.fmt in ("auto", "biologic_mpt") and first.startswith(_mpt._MAGICS):
+        if self.fmt in ("auto", "biologic_mpt") and first.startswith(_mpt.MAGICS):
             if len(h) < 2:
                 return False
-            m = _mpt._NB.search(h[1])
+            m = _mpt.NB_HEADER_LINES.search(h[1])
             if not m:
                 raise DataError(f"{self.path}: expected 'Nb header lines : N' on line 2")
             nb = int(m.group(1))
@@ -84,7 +83,7 @@ class _Parser:
                 return False
             self._mpt_header(h[:nb], nb)
             return True
-        if self.fmt in ("auto", "biologic_mpt") and _mpt._headerless(first):
+        if self.fmt in ("auto", "biologic_mpt") and _mpt.is_headerless(first):
             self._mpt_header(h[:1], 1)
             return True
         if self.fmt == "biologic_mpt":
@@ -100,7 +99,7 @@ class _Parser:
                                        or ("mod" in roles and "phase" in roles)):
             raise DataError(f"{self.path}: the column header lacks frequency / impedance "
                             f"columns ({', '.join(labels[:8])})")
-        meta, sweep = _mpt._header_meta(header) if nb > 1 else ({}, None)
+        meta, sweep = _mpt.header_meta(header) if nb > 1 else ({}, None)
         meta.setdefault("instrument", "BioLogic")
         meta["format"] = "biologic_mpt"
         self.meta, self.sweep, self.roles = meta, sweep, roles
@@ -122,7 +121,7 @@ class _Parser:
                 if j >= len(lines):
                     return False              # wait for a second numeric line
         if start is None:
-            if len(lines) > _table._MAX_HEADER_LINES:
+            if len(lines) > _table.MAX_HEADER_LINES:
                 raise DataError(f"{self.path}: no table of numbers found")
             return False
         delim, dec = guess_delimiter(lines[start]) if self.delimiter is None else (
@@ -135,7 +134,7 @@ class _Parser:
             src, dst = src + ",", dst + "."
         self.translate = str.maketrans(src, dst) if src else None
         self.ncols = len(self._tokens(lines[start]))
-        labels, _ = _table._find_header(lines, start, delim, self.ncols)
+        labels, _ = _table.find_header(lines, start, delim, self.ncols)
         if labels:
             roles = classify_all(labels)
         else:
@@ -155,7 +154,7 @@ class _Parser:
             raise DataError(f"{self.path}: no frequency / impedance columns among "
                             f"{', '.join(labels)}")
         meta = {"format": "table", "columns": labels}
-        meta.update(_table._dialect_meta(lines[:max(start, 1)]))
+        meta.update(_table.dialect_meta(lines[:max(start, 1)]))
         self.meta, self.roles = meta, roles
         if "re" in roles and "im" in roles and self.imag_sign != "auto":
             j, c = roles["im"]
@@ -176,7 +175,7 @@ class _Parser:
     def _decode(self, raw: list[bytes]) -> list[str]:
         if self.latin is None and raw:
             first = raw[0][3:] if raw[0].startswith(b"\xef\xbb\xbf") else raw[0]
-            self.latin = first.startswith(_mpt._MAGICS) or _mpt._headerless(first)
+            self.latin = first.startswith(_mpt.MAGICS) or _mpt.is_headerless(first)
         if self.latin:
             return [x.decode("latin-1") for x in raw]
         return [decode(x) for x in raw]

@@ -20,7 +20,7 @@ import os
 import queue
 import threading
 import time
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -28,11 +28,25 @@ from ..circuit import Circuit
 from ._assembler import Assembled, Assembler
 from ._process import MAX_BATCH, Processor
 from ._results import StreamResult, StreamSummary
-from ._source import Marker, Source, as_source
+from ._source import IterableSource, Marker, Source
 
-__all__ = ["Pipeline", "run", "stream_options"]
+__all__ = ["Pipeline", "run", "stream_options", "as_source"]
 
 _MAX_INFLIGHT = 256
+
+
+def as_source(obj: Any) -> Source:
+    """A :class:`Source` as is; a path followed as a :class:`FileSource`; any iterable /
+    async iterable of points wrapped in an :class:`IterableSource`."""
+    if isinstance(obj, Source):
+        return obj
+    if isinstance(obj, (str, bytes, os.PathLike)):
+        from ._files import FileSource
+
+        return FileSource(os.fsdecode(obj))
+    if hasattr(obj, "__aiter__") or hasattr(obj, "__iter__"):
+        return IterableSource(obj)
+    raise TypeError(f"not a point source: {type(obj).__name__}")
 
 
 def stream_options(circuit, weight, kk, drt, warm_start, fit_options, area_cm2=None) -> dict:

@@ -23,7 +23,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from ..errors import DataError
-from ..io._columns import Column, classify
+from ..io.parsing import Column, classify
 
 __all__ = ["Point", "as_point", "LineParser", "rows_to_points", "point_to_json",
            "Sequencer", "CHANNELS", "GROUPS"]

@@ -29,7 +29,7 @@ MAX_BATCH = 8
 def _jsonish(v):
     import json
 
-    from ..store._runs import options_json
+    from ..store import options_json
 
     return json.loads(options_json({"v": v}))["v"]
 

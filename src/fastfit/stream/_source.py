@@ -19,14 +19,13 @@ disconnected).  Every source has
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterable, Iterable
+from typing import AsyncIterable, Iterable
 
 from ._points import Sequencer, as_point
 
-__all__ = ["Marker", "Source", "IterableSource", "as_source"]
+__all__ = ["Marker", "Source", "IterableSource"]
 
 
 @dataclass(frozen=True)
@@ -159,16 +158,3 @@ class IterableSource(Source):
         for q in rest:
             yield q
         self.final = True
-
-
-def as_source(obj: Any) -> Source:
-    """A :class:`Source` as is; any iterable / async iterable of points wrapped."""
-    if isinstance(obj, Source):
-        return obj
-    if isinstance(obj, (str, bytes, os.PathLike)):
-        from ._files import FileSource
-
-        return FileSource(os.fsdecode(obj))
-    if hasattr(obj, "__aiter__") or hasattr(obj, "__iter__"):
-        return IterableSource(obj)
-    raise TypeError(f"not a point source: {type(obj).__name__}")

@@ -178,7 +178,7 @@ def stream_command(source, circuit, store, run_name, until_idle, kk_threshold, d
     circ = Circuit(circuit) if circuit else None          # syntax errors first
     src = make_source(source, until_idle=until_idle, rate=rate, fmt=fmt)
     if circ is not None:
-        from ..cli._common import setup_jax
+        from .._devices import setup_jax
 
         setup_jax()
     view = _View(quiet)

@@ -27,7 +27,7 @@ def kk_status(raw) -> np.ndarray:
     (``fastfit.kernels.KK_STATUS`` names the same outcomes)."""
     from fastfit.kernels import KK_STATUS
 
-    return translate(raw, {code: KKStatus[name] for name, code in KK_STATUS.items()})
+    return translate(raw, KK_STATUS, KKStatus.__members__)   # the kernel uses these names
 
 
 @dataclass(frozen=True, eq=False)
