@@ -62,52 +62,87 @@ def as_batch(freq, Z=None, mask=None, *, min_points: int = 1, what: str = "spect
         series = freq
         freq, Z = series.freq, series.Z
         mask = series.mask if mask is None else np.asarray(mask, bool) & series.mask
+    Z = _complex_array(Z)
+    freq = np.asarray(freq)
+    if freq.dtype.kind not in "fiu":
+        raise DataError(f"freq must be real-valued (Hz), got dtype {freq.dtype}")
+    Z2, squeeze = _two_d(Z)
+    f2, shared = _frequencies(freq, Z2)
+    m2 = _mask(mask, Z2)
+    _check_values(f2, Z2, m2, min_points, what)
+    # pad: unused points copy a used point so kernels never see NaN/0
+    f_out = np.array(f2, np.float64)
+    Z_out = np.array(Z2, np.complex128)
+    if not m2.all():
+        first = np.argmax(m2, axis=1)
+        rows = np.arange(Z2.shape[0])
+        fill_f = f_out[rows, first][:, None]
+        fill_Z = Z_out[rows, first][:, None]
+        f_out = np.where(m2, f_out, fill_f)
+        Z_out = np.where(m2, Z_out, fill_Z)
+        shared = shared and bool(np.all(f_out == f_out[:1]))
+    return Batch(freq=f_out, Z=Z_out, mask=m2, squeeze=squeeze, shared_freq=shared)
+
+
+def _complex_array(Z) -> np.ndarray:
     if Z is None:
         raise ShapeError("Z is required (complex impedance, ohm)")
-    freq = np.asarray(freq)
     Z = np.asarray(Z)
     if not np.iscomplexobj(Z):
         if Z.dtype.kind not in "fiu":
             raise DataError(f"Z must be numeric complex impedance, got dtype {Z.dtype}")
         raise DataError("Z must be complex (Z' + jZ''); got a real array. "
                         "Build it as Zre + 1j*Zim (capacitive arcs have Im(Z) < 0).")
-    if freq.dtype.kind not in "fiu":
-        raise DataError(f"freq must be real-valued (Hz), got dtype {freq.dtype}")
+    return Z
+
+
+def _two_d(Z: np.ndarray) -> tuple[np.ndarray, bool]:
+    """(Z as (B, F), whether one spectrum (F,) was given)."""
     squeeze = Z.ndim == 1
     if Z.ndim not in (1, 2):
         raise ShapeError(f"Z must have shape (F,) or (B, F); got {Z.shape}")
     Z2 = Z.reshape(1, -1) if squeeze else Z
-    B, F = Z2.shape
-    if F == 0 or B == 0:
+    if Z2.shape[1] == 0 or Z2.shape[0] == 0:
         raise ShapeError(f"Z is empty (shape {Z.shape})")
+    return Z2, squeeze
+
+
+def _frequencies(freq, Z2: np.ndarray) -> tuple[np.ndarray, bool]:
+    """(freq as (B, F) float64, whether every spectrum has the same frequencies)."""
+    B, F = Z2.shape
     if freq.ndim == 1:
         if freq.shape[0] != F:
             raise ShapeError(f"freq has {freq.shape[0]} points but Z has {F} per spectrum")
-        f2 = np.broadcast_to(freq.astype(np.float64), (B, F))
-        shared = True
-    elif freq.ndim == 2:
+        return np.broadcast_to(freq.astype(np.float64), (B, F)), True
+    if freq.ndim == 2:
         if freq.shape != Z2.shape:
             raise ShapeError(f"freq shape {freq.shape} does not match Z shape {Z2.shape}")
         f2 = freq.astype(np.float64)
-        shared = bool(np.all(f2 == f2[:1]))
-    else:
-        raise ShapeError(f"freq must have shape (F,) or (B, F); got {freq.shape}")
-    if mask is None:
-        m2 = np.ones((B, F), bool)
-    else:
-        m = np.asarray(mask)
-        if m.dtype != bool:
-            raise DataError(f"mask must be boolean, got dtype {m.dtype}")
-        if m.ndim == 1:
-            if m.shape[0] != F:
-                raise ShapeError(f"mask has {m.shape[0]} points but Z has {F} per spectrum")
-            m2 = np.broadcast_to(m, (B, F))
-        elif m.shape == (B, F):
-            m2 = m
-        else:
-            raise ShapeError(f"mask shape {m.shape} does not match Z shape {Z2.shape}")
-    m2 = np.array(m2, bool)
+        return f2, bool(np.all(f2 == f2[:1]))
+    raise ShapeError(f"freq must have shape (F,) or (B, F); got {freq.shape}")
 
+
+def _mask(mask, Z2: np.ndarray) -> np.ndarray:
+    """(B, F) bool, a copy: all True without a mask."""
+    B, F = Z2.shape
+    if mask is None:
+        return np.ones((B, F), bool)
+    m = np.asarray(mask)
+    if m.dtype != bool:
+        raise DataError(f"mask must be boolean, got dtype {m.dtype}")
+    if m.ndim == 1:
+        if m.shape[0] != F:
+            raise ShapeError(f"mask has {m.shape[0]} points but Z has {F} per spectrum")
+        m2 = np.broadcast_to(m, (B, F))
+    elif m.shape == (B, F):
+        m2 = m
+    else:
+        raise ShapeError(f"mask shape {m.shape} does not match Z shape {Z2.shape}")
+    return np.array(m2, bool)
+
+
+def _check_values(f2, Z2, m2, min_points: int, what: str) -> None:
+    """DataError naming the spectrum and point of the first bad value at a used point."""
     # frequencies: finite and > 0 at used points
     bad_f = m2 & ~(np.isfinite(f2) & (f2 > 0))
     if bad_f.any():
@@ -132,18 +167,6 @@ def as_batch(freq, Z=None, mask=None, *, min_points: int = 1, what: str = "spect
         b, k = np.argwhere(dup)[0]
         raise DataError(f"{what} {b}: duplicate frequency {srt[b, k]:g} Hz; "
                         "average or mask repeated points")
-    # pad: unused points copy a used point so kernels never see NaN/0
-    f_out = np.array(f2, np.float64)
-    Z_out = np.array(Z2, np.complex128)
-    if not m2.all():
-        first = np.argmax(m2, axis=1)
-        rows = np.arange(B)
-        fill_f = f_out[rows, first][:, None]
-        fill_Z = Z_out[rows, first][:, None]
-        f_out = np.where(m2, f_out, fill_f)
-        Z_out = np.where(m2, Z_out, fill_Z)
-        shared = shared and bool(np.all(f_out == f_out[:1]))
-    return Batch(freq=f_out, Z=Z_out, mask=m2, squeeze=squeeze, shared_freq=shared)
 
 
 def bucket_size(n: int, minimum: int = 8) -> int:

@@ -263,7 +263,38 @@ def fit_files(files: Sequence, circuit, scheduler=None, *, out=None, run: str = 
     from .circuit import Circuit
 
     circ = circuit if isinstance(circuit, Circuit) else Circuit(circuit)
-    cstr = str(circ)
+    files, indices = _checked_inputs(files, chunk, out, indices, fit_kwargs)
+    if options is None:
+        options = {"circuit": str(circ), "weight": fit_kwargs.get("weight", "modulus"),
+                   "kk_threshold": kk_threshold}
+    args = (str(circ), dict(fit_kwargs), kk_threshold, bool(compile_cache))
+    client, close = get_client(scheduler)
+    store = None
+    try:
+        if out is not None:
+            from .store import Store
+
+            store = Store(out, "a")
+        if max_in_flight is None:
+            threads = sum(client.nthreads().values()) if client is not None else 1
+            max_in_flight = 2 * max(1, threads)
+        job = _Job(client, args, store, run, circ, options, progress)
+        window: deque = deque()
+        for piece in _pieces(files, int(chunk), store, run, indices):
+            window.append(job.submit(piece))
+            while len(window) >= max_in_flight:
+                job.collect(window.popleft())
+        while window:
+            job.collect(window.popleft())
+        return job.gathered_result()
+    finally:
+        if store is not None:
+            store.close()
+        close()
+
+
+def _checked_inputs(files, chunk, out, indices, fit_kwargs):
+    """(files as a list of str, indices as int64 or None), checked."""
     files = [str(f) for f in ([files] if isinstance(files, (str, os.PathLike)) else files)]
     if not files:
         raise DataError("no input files")
@@ -279,69 +310,55 @@ def fit_files(files: Sequence, circuit, scheduler=None, *, out=None, run: str = 
         indices = indices.astype(np.int64)
         if out is None or len(files) != 1 or Path(files[0]).resolve() != Path(out).resolve():
             raise DataError("indices: give the output store as the only input (out=files[0])")
-    if options is None:
-        options = {"circuit": cstr, "weight": fit_kwargs.get("weight", "modulus"),
-                   "kk_threshold": kk_threshold}
-    args = (cstr, dict(fit_kwargs), kk_threshold, bool(compile_cache))
-    client, close = get_client(scheduler)
-    store = None
-    try:
-        if out is not None:
-            from .store import Store
+    return files, indices
 
-            store = Store(out, "a")
-        if max_in_flight is None:
-            threads = sum(client.nthreads().values()) if client is not None else 1
-            max_in_flight = 2 * max(1, threads)
-        gathered: list = []
-        state = {"done": 0, "total": 0}
 
-        def submit(piece):
-            source, start, kind, payload, known = piece
-            where = _where(kind, payload)
-            state["total"] += len(payload) if kind == "series" else 0
-            fn = _task_file if kind == "file" else _task_series
-            if client is None:
-                try:
-                    return source, start, known, fn(payload, *args)
-                except FastfitError as exc:
-                    raise _located(exc, source, start, where) from exc
-            if kind == "series":
-                [payload] = client.scatter([payload])
-            fut = client.submit(fn, payload, *args, pure=False)
-            return source, start, known, (fut, where)
+class _Job:
+    """Submits pieces (to Dask, or runs them here without a client) and gathers their
+    results in input order: into the output store, or as :class:`Piece` objects."""
 
-        def collect(item):
-            source, start, known, fut = item
+    def __init__(self, client, args: tuple, store, run: str, circuit, options: dict, progress):
+        self.client, self.args, self.store, self.run = client, args, store, run
+        self.circuit, self.options, self.progress = circuit, options, progress
+        self.gathered: list = []
+        self.done = self.total = 0
+
+    def submit(self, piece) -> tuple:
+        source, start, kind, payload, known = piece
+        where = _where(kind, payload)
+        self.total += len(payload) if kind == "series" else 0
+        fn = _task_file if kind == "file" else _task_series
+        if self.client is None:
             try:
-                series, res, kres = fut if client is None else fut[0].result()
-            except FastfitError as exc:        # raised on a worker, pickled back
-                raise _located(exc, source, start, fut[1]) from exc
-            if store is not None:
-                idx = known if known is not None else store.append_spectra(series)
-                store.write_fit(run, idx, res, circ, options, kk=kres)
-                gathered.append(np.asarray(idx, np.int64))
-            else:
-                gathered.append(Piece(source, start, series, res, kres))
-            if progress is not None:
-                state["done"] += len(series)
-                state["total"] = max(state["total"], state["done"])
-                progress(state["done"], state["total"])
+                return source, start, known, fn(payload, *self.args)
+            except FastfitError as exc:
+                raise _located(exc, source, start, where) from exc
+        if kind == "series":
+            [payload] = self.client.scatter([payload])
+        fut = self.client.submit(fn, payload, *self.args, pure=False)
+        return source, start, known, (fut, where)
 
-        window: deque = deque()
-        for piece in _pieces(files, int(chunk), store, run, indices):
-            window.append(submit(piece))
-            while len(window) >= max_in_flight:
-                collect(window.popleft())
-        while window:
-            collect(window.popleft())
-        if store is not None:
-            return np.concatenate(gathered) if gathered else np.zeros(0, np.int64)
-        return gathered
-    finally:
-        if store is not None:
-            store.close()
-        close()
+    def collect(self, item) -> None:
+        source, start, known, fut = item
+        try:
+            series, res, kres = fut if self.client is None else fut[0].result()
+        except FastfitError as exc:        # raised on a worker, pickled back
+            raise _located(exc, source, start, fut[1]) from exc
+        if self.store is not None:
+            idx = known if known is not None else self.store.append_spectra(series)
+            self.store.write_fit(self.run, idx, res, self.circuit, self.options, kk=kres)
+            self.gathered.append(np.asarray(idx, np.int64))
+        else:
+            self.gathered.append(Piece(source, start, series, res, kres))
+        if self.progress is not None:
+            self.done += len(series)
+            self.total = max(self.total, self.done)
+            self.progress(self.done, self.total)
+
+    def gathered_result(self):
+        if self.store is None:
+            return self.gathered
+        return np.concatenate(self.gathered) if self.gathered else np.zeros(0, np.int64)
 
 
 def fit_store(path, circuit, scheduler=None, *, run: str = "fit", chunk: int = 2000, **kwargs):

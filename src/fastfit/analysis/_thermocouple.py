@@ -169,6 +169,34 @@ def read_thermocouple_csv(path, *, time_col=None, temp_col=None, delimiter=None,
         naming the file and line: unreadable rows, missing columns, non-increasing time.
     """
     p = Path(path)
+    rows = _text_rows(p, comment)
+    delim = delimiter
+    if delim is None:
+        last = rows[-1][1]
+        delim = next((d for d in (";", "\t", ",") if d in last), None)
+    header, data, merged_at = _table_rows(rows, delim, p)
+    names = _column_names(header, len(data[0][1]), merged_at)
+    if names is None:
+        ncol = len(data[0][1])
+        names = [str(i) for i in range(ncol)]
+        ti = _pick(names, 0 if time_col is None else time_col, None, None, "time", p)
+        Ti = _pick(names, (1 if ti == 0 else 0) if temp_col is None else temp_col, None, None,
+                   "temperature", p)
+    else:
+        ti = _pick(names, time_col, _TIME_NAME, None, "time", p)
+        Ti = _pick(names, temp_col, _TEMP_NAME, ti, "temperature", p)
+    tname, Tname = str(names[ti]), str(names[Ti])
+    t, time_kind = _times(data, ti, tname, p)
+    T = _celsius(data, Ti, Tname, p)
+    bad = np.flatnonzero(np.diff(t) <= 0)
+    if bad.size:
+        raise FileFormatError("time is not strictly increasing", p, line=data[bad[0] + 1][0])
+    return TemperatureLog(time=t, T_C=T, path=str(p), columns=(tname, Tname),
+                          time_kind=time_kind)
+
+
+def _text_rows(p: Path, comment: str) -> list[tuple[int, str]]:
+    """(line number, stripped text) of every non-empty, non-comment line."""
     try:
         raw = p.read_bytes()
     except OSError as exc:
@@ -181,12 +209,14 @@ def read_thermocouple_csv(path, *, time_col=None, temp_col=None, delimiter=None,
     rows = [(i, ln) for i, ln in rows if ln and not (comment and ln.startswith(comment))]
     if not rows:
         raise FileFormatError("no data rows", p)
-    delim = delimiter
-    if delim is None:
-        last = rows[-1][1]
-        delim = next((d for d in (";", "\t", ",") if d in last), None)
-    decimal_comma = delim != ","
+    return rows
 
+
+def _table_rows(rows, delim, p: Path):
+    """(header (line, fields) or None, data rows (line, fields, kinds), merged date+clock
+    positions): lines before the first data row are header candidates, the last one
+    wins; every data row must have the same shape."""
+    decimal_comma = delim != ","
     header, data, first_data = None, [], None
     merged_at = None
     for lineno, ln in rows:
@@ -212,59 +242,54 @@ def read_thermocouple_csv(path, *, time_col=None, temp_col=None, delimiter=None,
     if any(len(d[1]) != ncol for d in data):
         bad = next(d for d in data if len(d[1]) != ncol)
         raise FileFormatError(f"expected {ncol} columns, found {len(bad[1])}", p, line=bad[0])
+    return header, data, merged_at
 
-    names = None
-    if header is not None:
-        hf = header[1]
-        if len(hf) == ncol + len(merged_at):          # date and clock headed separately
-            for j in reversed(merged_at):
-                hf = hf[:j] + [hf[j] + " " + hf[j + 1]] + hf[j + 2:]
-        if len(hf) == ncol:
-            names = hf
-    if names is None:
-        names = [str(i) for i in range(ncol)]
-        ti = _pick(names, 0 if time_col is None else time_col, None, None, "time", p)
-        Ti = _pick(names, (1 if ti == 0 else 0) if temp_col is None else temp_col, None, None,
-                   "temperature", p)
-    else:
-        ti = _pick(names, time_col, _TIME_NAME, None, "time", p)
-        Ti = _pick(names, temp_col, _TEMP_NAME, ti, "temperature", p)
 
-    kinds = {d[2][ti] for d in data}
-    if len(kinds) != 1 or kinds.pop() not in ("num", "stamp", "clock"):
-        raise FileFormatError(f"time column {names[ti]!r} mixes formats or is not a time", p,
-                              line=data[0][0])
-    tkind = data[0][2][ti]
+def _column_names(header, ncol: int, merged_at) -> list[str] | None:
+    """Header labels, one per data column (date and clock headed separately are joined),
+    or None without a usable header."""
+    if header is None:
+        return None
+    hf = header[1]
+    if len(hf) == ncol + len(merged_at):          # date and clock headed separately
+        for j in reversed(merged_at):
+            hf = hf[:j] + [hf[j] + " " + hf[j + 1]] + hf[j + 2:]
+    return hf if len(hf) == ncol else None
+
+
+def _celsius(data, Ti: int, Tname: str, p: Path) -> np.ndarray:
+    """Temperature column in °C (K and °F converted, by the header)."""
     vals = []
     for lineno, f, k in data:
         if k[Ti] != "num":
             raise FileFormatError(f"temperature {f[Ti]!r} is not a number", p, line=lineno)
         vals.append(float(f[Ti]))
     T = np.array(vals)
-    tname, Tname = str(names[ti]), str(names[Ti])
     if re.search(r"[\[(/]\s*K\s*[\])]?\s*$|kelvin", Tname, re.I):
         T = T - 273.15
     elif re.search(r"°\s*F|deg\s*F|fahrenheit", Tname, re.I):
         T = (T - 32.0) / 1.8
+    return T
+
+
+def _times(data, ti: int, tname: str, p: Path) -> tuple[np.ndarray, str]:
+    """(time column in s, time kind): numbers (unit from the header), timestamps, or
+    clock times with day roll-overs unwrapped."""
+    kinds = {d[2][ti] for d in data}
+    if len(kinds) != 1 or kinds.pop() not in ("num", "stamp", "clock"):
+        raise FileFormatError(f"time column {tname!r} mixes formats or is not a time", p,
+                              line=data[0][0])
+    tkind = data[0][2][ti]
     if tkind == "num":
         scale = 1.0
         m = re.search(r"[\[(/_ ]\s*(ms|s|min|h)\s*[\])]?\s*$", tname, re.I)
         if m:
             scale = {"ms": 1e-3, "s": 1.0, "min": 60.0, "h": 3600.0}[m.group(1).lower()]
-        t = np.array([float(d[1][ti]) for d in data]) * scale
-        time_kind = "numeric"
-    elif tkind == "stamp":
-        t = np.array([_stamp(d[1][ti]) for d in data])
-        time_kind = "timestamp"
-    else:
-        parts = [d[1][ti].split(":") for d in data]
-        t = np.array([int(a[0]) * 3600 + int(a[1]) * 60 + (float(a[2]) if len(a) > 2 else 0.0)
-                      for a in parts])
-        back = np.diff(t) < 0
-        t = t + 86400.0 * np.concatenate([[0], np.cumsum(back)])
-        time_kind = "clock"
-    bad = np.flatnonzero(np.diff(t) <= 0)
-    if bad.size:
-        raise FileFormatError("time is not strictly increasing", p, line=data[bad[0] + 1][0])
-    return TemperatureLog(time=t, T_C=T, path=str(p), columns=(tname, Tname),
-                          time_kind=time_kind)
+        return np.array([float(d[1][ti]) for d in data]) * scale, "numeric"
+    if tkind == "stamp":
+        return np.array([_stamp(d[1][ti]) for d in data]), "timestamp"
+    parts = [d[1][ti].split(":") for d in data]
+    t = np.array([int(a[0]) * 3600 + int(a[1]) * 60 + (float(a[2]) if len(a) > 2 else 0.0)
+                  for a in parts])
+    back = np.diff(t) < 0
+    return t + 86400.0 * np.concatenate([[0], np.cumsum(back)]), "clock"

@@ -153,27 +153,8 @@ def _assemble(freq, Z, *, path, meta: dict, channels: dict | None = None,
     if m == 0:
         raise FileFormatError(f"no impedance points ({n} rows, none with a positive "
                               "frequency and finite impedance)", path=path, **(where or {}))
-
-    new = np.zeros(n, bool)
-    new[0] = True
-    if split in ("auto", "loop"):
-        for g in groups.values():
-            new |= _changes(g)
-        if starts is not None:
-            st = np.asarray(starts, np.int64)
-            new[st[(st >= 0) & (st < n)]] = True
-    seg_all = np.cumsum(new)
-    seg = seg_all[keep]
-    forced = np.ones(m, bool)
-    forced[1:] = seg[1:] != seg[:-1]
     f = freq[keep]
-    if split in ("auto", "sweep"):
-        forced = _sweep_starts(f, forced)
-    if split == "none":
-        forced = np.zeros(m, bool)
-        forced[0] = True
-
-    first = np.flatnonzero(forced)
+    first = np.flatnonzero(_spectrum_starts(f, keep, groups, starts, split))
     N = first.size
     counts = np.diff(np.append(first, m))
     F = int(counts.max())
@@ -188,7 +169,50 @@ def _assemble(freq, Z, *, path, meta: dict, channels: dict | None = None,
         time, time_end = t[first], t[last]
     else:
         time = time_end = np.full(N, np.nan)
+    info = _info(keep, first, counts, groups, channels)
+    partial = _partial(counts, f[first], f[last], sweep,
+                       aborted or (expected_points is not None and n < expected_points))
+    meta = dict(meta)
+    meta.setdefault("technique", "unknown")
+    meta.setdefault("instrument", None)
+    meta.setdefault("t0", None)
+    meta["source"] = str(path)
+    meta["partial"] = partial
+    meta["n_rows"] = n
+    meta["n_dropped_rows"] = n - m
+    meta["split"] = split
+    return SpectrumSeries(freq=f[idx], Z=Z[keep][idx], mask=mask, time=time,
+                          time_end=time_end, meta=meta, info=info, points=points)
 
+
+def _spectrum_starts(f: np.ndarray, keep: np.ndarray, groups: dict, starts,
+                     split: str) -> np.ndarray:
+    """(m,) bool over the kept rows: True where a spectrum starts (grouping columns and
+    explicit starts, counted on all rows, then sweep restarts on the kept ones)."""
+    n, m = keep.size, f.size
+    new = np.zeros(n, bool)
+    new[0] = True
+    if split in ("auto", "loop"):
+        for g in groups.values():
+            new |= _changes(g)
+        if starts is not None:
+            st = np.asarray(starts, np.int64)
+            new[st[(st >= 0) & (st < n)]] = True
+    seg_all = np.cumsum(new)
+    seg = seg_all[keep]
+    forced = np.ones(m, bool)
+    forced[1:] = seg[1:] != seg[:-1]
+    if split in ("auto", "sweep"):
+        forced = _sweep_starts(f, forced)
+    if split == "none":
+        forced = np.zeros(m, bool)
+        forced[0] = True
+    return forced
+
+
+def _info(keep, first, counts, groups: dict, channels: dict) -> dict:
+    """Per-spectrum info: index, n_points, grouping values, loop, mean DC channels."""
+    N = first.size
     rows = np.flatnonzero(keep)
     info = {"index": np.arange(N), "n_points": counts.astype(np.int64)}
     for k in _GROUP_KEYS:
@@ -201,23 +225,18 @@ def _assemble(freq, Z, *, path, meta: dict, channels: dict | None = None,
     for ch, name in _MEAN_INFO.items():
         if ch in channels:
             info[name] = np.add.reduceat(channels[ch][keep], first) / counts
+    return info
 
+
+def _partial(counts, f_first, f_last, sweep: dict | None, last_cut: bool) -> list[int]:
+    """Sorted indices of incomplete spectra: a short trailing one, sweeps cut off before
+    the stated final frequency, and the last one when ``last_cut``."""
+    N = counts.size
     partial = set()
     if N >= 2 and counts[-1] < np.median(counts[:-1]):
         partial.add(N - 1)
     if sweep:
-        partial.update(np.flatnonzero(_cut_off(f[first], f[last], sweep)).tolist())
-    if aborted or (expected_points is not None and n < expected_points):
+        partial.update(np.flatnonzero(_cut_off(f_first, f_last, sweep)).tolist())
+    if last_cut:
         partial.add(N - 1)
-
-    meta = dict(meta)
-    meta.setdefault("technique", "unknown")
-    meta.setdefault("instrument", None)
-    meta.setdefault("t0", None)
-    meta["source"] = str(path)
-    meta["partial"] = sorted(partial)
-    meta["n_rows"] = n
-    meta["n_dropped_rows"] = n - m
-    meta["split"] = split
-    return SpectrumSeries(freq=f[idx], Z=Z[keep][idx], mask=mask, time=time,
-                          time_end=time_end, meta=meta, info=info, points=points)
+    return sorted(partial)

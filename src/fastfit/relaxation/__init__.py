@@ -37,11 +37,10 @@ from ``1/f_max`` to ``1/f_min`` -- pyDRTtools' collocation span -- widened on ea
 ``TAU_PAD`` = 1.4 mean ln-f point spacings of the data.  pyDRTtools' outermost Gaussians
 (FWHM two point spacings) reach that far beyond its last centre, and on spectra ending in
 a capacitive tail R_pol is the mass the fit piles at the long-tau end, so the grid extent
-sets it.  Measured on the 35 spectra of the 15 bundled real files with >= 4 points per
-decade (tests/test_drt.py), R_pol is within 2.3 % of the exact optimum of pyDRTtools'
-formulation at the same lam; with a padding of 1.0 or 2.0 spacings the worst case was
-3.5 % and 9 % (sweeps with a capacitive tail), so the padding is a measured compromise,
-not a derived constant.  Sparse sweeps (pyeis_ex3: 2.5 points per decade) differ more:
+sets it.  On the bundled real files with >= 4 points per decade (tests/test_drt.py),
+R_pol is within 2.3 % of the exact optimum of pyDRTtools' formulation at the same lam;
+the padding is a measured compromise, not a derived constant (other paddings:
+benchmarks/README.md, "Tuning history").  Sparse sweeps (pyeis_ex3: 2.5 points per decade) differ more:
 pyDRTtools' Gaussians are then 0.8 decade wide and its R_pol is a property of that basis.
 ``discretisation="pydrttools"`` reproduces its matrices exactly for one-to-one comparison.
 
