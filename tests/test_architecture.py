@@ -18,6 +18,7 @@ Rules:
   module, nor reads one as an attribute of a module of another top-level unit;
 * (d) no module imports the package root ``fastfit`` (its lazy table is for users;
   inside the package, importing the owner keeps the graph complete);
+* (e) imports point down the layers of ``LAYERS`` (or stay within a layer);
 * the entry points ``fit``, ``fit_series``, ``kk`` and ``drt`` are plain functions with
   their parameters in their signatures.
 """
@@ -220,6 +221,40 @@ def test_nothing_imports_the_package_root():
 def test_a_cycle_would_be_found():
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert _cycles(graph) == [["a", "b", "c"]]
+
+
+# layers, top to bottom (docs/architecture.md); every top-level unit is in one
+LAYERS = [
+    ("application", {"cli", "stream", "distributed", "report"}),
+    ("data in, out and derived", {"io", "store", "analysis", "plot", "synthetic"}),
+    ("API", {"fitting", "validation", "relaxation", "nonstationary", "circuit", "series"}),
+    ("shared", {"_batch", "_devices", "_results", "_version", "errors"}),
+    ("compiled core", {"kernels"}),
+]
+
+
+def _layer(unit: str) -> int:
+    name = unit.split(".")[1]
+    return next(k for k, (_, units) in enumerate(LAYERS) if name in units)
+
+
+def test_every_unit_has_a_layer():
+    units = {_unit(m) for m in MODULES} - {"fastfit"}
+    missing = [u for u in sorted(units)
+               if not any(u.split(".")[1] in names for _, names in LAYERS)]
+    assert not missing, f"add to LAYERS (and docs/architecture.md): {missing}"
+
+
+def test_imports_point_down():
+    bad = []
+    for m, targets in _graph().items():
+        if m == "fastfit":
+            continue
+        for t in targets:
+            if _layer(_unit(t)) < _layer(_unit(m)):
+                bad.append(f"{m} ({LAYERS[_layer(_unit(m))][0]}) imports {t} "
+                           f"({LAYERS[_layer(_unit(t))][0]})")
+    assert not bad, "imports pointing up:\n" + "\n".join(sorted(bad))
 
 
 # ------------------------------------------------------------ entry points

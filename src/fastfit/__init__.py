@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 
-from ._version import __version__
+from ._version import __version__  # noqa: F401  (fastfit.__version__)
 
 # public name -> module that defines it
 _LAZY = {
