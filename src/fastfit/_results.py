@@ -36,18 +36,21 @@ class Status(enum.IntEnum):
         return self._message
 
 
-def translate(raw, codes: Mapping[str, int], table: Mapping[str, Status]) -> np.ndarray:
+def translate(raw, codes: str, table: Mapping[str, Status]) -> np.ndarray:
     """(B,) int64 public status codes for the kernel codes ``raw`` (B,).
 
-    ``codes`` names the kernel's codes (e.g. ``fastfit.kernels.LM_STATUS``); ``table``
-    gives the public member for every name.  A code without a name, or a name without a
-    member, raises :class:`~fastfit.errors.FastfitError` (a kernel and the API disagree:
-    a bug, not a data problem).
+    ``codes`` names the kernel's table of codes in :mod:`fastfit.kernels` (``"LM_STATUS"``,
+    ``"KK_STATUS"``, ``"NNLS_STATUS"``: code by name); ``table`` gives the public member
+    for every name.  A code without a name, or a name without a member, raises
+    :class:`~fastfit.errors.FastfitError` (a kernel and the API disagree: a bug, not a data
+    problem).
     """
+    import fastfit.kernels
+
     raw = np.asarray(raw)
     out = np.zeros(raw.shape, np.int64)
     known = np.zeros(raw.shape, bool)
-    for name, code in codes.items():
+    for name, code in getattr(fastfit.kernels, codes).items():
         if name not in table:
             raise FastfitError(f"internal error: kernel status {name} has no public meaning")
         hit = raw == code

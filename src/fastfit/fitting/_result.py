@@ -38,9 +38,7 @@ _FROM_LM = {"FTOL": FitStatus.CONVERGED, "XTOL": FitStatus.CONVERGED_XTOL,
 
 def fit_status(raw) -> np.ndarray:
     """(B,) int64 :class:`FitStatus` codes for LM kernel codes ``raw``."""
-    from fastfit.kernels import LM_STATUS
-
-    return translate(raw, LM_STATUS, _FROM_LM)
+    return translate(raw, "LM_STATUS", _FROM_LM)
 
 
 @dataclass(frozen=True, eq=False)

@@ -26,9 +26,7 @@ _FROM_NNLS = {"CONVERGED": DRTStatus.CONVERGED, "BUDGET": DRTStatus.MAX_ITER,
 
 def drt_status(raw) -> np.ndarray:
     """(B,) int64 :class:`DRTStatus` codes for NNLS kernel codes ``raw``."""
-    from fastfit.kernels import NNLS_STATUS
-
-    return translate(raw, NNLS_STATUS, _FROM_NNLS)
+    return translate(raw, "NNLS_STATUS", _FROM_NNLS)
 
 
 @dataclass(frozen=True, eq=False)

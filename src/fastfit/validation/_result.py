@@ -25,9 +25,7 @@ class KKStatus(Status):
 def kk_status(raw) -> np.ndarray:
     """(B,) int64 :class:`KKStatus` codes for lin-KK kernel codes ``raw``
     (``fastfit.kernels.KK_STATUS`` names the same outcomes)."""
-    from fastfit.kernels import KK_STATUS
-
-    return translate(raw, KK_STATUS, KKStatus.__members__)   # the kernel uses these names
+    return translate(raw, "KK_STATUS", KKStatus.__members__)   # the kernel uses these names
 
 
 @dataclass(frozen=True, eq=False)
