@@ -21,7 +21,7 @@ from scipy.optimize import nnls
 
 from fastfit.relaxation import drt_system
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DATA = Path(__file__).resolve().parent / "data"   # bundled real files (tests/data/README.md)
 
 
 # ------------------------------------------------------------------------ helpers

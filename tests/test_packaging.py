@@ -31,3 +31,21 @@ def test_regular_install_ships_kernels(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": str(target)}, cwd=tmp_path).stdout
     assert out.splitlines()[0].startswith(str(target))
+
+
+def test_nothing_points_outside_the_repository():
+    """Code, tests, benchmarks, examples and docs name no folder beside the repository
+    (the real test data are bundled in tests/data)."""
+    import re
+
+    pattern = re.compile(r"\.\./shared|shared/(data|notes)|[\"']shared[\"']\s*/|"
+                         r"FASTFIT_SHARED_DATA|parents\[\d\]\.parent")
+    bad = []
+    for top in ("src", "kernels", "tests", "benchmarks", "examples", "docs"):
+        for path in sorted((ROOT / top).rglob("*")):
+            if path.suffix not in (".py", ".md", ".toml", ".cfg") or "data" in path.parts:
+                continue
+            for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                if pattern.search(line) and path.name != "test_packaging.py":
+                    bad.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()}")
+    assert not bad, "\n".join(bad)
