@@ -48,14 +48,19 @@ EXPECTED = {
     "pyeis_ex1.mpt": (2, [59, 59]),
     "pyeis_ex2.mpt": (2, [59, 59]),
     "pyeis_ex3.txt": (1, [20]),
+    "formats/palmsens_eis_5freq.pssession": (1, [5]),
+    "formats/palmsens_eis_3ch_4scan_5freq.pssession": (12, [5] * 12),
+    "zahner_rc-data.ism": (1, [55]),
+    "zahner_drift.ism": (1, [47]),
 }
 FORMAT_OF = {".mpr": "biologic_mpr", ".mpt": "biologic_mpt", ".DTA": "gamry", ".z": "zview",
-             ".par": "versastudio", ".idf": "ivium"}
+             ".par": "versastudio", ".idf": "ivium", ".pssession": "palmsens",
+             ".ism": "zahner_ism"}
 NOT_SPECTRA = ["hybriddrt_sample_info.txt", "hybriddrt_webinar_SSB_sample_info.txt"]
 
 
 def test_inventory_covers_every_file(data_dir):
-    names = {p.name for p in data_dir.iterdir()} - {"README.md"}
+    names = {str(p.relative_to(data_dir)) for p in data_dir.rglob("*") if p.is_file()} - {"README.md"}
     covered = set(EXPECTED) | set(NOT_SPECTRA) | {"impedancepy_exampleDataBioLogic_MissingFreq.mpt"}
     assert names == covered
 
@@ -182,12 +187,28 @@ def test_mpr_unknown_data_module_version(tmp_path, data_dir):
         ff.read(_mutated(tmp_path, data_dir, name, edit))
 
 
-def test_mpr_unknown_column_id(tmp_path, data_dir):
+def test_mpr_unknown_column_id_is_skipped(tmp_path, data_dir):
+    """An id missing from the table is skipped when the record size leaves its width;
+    the other columns read as before and the id is reported."""
     def edit(b):
         k = b.index(b"MODULEVMP data") + 6 + 59        # >= 11.50 header
-        struct.pack_into(">H", b, k + 5 + 2 * 3, 999)   # 4th column id
+        struct.pack_into(">H", b, k + 5 + 2 * 3, 999)   # 4th column id (|Z|, 4 bytes)
         return b
-    with pytest.raises(FileFormatError, match=r"byte (\d+): unknown column id 999") as e:
+    s = ff.read(_mutated(tmp_path, data_dir, MPR[0], edit))
+    ref = ff.read(data_dir / MPR[0])
+    assert s.meta["unknown_columns"] == [{"id": 999, "column": 4, "offset": 12, "width": 4}]
+    assert ref.meta["unknown_columns"] == []
+    np.testing.assert_array_equal(s.Z, ref.Z)
+    np.testing.assert_array_equal(s.points["t"], ref.points["t"])
+
+
+def test_mpr_unknown_ids_whose_width_is_undetermined(tmp_path, data_dir):
+    def edit(b):
+        k = b.index(b"MODULEVMP data") + 6 + 59
+        struct.pack_into(">H", b, k + 5 + 2 * 3, 999)   # |Z| (4 bytes) and time (8 bytes):
+        struct.pack_into(">H", b, k + 5 + 2 * 5, 998)   # two separate ids, 12 bytes
+        return b
+    with pytest.raises(FileFormatError, match=r"byte (\d+): unknown column ids 999, 998") as e:
         ff.read(_mutated(tmp_path, data_dir, MPR[0], edit))
     assert e.value.offset == (data_dir / MPR[0]).read_bytes().index(b"MODULEVMP data") + 65 + 11
 

@@ -15,8 +15,8 @@ _DIGITS = np.frombuffer(b"0123456789.,-+eE\t\n ;x", np.uint8)
 
 
 def _pool(data_dir):
-    return sorted(p for p in data_dir.iterdir()
-                  if p.name != "README.md" and not p.name.endswith("sample_info.txt"))
+    return sorted(p for p in data_dir.rglob("*") if p.is_file()
+                  and p.name != "README.md" and not p.name.endswith("sample_info.txt"))
 
 
 def _mutate(b: bytes, kind: str, rng) -> bytes:

@@ -10,11 +10,17 @@ order):
 
 =================  ============================================================
 ``biologic_mpr``   BioLogic EC-Lab binary ``.mpr`` (magic bytes)
+``palmsens``       PalmSens ``.pssession`` (UTF-16 JSON)
+``zahner_ism``     Zahner Thales binary ``.ism`` (magic bytes)
+``spreadsheet``    ``.xlsx`` / ``.ods`` (zip archives; openpyxl / odfpy, optional)
 ``biologic_mpt``   EC-Lab text export ``.mpt``/``.txt``, header-less BioLogic table
-``gamry``          Gamry ``.DTA`` (ZCURVE tables)
+``gamry``          Gamry ``.DTA`` (ZCURVE tables, drift-corrected columns)
 ``zview``          Scribner ZPlot/ZView ``.z`` (ZPLOT2 ASCII and "ZPlotW/Z60W Data File")
 ``versastudio``    Princeton Applied Research VersaStudio ``.par``
-``ivium``          IviumSoft ``.idf``
+``ivium``          IviumSoft ``.idf`` / ``.ids``
+``autolab_dfr``    Metrohm Autolab FRA ``.dfr``
+``zahner_txt``     Zahner Thales / Zahner Analysis / Bin2Txt text exports
+``autolab``        Metrohm Autolab NOVA ASCII export
 ``table``          generic CSV / tab / whitespace tables (header matched by name)
 =================  ============================================================
 
@@ -36,15 +42,19 @@ import numpy as np
 
 from ..errors import DataError, FileFormatError
 from ..series import SpectrumSeries
-from . import biologic_mpr, biologic_mpt, gamry, ivium, table, versastudio, zview
+from . import (autolab, autolab_dfr, biologic_mpr, biologic_mpt, gamry, ivium, palmsens,
+               spreadsheet, table, versastudio, zahner_ism, zahner_txt, zview)
 from ._assemble import SPLIT_MODES
 from ._registry import HEAD_BYTES, Format
 
 __all__ = ["read", "detect", "get_format", "FORMATS", "Format", "SPLIT_MODES"]
 
 #: registry, in detection order (binary magic first, generic table last)
-FORMATS: tuple[Format, ...] = (biologic_mpr.FORMAT, biologic_mpt.FORMAT, gamry.FORMAT,
-                               zview.FORMAT, versastudio.FORMAT, ivium.FORMAT, table.FORMAT)
+FORMATS: tuple[Format, ...] = (biologic_mpr.FORMAT, palmsens.FORMAT, zahner_ism.FORMAT,
+                               spreadsheet.FORMAT, biologic_mpt.FORMAT, gamry.FORMAT,
+                               zview.FORMAT, versastudio.FORMAT, ivium.FORMAT,
+                               autolab_dfr.FORMAT, zahner_txt.FORMAT, autolab.FORMAT,
+                               table.FORMAT)
 
 
 def get_format(name: str) -> Format:
@@ -104,7 +114,8 @@ def read(path, format: str | None = None, **options) -> SpectrumSeries:
         came from).
     format : str, optional
         A name from `FORMATS` (or an alias: ``mpr``, ``mpt``, ``dta``, ``z``, ``par``,
-        ``idf``, ``csv``); default: detected from the content (`detect`).
+        ``idf``, ``ids``, ``pssession``, ``ism``, ``zahner``, ``nova``, ``dfr``,
+        ``xlsx``, ``ods``, ``csv``); default: detected from the content (`detect`).
     **options
         Passed to the format's reader.  All readers take ``split`` ("auto": loop /
         cycle columns and frequency-sweep restarts; "loop": columns only; "sweep":

@@ -16,9 +16,11 @@ columns ``loop``, ``cycle``, ``Ns``.
 from __future__ import annotations
 
 import re
+
+import numpy as np
 from dataclasses import dataclass
 
-__all__ = ["Column", "classify", "classify_all"]
+__all__ = ["Column", "classify", "classify_all", "combine"]
 
 # unit token -> factor to SI (case matters: mHz vs MHz)
 _UNITS = {
@@ -40,8 +42,9 @@ _UNITS = {
 _RE = {"re(z)", "z'", "zre", "zreal", "zr", "real", "re", "z'(a)", "rez", "realz", "real(z)",
        "z'real", "zreal'"}
 _IM = {"im(z)", "z''", "zim", "zimag", "zimg", "zi", "imag", "im", "z''(b)", "imz", "imagz",
-       "imag(z)", "zimaginary"}
-_MOD = {"|z|", "zmod", "z", "mod(z)", "absz", "abs(z)", "modz", "|z|(ohm)", "modulus"}
+       "imag(z)", "zimaginary", "imaginary"}
+_MOD = {"|z|", "zmod", "z", "mod(z)", "absz", "abs(z)", "modz", "|z|(ohm)", "modulus",
+        "impedance"}
 _PHASE = {"phase(z)", "phase", "zphz", "theta", "theta(z)", "phz", "phi", "arg(z)"}
 _TIME = {"time", "t", "elapsedtime", "timestamp"}
 _EWE = {"ewe", "<ewe>", "e", "potential", "vdc", "ecell", "voltage", "vf", "ewe-ece", "edc"}
@@ -102,6 +105,7 @@ def classify(label: str) -> Column:
     s = label.strip().strip('"').strip()
     if s.lower().startswith("data:"):                     # RelaxIS: "Data: Frequency"
         s = s[5:].strip()
+    s = re.sub(r"^WE\(\d+\)\.", "", s)                # NOVA: "WE(1).Potential (V)"
     if s.startswith("<") and s.endswith(">") and "/" in s:  # EC-Lab: "<Ewe/V>"
         s = s[1:-1]
     name, unit = _split_unit(s)
@@ -141,7 +145,7 @@ def classify(label: str) -> Column:
         role = "ampl"
     elif base in _BIAS:
         role = "bias"
-    if neg and role not in ("im", "re"):
+    if neg and role not in ("im", "re", "phase"):
         role = None
     return Column(label=raw, role=role, scale=scale, negated=neg, unit=unit)
 
@@ -154,3 +158,43 @@ def classify_all(labels) -> dict[str, tuple[int, Column]]:
         if c.role is not None and c.role not in out:
             out[c.role] = (j, c)
     return out
+
+
+def combine(re=None, im=None, mod=None, phase=None, *, phase_rad: bool = False,
+            im_negated: bool = False, imag_sign="auto"):
+    """Complex impedance Z = Z' + jZ'' from the columns a file has.
+
+    Parameters
+    ----------
+    re, im : (n,) float or None
+        Real part and the imaginary column *as stored* (not yet negated).
+    mod, phase : (n,) float or None
+        \\|Z\\| and its phase (degrees unless ``phase_rad``; already sign-corrected
+        for a ``-Phase`` label), used without re/im.
+    im_negated : bool
+        The imaginary column's label says it holds -Im(Z).
+    imag_sign : {"auto", 1, -1}
+        Forced sign of the stored imaginary column; "auto": the label's sign, or,
+        for an unsigned label next to a phase column, the sign that agrees with the
+        phase (arg Z has the sign of Im Z).
+
+    Returns
+    -------
+    Z : (n,) complex or None
+        None when neither (re, im) nor (mod, phase) is given.
+    flipped : bool
+        The imaginary sign was taken from the phase column.
+    """
+    if re is not None and im is not None:
+        if imag_sign != "auto":
+            return re + 1j * float(imag_sign) * im, False
+        if im_negated:
+            return re - 1j * im, False
+        if phase is not None:
+            ok = (np.abs(phase) > 1e-3) & (np.abs(im) > 0)
+            if ok.sum() >= 3 and np.mean(np.sign(phase[ok]) != np.sign(im[ok])) > 0.5:
+                return re - 1j * im, True
+        return re + 1j * im, False
+    if mod is not None and phase is not None:
+        return mod * np.exp(1j * (phase if phase_rad else np.deg2rad(phase))), False
+    return None, False

@@ -4,16 +4,23 @@ The record layout of an .mpr file is the concatenation of its columns in the ord
 the ids stored in the data module header, so the byte size of every id must be known to
 find the columns after it.  The ids and sizes below are facts collected from the
 published reverse-engineering of the format (galvani ``BioLogic.py`` and yadg
-``extractors/eclab``, both GPL: facts only, no code) and checked against the files in
-``tests/data`` (record size x point count = module length).  Names follow EC-Lab's
-text export.
+``extractors/eclab/mpr_columns.py``, both GPL: facts only, no code) and checked against
+the files in ``tests/data`` and EC-Lab 11.x PEIS/GEIS/ZIR files with their own ``.mpt``
+exports (record size x point count = module length, and the column order of the text
+export).  Names follow EC-Lab's text export.
+
+Several ids name the same quantity in different EC-Lab versions (``<Ece>/V`` is 185,
+215 or 471; ``|Zwe-ce|`` is 175 or 431).  Derived quantities of the text export (Y, C,
+M, permittivity, resistivity, conductivity, tan delta) are computed by EC-Lab on export
+and are not stored in the binary file.  An id missing here is not fatal: the reader
+skips it when the record size leaves exactly its width (``meta['unknown_columns']``).
 
 Where the two sources disagree on a size, ``ALTERNATE`` holds the other size; the
 reader picks whichever makes the record size match the module length.
 """
 from __future__ import annotations
 
-__all__ = ["COLUMNS", "FLAG_IDS", "ALTERNATE", "ROLES"]
+__all__ = ["COLUMNS", "FLAG_IDS", "ALTERNATE", "ROLES", "CONFLICTS"]
 
 #: ids whose values are bits packed into one shared flags byte
 FLAG_IDS = frozenset({1, 2, 3, 21, 31, 65})
@@ -64,7 +71,26 @@ COLUMNS: dict[int, tuple[str, str]] = {
     498: ("Q charge/mA.h", "<f8"), 499: ("Q discharge/mA.h", "<f8"), 500: ("step time/s", "<f8"),
     501: ("Efficiency/%", "<f8"), 502: ("Capacity/mA.h", "<f8"), 503: ("|Ece h7|/V", "<f4"),
     505: ("Rdc/Ohm", "<f4"), 509: ("Acir/Dcir Control", "<u1"),
+    # from yadg's table (EC-Lab 11.x)
+    15: ("Phase(Z1)/deg", "<f4"), 45: ("|Z1|/Ohm", "<f4"), 46: ("|Z2|/Ohm", "<f4"),
+    105: ("-Im(Z1)/Ohm", "<f4"), 106: ("-Im(Z2)/Ohm", "<f4"), 110: ("Energy ce/W.h", "<f8"),
+    112: ("Energy we/W.h", "<f8"), 115: ("Energy ce charge/W.h", "<f8"),
+    116: ("Energy ce discharge/W.h", "<f8"), 135: ("<E1>/V", "<f4"), 136: ("<E2>/V", "<f4"),
+    166: ("Phase(Zstack)/deg", "<f4"), 167: ("|Zstack|/Ohm", "<f4"),
+    175: ("|Zwe-ce|/Ohm", "<f4"), 176: ("Re(Zwe-ce)/Ohm", "<f4"),
+    177: ("-Im(Zwe-ce)/Ohm", "<f4"), 185: ("<Ece>/V", "<f4"), 206: ("Temperature/C", "<f4"),
+    215: ("<Ece>/V", "<f4"), 219: ("THD Ece/%", "<f4"), 222: ("NSD Ece/%", "<f4"),
+    225: ("NSR Ece/%", "<f4"), 243: ("|Ece h3|/V", "<f4"), 244: ("|Ece h4|/V", "<f4"),
+    245: ("|Ece h5|/V", "<f4"), 246: ("|Ece h6|/V", "<f4"), 247: ("|Ece h7|/V", "<f4"),
+    248: ("Rac/Ohm", "<f4"), 249: ("Rdc/Ohm", "<f4"), 253: ("Acir/Dcir Control", "<u1"),
+    # observed: EC-Lab 11.x PEIS with the counter electrode recorded (VMP3): between
+    # <Ece>/V (215) and Phase(Zce)/deg (98) in both the id list and the .mpt header
+    352: ("|Ece|/V", "<f4"),
 }
+
+#: id -> {other id: name}: when both are present the first id means the name given
+#: (yadg: 174 is Phase(Zwe-ce) when <Ewe> is stored as 6 or 77)
+CONFLICTS: dict[int, dict[int, str]] = {174: {6: "Phase(Zwe-ce)/deg", 77: "Phase(Zwe-ce)/deg"}}
 
 #: ids whose size differs between the two published tables (galvani: f8, yadg: f4)
 ALTERNATE: dict[int, str] = {498: "<f4", 499: "<f4", 500: "<f4", 501: "<f4", 502: "<f4"}
@@ -74,5 +100,6 @@ ROLES: dict[int, tuple[str, float]] = {
     32: ("freq", 1.0), 37: ("re", 1.0), 38: ("neg_im", 1.0), 36: ("mod", 1.0),
     35: ("phase", 1.0), 4: ("t", 1.0), 77: ("Ewe", 1.0), 174: ("Ewe", 1.0), 6: ("Ewe", 1.0),
     76: ("I", 1e-3), 11: ("I", 1e-3), 8: ("I", 1e-3), 33: ("Ewe_ac", 1.0), 34: ("I_ac", 1.0),
-    24: ("cycle", 1.0), 131: ("Ns", 1.0),
+    24: ("cycle", 1.0), 131: ("Ns", 1.0), 215: ("Ece", 1.0), 185: ("Ece", 1.0),
+    471: ("Ece", 1.0), 9: ("Ece", 1.0),
 }

@@ -38,7 +38,7 @@ def _channels(n, time, Ewe, I):
 def write_mpt(path, freq, Z, *, cycles=None, time=None, Ewe=None, I=None,
               t0: str = "05/15/2025 01:18:45.867", technique: str = "PEIS",
               decimal_comma: bool = False, fi: float | None = None, ff: float | None = None,
-              per_decade: int = 10, crlf: bool = True) -> Path:
+              per_decade: int = 10, crlf: bool = True, extra=()) -> Path:
     """Write an EC-Lab-style ``.mpt`` file.
 
     Parameters
@@ -56,6 +56,8 @@ def write_mpt(path, freq, Z, *, cycles=None, time=None, Ewe=None, I=None,
         Write numbers with a decimal comma (European locale).
     fi, ff, per_decade
         Stated sweep settings (default: the first spectrum's ends).
+    extra : sequence of (label, (n,) values)
+        More columns after the standard ones (e.g. ``("<Ece>/V", ece)``).
     """
     f, z, c = _flatten(freq, Z, cycles)
     t, e, i = _channels(f.size, time, Ewe, I)
@@ -78,13 +80,15 @@ def write_mpt(path, freq, Z, *, cycles=None, time=None, Ewe=None, I=None,
            "EC-Lab for windows v11.61 (software)", "Electrode surface area : 0.500 cm²",
            "Cycle Definition : Charge/Discharge alternance"] + settings + [""]
     cols = ["freq/Hz", "Re(Z)/Ohm", "-Im(Z)/Ohm", "|Z|/Ohm", "Phase(Z)/deg", "time/s",
-            "<Ewe>/V", "<I>/mA", "cycle number", "|Ewe|/V", "|I|/A"]
+            "<Ewe>/V", "<I>/mA", "cycle number", "|Ewe|/V", "|I|/A"] + [e[0] for e in extra]
     top[1] = f"Nb header lines : {len(top) + 1:<3d}                       "
     lines = top + ["\t".join(cols) + "\t"]
     data = np.column_stack([f, z.real, -z.imag, np.abs(z), np.degrees(np.angle(z)), t, e,
-                            i * 1e3, c, np.full(f.size, 0.01), np.full(f.size, 1e-5)])
+                            i * 1e3, c, np.full(f.size, 0.01), np.full(f.size, 1e-5)]
+                           + [np.asarray(e[1], float) for e in extra])
     buf = io.StringIO()
-    np.savetxt(buf, data, fmt=["%.7E"] * 5 + ["%.15E"] + ["%.7E"] * 2 + ["%.15E"] + ["%.7E"] * 2,
+    np.savetxt(buf, data, fmt=["%.7E"] * 5 + ["%.15E"] + ["%.7E"] * 2 + ["%.15E"] + ["%.7E"] * 2
+               + ["%.7E"] * len(extra),
                delimiter="\t")
     body = buf.getvalue()
     if decimal_comma:
@@ -104,25 +108,30 @@ def _module(short: str, long: str, data: bytes, version: int, unknown: int, date
 
 def write_mpr(path, freq, Z, *, cycles=None, time=None, Ewe=None, I=None,
               t0: _dt.datetime = _dt.datetime(2025, 5, 15, 1, 18, 45, 867000),
-              loop_module: bool = False, area_cm2: float = 0.5, va_mV: float = 10.0) -> Path:
+              loop_module: bool = False, area_cm2: float = 0.5, va_mV: float = 10.0,
+              extra=()) -> Path:
     """Write an EC-Lab >= 11.50 style ``.mpr`` (PEIS) with settings, data and LOG modules
     (and a ``VMP loop`` module listing each spectrum's first row when ``loop_module``).
 
     Columns: freq, Re(Z), -Im(Z), |Z|, Phase(Z) (float32), time (float64), <Ewe>,
-    <I> (float32), cycle number (float64), |Ewe|, |I| (float32).
+    <I> (float32), cycle number (float64), |Ewe|, |I| (float32), then ``extra``:
+    (column id, numpy type, (n,) values) each, in that order (ids need not be known
+    to the reader).
     """
     f, z, c = _flatten(freq, Z, cycles)
     t, e, i = _channels(f.size, time, Ewe, I)
     date = t0.strftime("%m.%d.%y").encode()
-    ids = [32, 37, 38, 36, 35, 4, 77, 76, 24, 33, 34]
+    ids = [32, 37, 38, 36, 35, 4, 77, 76, 24, 33, 34] + [int(e[0]) for e in extra]
     dt = np.dtype([("f", "<f4"), ("re", "<f4"), ("nim", "<f4"), ("mod", "<f4"), ("ph", "<f4"),
                    ("t", "<f8"), ("e", "<f4"), ("i", "<f4"), ("c", "<f8"), ("ea", "<f4"),
-                   ("ia", "<f4")])
+                   ("ia", "<f4")] + [(f"x{k}", e[1]) for k, e in enumerate(extra)])
     rec = np.zeros(f.size, dt)
     rec["f"], rec["re"], rec["nim"] = f, z.real, -z.imag
     rec["mod"], rec["ph"] = np.abs(z), np.degrees(np.angle(z))
     rec["t"], rec["e"], rec["i"], rec["c"] = t, e, i * 1e3, c
     rec["ea"], rec["ia"] = 0.01, 1e-5
+    for k, e in enumerate(extra):
+        rec[f"x{k}"] = e[2]
     head = bytearray(1007)
     struct.pack_into("<IB", head, 0, f.size, len(ids))
     struct.pack_into(f">{len(ids)}H", head, 5, *ids)

@@ -38,7 +38,7 @@ import numpy as np
 from ..errors import FileFormatError
 from ..series import SpectrumSeries
 from ._assemble import assemble
-from ._mpr_columns import ALTERNATE, COLUMNS, FLAG_IDS, ROLES
+from ._mpr_columns import ALTERNATE, COLUMNS, CONFLICTS, FLAG_IDS, ROLES
 from ._registry import Format
 from ._text import ole_to_iso
 
@@ -46,7 +46,9 @@ __all__ = ["read", "sniff", "MAGIC", "FORMAT"]
 
 MAGIC = b"BIO-LOGIC MODULAR FILE"
 _FILE_HEADER = 0x34
-_TECHNIQUES = {0x1D: "PEIS", 0x1E: "GEIS"}
+# settings byte 0 (yadg's technique table); ZIR (IR determination) is a PEIS
+_TECHNIQUES = {0x1D: "PEIS", 0x1E: "GEIS", 0x32: "PEIS"}
+_TECHNIQUE_NAMES = {0x1D: "PEIS", 0x1E: "GEIS", 0x32: "ZIR", 0x7F: "MB"}
 _FREQ_UNIT = {0: 1e6, 1: 1e3, 2: 1.0, 3: 1e-3, 4: 1e-6}   # settings unit codes: MHz..uHz
 # data-module version -> [(id dtype, records offset)] to try, most likely first
 _LAYOUTS = {0: [(">u2", 1007), ("u1", 100)], 2: [("<u2", 405)], 3: [("<u2", 406)]}
@@ -90,24 +92,55 @@ def _modules(buf: bytes, path) -> list[dict]:
     return mods
 
 
-def _record_dtype(ids, alt: bool, id_at: int, id_size: int, path) -> np.dtype:
-    names, fmts, flags_done = [], [], False
+def _record_dtype(ids, alt: bool, data_bytes: int, npts: int):
+    """Structured dtype of one record, or None when the sizes cannot fit.
+
+    Known ids get their type; unknown ids become unnamed padding when their width is
+    determined: one unknown id (or one run of adjacent unknown ids) takes whatever the
+    record size ``data_bytes / npts`` leaves; several separate unknown ids are taken
+    as 4 bytes each (the width of almost every EC-Lab column) only when that fills the
+    record exactly.  Returns (dtype, unknown) with unknown a list of
+    ``{"id", "column", "offset", "width"}`` records.
+    """
+    known, unknown, flags_done = [], [], False
     for k, cid in enumerate(ids.tolist()):
         if cid in FLAG_IDS:
             if not flags_done:
-                names.append("flags")
-                fmts.append("u1")
+                known.append((k, "flags", "u1"))
                 flags_done = True
             continue
         if cid not in COLUMNS:
-            raise FileFormatError(
-                f"unknown column id {cid} (column {k + 1} of {ids.size}); its byte size "
-                "is not known, so the records cannot be decoded",
-                path=path, offset=id_at + k * id_size)
+            unknown.append(k)
+            known.append((k, None, None))
+            continue
         fmt = ALTERNATE.get(cid, COLUMNS[cid][1]) if alt else COLUMNS[cid][1]
-        names.append(f"c{k}_{cid}")
+        known.append((k, f"c{k}_{cid}", fmt))
+    size_known = sum(np.dtype(f).itemsize for _, _, f in known if f)
+    widths: dict[int, int] = {}
+    if unknown:
+        if npts <= 0 or data_bytes % npts:
+            return None
+        free = data_bytes // npts - size_known
+        runs = np.split(np.asarray(unknown), np.flatnonzero(np.diff(unknown) > 1) + 1)
+        if len(runs) == 1 and free >= len(unknown):
+            widths = {int(k): 0 for k in runs[0]}
+            widths[int(runs[0][0])] = free          # one padding block for the run
+        elif free == 4 * len(unknown):
+            widths = {k: 4 for k in unknown}
+        else:
+            return None
+    names, fmts, offsets, pos, unk = [], [], [], 0, []
+    for k, name, fmt in known:
+        if name is None:
+            unk.append({"id": int(ids[k]), "column": k + 1, "offset": pos, "width": widths[k]})
+            pos += widths[k]
+            continue
+        names.append(name)
         fmts.append(fmt)
-    return np.dtype({"names": names, "formats": fmts})
+        offsets.append(pos)
+        pos += np.dtype(fmt).itemsize
+    dt = np.dtype({"names": names, "formats": fmts, "offsets": offsets, "itemsize": pos})
+    return dt, unk
 
 
 def _data(buf: bytes, mod: dict, path):
@@ -127,24 +160,31 @@ def _data(buf: bytes, mod: dict, path):
     first_error = None
     for id_fmt, rec_at in layouts:
         id_size = np.dtype(id_fmt).itemsize
-        if 5 + ncol * id_size > min(rec_at, length):
+        if 5 + ncol * id_size > min(rec_at, length) or rec_at > length:
             continue
         ids = np.frombuffer(buf, id_fmt, count=ncol, offset=s + 5)
         for alt in (False, True):
             if alt and not any(int(c) in ALTERNATE for c in ids):
                 break
-            try:
-                dt = _record_dtype(ids, alt, s + 5, id_size, path)
-            except FileFormatError as e:
-                first_error = first_error or e
-                break
-            if rec_at + npts * dt.itemsize == length:
-                rec = np.frombuffer(buf, dt, count=npts, offset=s + rec_at)
-                return ids, rec
-            first_error = first_error or FileFormatError(
-                f"'VMP data' module: {npts} points x {dt.itemsize} bytes per record do not "
-                f"fit its {length - rec_at} data bytes (corrupt or truncated)",
-                path=path, offset=s)
+            got = _record_dtype(ids, alt, length - rec_at, npts)
+            if got is not None and rec_at + npts * got[0].itemsize == length:
+                rec = np.frombuffer(buf, got[0], count=npts, offset=s + rec_at)
+                return ids, rec, got[1]
+            if first_error is None:
+                unk = [int(c) for c in ids if int(c) not in COLUMNS and int(c) not in FLAG_IDS]
+                if got is None and unk:
+                    k = next(i for i, c in enumerate(ids.tolist()) if c in unk)
+                    first_error = FileFormatError(
+                        f"unknown column id{'s' if len(unk) > 1 else ''} "
+                        f"{', '.join(map(str, unk))} (column {k + 1} of {ids.size}); their "
+                        "byte sizes cannot be told from the record size, so the records "
+                        "cannot be decoded", path=path, offset=s + 5 + k * id_size)
+                else:
+                    size = got[0].itemsize if got else "?"
+                    first_error = FileFormatError(
+                        f"'VMP data' module: {npts} points x {size} bytes per record do not "
+                        f"fit its {length - rec_at} data bytes (corrupt or truncated)",
+                        path=path, offset=s)
     raise first_error or FileFormatError("'VMP data' module header is inconsistent",
                                          path=path, offset=s)
 
@@ -181,6 +221,8 @@ def _settings_meta(data: bytes) -> tuple[dict, dict | None]:
         return meta, None
     meta["technique"] = _TECHNIQUES.get(data[0], "unknown")
     meta["technique_id"] = int(data[0])
+    if data[0] in _TECHNIQUE_NAMES:
+        meta["technique_name"] = _TECHNIQUE_NAMES[data[0]]
     if len(data) >= 0x215:
         area = struct.unpack_from("<f", data, 0x211)[0]
         if np.isfinite(area) and 0 < area < 1e6:
@@ -233,10 +275,15 @@ def read(path, *, split: str = "auto") -> SpectrumSeries:
     if "VMP data" not in by_name:
         raise FileFormatError("no 'VMP data' module", path=path, offset=len(buf))
     dmod = by_name["VMP data"]
-    ids, rec = _data(buf, dmod, path)
-    cols = {}
+    ids, rec, unknown = _data(buf, dmod, path)
+    present = set(ids.tolist())
+    cols, names = {}, []
     for k, cid in enumerate(ids.tolist()):
-        if cid in ROLES and ROLES[cid][0] not in cols:
+        if cid in FLAG_IDS or cid not in COLUMNS:
+            continue
+        renamed = next((n for other, n in CONFLICTS.get(cid, {}).items() if other in present), None)
+        names.append(renamed or COLUMNS[cid][0])
+        if renamed is None and cid in ROLES and ROLES[cid][0] not in cols:
             role, scale = ROLES[cid]
             cols[role] = rec[f"c{k}_{cid}"].astype(np.float64) * scale
     if "freq" not in cols:
@@ -251,7 +298,8 @@ def read(path, *, split: str = "auto") -> SpectrumSeries:
                               "'|Z|', 'Phase(Z)')", path=path, offset=dmod["start"] + 5)
 
     meta = {"format": "biologic_mpr", "instrument": "BioLogic", "technique": "unknown",
-            "data_module_version": int(dmod["version"])}
+            "data_module_version": int(dmod["version"]), "columns": names,
+            "unknown_columns": unknown}
     sweep = None
     if "VMP Set" in by_name:
         m = by_name["VMP Set"]
@@ -271,7 +319,7 @@ def read(path, *, split: str = "auto") -> SpectrumSeries:
             idx = np.frombuffer(buf, "<u4", count=n_idx, offset=m["start"] + 4).astype(np.int64)
             starts = np.unique(idx[idx < rec.size])
             meta["loop_starts"] = starts.tolist()
-    channels = {k: cols[k] for k in ("t", "Ewe", "I", "Ewe_ac", "I_ac") if k in cols}
+    channels = {k: cols[k] for k in ("t", "Ewe", "I", "Ewe_ac", "I_ac", "Ece") if k in cols}
     groups = {k: cols[k] for k in ("cycle", "Ns") if k in cols}
     if starts is not None and starts.size:
         groups["loop"] = np.searchsorted(starts, np.arange(rec.size), side="right") - 1.0

@@ -181,8 +181,13 @@ def read(path, *, split: str = "auto") -> SpectrumSeries:
         pos = j + 1
     header = raw[:pos].decode("latin-1").split("\n")[:nb]
     labels = [s.strip() for s in header[-1].split("\t")]
-    while labels and labels[-1] == "":
-        labels.pop()
+    labels = [lab for lab in labels if lab]        # EC-Lab 11.x writes an empty label
+    block = raw[pos:]
+    first = block.split(b"\n", 1)[0]
+    nvals = len(first.replace(b"\t", b" ").split())
+    if 0 < nvals < len(labels):
+        # some EC-Lab versions name a last column (Ewe-Ece/V) they write no values for
+        labels = labels[:nvals]
     roles = classify_all(labels)
     if "freq" not in roles:
         raise FileFormatError(f"column 'freq/Hz' not found in the column header "
@@ -194,8 +199,7 @@ def read(path, *, split: str = "auto") -> SpectrumSeries:
         raise FileFormatError(f"column {' and '.join(repr(x) for x in missing)} not found in "
                               "the column header (and no '|Z|/Ohm' + 'Phase(Z)/deg')",
                               path=path, line=nb)
-    block = raw[pos:]
-    sample = block[:block.find(b"\n")] if b"\n" in block else block
+    sample = first
     dec_comma = b"," in sample and b"." not in sample
     values, _ = parse_numeric(block, first_line=nb + 1, path=path, delimiter="\t",
                               decimal_comma=dec_comma, ncols=len(labels), labels=labels)

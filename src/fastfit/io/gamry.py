@@ -6,13 +6,16 @@ Layout::
     TAG         EISPOT | GALVEIS | ...           (EISPOT = PEIS, GALVEIS = GEIS)
     KEY<TAB>TYPE<TAB>VALUE<TAB>...<TAB>label     (DATE, TIME, PSTAT, VDC, VAC, IDC,
                                                   IACREQ, AREA, FREQINIT, FREQFINAL...)
-    ZCURVE<TAB>TABLE[<TAB>rows]
+    ZCURVE<TAB>TABLE[<TAB>rows]                (one table per EIS curve; several in
+                                                  multi-curve files, ZCURVE2... too)
     <TAB>Pt<TAB>Time<TAB>Freq<TAB>Zreal<TAB>Zimag<TAB>...   column names
     <TAB>#<TAB>s<TAB>Hz<TAB>ohm<TAB>ohm<TAB>...              units
     <TAB>0<TAB>1<TAB>200015.6<TAB>...                        rows (start with a TAB)
     EXPERIMENTABORTED<TAB>TOGGLE<TAB>T<TAB>...                (aborted runs)
 
-Zimag is Im(Z) (negative for capacitive arcs), so Z = Zreal + j Zimag.  ``Idc``/``Vdc``
+Zimag is Im(Z) (negative for capacitive arcs), so Z = Zreal + j Zimag.  With drift
+correction (``DRIFTCOR`` selector on, Framework 7) the table also has ``ZrealDrCor``,
+``ZimagDrCor``, ``ZmodDrCor``, ``ZphzDrCor``.  ``Idc``/``Vdc``
 per point become ``points['I']``/``points['Ewe']``.  VAC and IACREQ are rms values.
 """
 from __future__ import annotations
@@ -79,7 +82,7 @@ def _meta(kv: dict) -> tuple[dict, dict | None]:
     return meta, sweep
 
 
-def read(path, *, split: str = "auto") -> SpectrumSeries:
+def read(path, *, split: str = "auto", drift_corrected: bool | None = None) -> SpectrumSeries:
     """Read a Gamry ``.DTA`` impedance file (all its ``ZCURVE`` tables).
 
     Parameters
@@ -87,6 +90,12 @@ def read(path, *, split: str = "auto") -> SpectrumSeries:
     path : str or Path
     split : {"auto", "loop", "sweep", "none"}
         Each ZCURVE table starts a spectrum; "auto" also splits at sweep restarts.
+    drift_corrected : bool, optional
+        Use the drift-corrected ``ZrealDrCor``/``ZimagDrCor`` columns (Gamry's
+        ``DRIFTCOR`` option).  Default: where the table has them.  Files with them
+        also get both pairs in ``points`` (``Z_re_raw``/``Z_im_raw``,
+        ``Z_re_drcor``/``Z_im_drcor``; NaN for curves without); ``meta['drift_corrected']``
+        says whether every spectrum returned is the corrected one.
 
     Returns
     -------
@@ -118,7 +127,7 @@ def read(path, *, split: str = "auto") -> SpectrumSeries:
             j = i + 3
             while j < n and lines[j][:1] == b"\t":
                 j += 1
-            if key == "ZCURVE":
+            if key.startswith("ZCURVE"):
                 tables.append((names, i + 1, i + 3, j))
             i = j
             continue
@@ -131,7 +140,7 @@ def read(path, *, split: str = "auto") -> SpectrumSeries:
     if not tables:
         raise FileFormatError("no ZCURVE table: not an impedance measurement", path=path,
                               line=n)
-    parts_f, parts_z, chans, starts = [], [], {}, []
+    parts_f, parts_z, chans, starts, used_dr = [], [], {}, [], []
     total = 0
     for names, name_line, a, b in tables:
         roles = classify_all(names)
@@ -153,7 +162,21 @@ def read(path, *, split: str = "auto") -> SpectrumSeries:
             return -v if c.negated else v
 
         parts_f.append(col("freq"))
-        parts_z.append(col("re") + 1j * col("im"))
+        low = [nm.lower() for nm in names]
+        dr = ("zrealdrcor" in low and "zimagdrcor" in low)
+        if drift_corrected and not dr:
+            raise FileFormatError("drift_corrected=True but the ZCURVE table has no "
+                                  "ZrealDrCor/ZimagDrCor columns", path=path, line=name_line + 1)
+        use_dr = dr and drift_corrected is not False
+        raw = (col("re"), col("im"))
+        nan = np.full(vals.shape[0], np.nan)
+        drc = ((vals[:, low.index("zrealdrcor")], vals[:, low.index("zimagdrcor")])
+               if dr else (nan, nan))
+        for k, v in zip(("Z_re_raw", "Z_im_raw", "Z_re_drcor", "Z_im_drcor"), raw + drc):
+            chans.setdefault(k, []).append(v)
+        used_dr.append(use_dr)
+        re_, im_ = drc if use_dr else raw
+        parts_z.append(re_ + 1j * im_)
         for k in ("t", "Ewe", "I"):
             chans.setdefault(k, []).append(col(k) if k in roles else np.full(vals.shape[0], np.nan))
     if total == 0:
@@ -162,6 +185,9 @@ def read(path, *, split: str = "auto") -> SpectrumSeries:
     meta["format"] = "gamry"
     if aborted:
         meta["aborted"] = True
+    meta["drift_corrected"] = all(used_dr)
+    if not any("zrealdrcor" in [n.lower() for n in t[0]] for t in tables):
+        chans = {k: v for k, v in chans.items() if k in ("t", "Ewe", "I")}
     channels = {k: np.concatenate(v) for k, v in chans.items()
                 if not np.isnan(np.concatenate(v)).all()}
     return assemble(np.concatenate(parts_f), np.concatenate(parts_z), path=path, meta=meta,

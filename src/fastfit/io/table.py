@@ -29,7 +29,7 @@ import numpy as np
 from ..errors import DataError, FileFormatError
 from ..series import SpectrumSeries
 from ._assemble import assemble
-from ._columns import Column, classify, classify_all
+from ._columns import Column, classify, classify_all, combine
 from ._registry import Format
 from ._text import (decode, guess_delimiter, is_numeric_line, normalise_newlines,
                     parse_datetime, parse_numeric, to_float)
@@ -198,27 +198,19 @@ def read(path, *, columns: dict | None = None, imag_sign="auto", delimiter: str 
         v = vals[:, j] * c.scale
         return -v if (signed and c.negated) else v
 
+    def get(role):
+        return col(role, signed=role == "phase") if role in cols else None
+
     meta = {"format": "table", "columns": labels}
-    if "re" in cols and "im" in cols:
-        im = col("im")
-        sign = 1.0
-        if imag_sign != "auto":
-            sign = float(imag_sign)
-            im = col("im", signed=False)
-        elif "phase" in cols and not cols["im"][1].negated:
-            ph = col("phase")
-            ok = (np.abs(ph) > 1e-3) & (np.abs(im) > 0)
-            if ok.sum() >= 3 and np.mean(np.sign(ph[ok]) != np.sign(im[ok])) > 0.5:
-                sign = -1.0
-                meta["imag_sign_from_phase"] = True
-        Z = col("re") + 1j * sign * im
-    elif "mod" in cols and "phase" in cols:
-        ph = col("phase")
-        ph = ph if cols["phase"][1].unit == "rad" else np.deg2rad(ph)
-        Z = col("mod") * np.exp(1j * ph)
-    else:
+    Z, flipped = combine(get("re"), get("im"), get("mod"), get("phase"),
+                         phase_rad="phase" in cols and cols["phase"][1].unit == "rad",
+                         im_negated="im" in cols and cols["im"][1].negated,
+                         imag_sign=imag_sign)
+    if Z is None:
         raise FileFormatError(f"no impedance columns (Z' and Z'', or |Z| and phase) among "
                               f"{', '.join(labels)}", path=path, line=where)
+    if flipped:
+        meta["imag_sign_from_phase"] = True
     meta.update(dialect_meta(lines[:max(start, 1)]))
     channels = {k: col(k) for k in ("t", "Ewe", "I", "Ewe_ac", "I_ac") if k in cols}
     groups = {k: col(k) for k in ("loop", "cycle", "Ns") if k in cols}
