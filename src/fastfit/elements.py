@@ -40,6 +40,11 @@ compiled programs: a parsed :class:`~fastfit.Circuit` carries the definition it 
 parsed with in its kernel tree (the key of every compiled-program cache), so circuits
 parsed before the replacement keep the old element and circuits parsed after it get the
 new one, each with its own compiled programs.
+
+Registrations live in this process.  A circuit sent to another process (pickled, e.g. to
+Dask workers by :mod:`fastfit.distributed`) is parsed again there, so the element must be
+registered there too: import the defining module on the workers (``fastfit fit
+--scheduler ... --element-module FILE.py`` does this with a worker plugin).
 """
 from __future__ import annotations
 
@@ -416,11 +421,11 @@ def markdown_table(specs=None) -> str:
         params = []
         for nm, u, (lo, hi), d, lg in zip(s.names, s.units, s.bounds, s.defaults, s.log_scale):
             label = f"`{s.symbol}1_{nm}`" if nm else f"`{s.symbol}1`"
-            unit = u if u and u != "1" else "1"
-            params.append(f"{label}: {unit}, [{_fmt_bound(lo)}, {_fmt_bound(hi)}], {d:g}"
+            params.append(f"{label}: {u or '-'}, [{_fmt_bound(lo)}, {_fmt_bound(hi)}], {d:g}"
                           + (" (log)" if lg else ""))
         ref = _cell(s.reference) or "-"
         ref = re.sub(r"doi:(\S+?)([;,]?)(?=\s|$)", r"[doi:\1](https://doi.org/\1)\2", ref)
-        rows.append(f"| `{s.symbol}` | {_cell(s.title) or '-'} | `{_cell(s.doc)}` | "
+        doc = f"`{_cell(s.doc)}`" if s.doc else "-"
+        rows.append(f"| `{s.symbol}` | {_cell(s.title) or '-'} | {doc} | "
                     f"{'<br>'.join(_cell(x) for x in params)} | {ref} |")
     return "\n".join(rows) + "\n"
