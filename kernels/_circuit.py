@@ -2,7 +2,10 @@
 
 A circuit tree is a hashable nested tuple (built by ``fastfit.Circuit`` from a string):
 
-* ``("E", symbol, first)`` -- element ``symbol`` whose parameters start at index ``first``
+* ``("E", symbol, first)`` -- element ``symbol`` whose parameters start at index ``first``;
+  ``symbol`` is a key of :data:`ELEMENTS` or, for an element defined outside the library
+  (``fastfit.element``), its :class:`ElementSpec` itself: the tree then carries the
+  definition, so compiled programs (keyed on the static tree) can never outlive it
 * ``("S", (child, ...))`` -- children in series:   Z = sum Z_i,   dZ = dZ_i
 * ``("P", (child, ...))`` -- children in parallel: Z = 1 / sum(1/Z_i),
   dZ = (Z / Z_i)^2 dZ_i   for a parameter of child i
@@ -16,16 +19,21 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 
-from .elements import ELEMENTS
+from .elements import ELEMENTS, ElementSpec
 
-__all__ = ["eval_tree", "circuit_impedance", "circuit_impedance_jac", "n_params_of"]
+__all__ = ["eval_tree", "circuit_impedance", "circuit_impedance_jac", "n_params_of", "spec_of"]
+
+
+def spec_of(symbol) -> ElementSpec:
+    """The :class:`ElementSpec` of a tree leaf's symbol (a library key or a spec)."""
+    return symbol if isinstance(symbol, ElementSpec) else ELEMENTS[symbol]
 
 
 def n_params_of(tree) -> int:
     """Number of parameters of a circuit tree."""
     kind = tree[0]
     if kind == "E":
-        return len(ELEMENTS[tree[1]].names)
+        return len(spec_of(tree[1]).names)
     return sum(n_params_of(c) for c in tree[1])
 
 
@@ -46,7 +54,7 @@ def eval_tree(tree, p, omega, want_jac: bool = True):
     """
     kind = tree[0]
     if kind == "E":
-        spec = ELEMENTS[tree[1]]
+        spec = spec_of(tree[1])
         first = tree[2]
         k = len(spec.names)
         Z, dZ = spec.fn(tuple(p[first:first + k]), omega)

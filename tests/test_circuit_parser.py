@@ -43,6 +43,24 @@ def test_multi_parameter_names_and_aliases():
         c.param_index("CPE9_n")
 
 
+def test_issue17_elements_names_and_impedance_py_aliases():
+    c = ff.Circuit("R0-Gs1-TLMQ2-T3-p(Woa4,Wsa5)-TLMRQ6")
+    assert c.param_names == [
+        "R0", "Gs1_R", "Gs1_tau", "Gs1_phi", "TLMQ2_Rion", "TLMQ2_Q", "TLMQ2_n",
+        "T3_A", "T3_B", "T3_a", "T3_b", "Woa4_R", "Woa4_tau", "Woa4_n",
+        "Wsa5_R", "Wsa5_tau", "Wsa5_n", "TLMRQ6_Rion", "TLMRQ6_Rct", "TLMRQ6_Q", "TLMRQ6_n"]
+    assert str(c) == "R0-Gs1-TLMQ2-T3-p(Woa4,Wsa5)-TLMRQ6"
+    # impedance.py's positional names: Gs (R, tau, phi), TLMQ (Rion, Qs, gamma), T (A, B, a, b)
+    for alias, name in [("Gs1_0", "Gs1_R"), ("Gs1_2", "Gs1_phi"), ("TLMQ2_1", "TLMQ2_Q"),
+                        ("TLMQ2_2", "TLMQ2_n"), ("T3_0", "T3_A"), ("T3_3", "T3_b")]:
+        assert c.param_index(alias) == c.param_names.index(name)
+    assert c.units[c.param_index("TLMQ2_Q")] == "F s^(n-1)"
+    # longest symbol wins: T, TLMQ and TLMRQ (and W, Wo, Woa) are different tokens
+    assert ff.Circuit("T1-TLMQ1-TLMRQ1").elements == ["T1", "TLMQ1", "TLMRQ1"]
+    with pytest.raises(CircuitSyntaxError, match="unknown element type 'TLM'"):
+        ff.Circuit("TLM1")
+
+
 @pytest.mark.parametrize("text, pos, fragment", [
     ("", 0, "empty"),
     ("R0-", 3, "end"),

@@ -140,3 +140,22 @@ def test_scheduler_local_worker_process(stores, tmp_path):
     with Store(plain, "r") as a, Store(out, "r") as b:
         _assert_same_tables(a.results("fit"), b.results("fit"))
         _assert_same_tables(a.results("fit", "kk"), b.results("fit", "kk"))
+
+
+def test_element_module_reaches_worker_processes(data_dir, tmp_path):
+    """``--element-module`` with ``--scheduler local``: the worker is another process that
+    never imported the file; the module's source travels with a worker plugin."""
+    mod = tmp_path / "cluster_elements.py"
+    mod.write_text("import fastfit as ff\n\n"
+                   "@ff.element('Ysched', params=['R', 'tau'], units=['ohm', 's'],\n"
+                   "            bounds=[(0, float('inf'))] * 2, defaults=[100.0, 1e-4])\n"
+                   "def rc(p, omega):\n"
+                   "    return p[..., 0:1] / (1 + 1j * omega * p[..., 1:2])\n")
+    out = tmp_path / "elements.h5"
+    r = invoke("fit", data_dir / FILES[0], "-c", "R0-Ysched1", "-q", "-o", out,
+               "--scheduler", "local", "--element-module", mod)
+    assert r.exit_code == 0, r.output
+    with Store(out, "r") as st:
+        df = st.params("fit")
+    assert list(df.columns[:3]) == ["R0", "Ysched1_R", "Ysched1_tau"] and len(df) == 2
+    assert np.all(np.isfinite(df["chi2"].to_numpy()))

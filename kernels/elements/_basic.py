@@ -57,15 +57,18 @@ def la(p, omega):
 
 SPECS = (
     ElementSpec("R", ("",), ("ohm",), (10.0,), ((0.0, INF),), (True,), resistor,
-                "Z = R"),
+                "Z = R", "resistor"),
     ElementSpec("C", ("",), ("F",), (1e-6,), ((0.0, INF),), (True,), capacitor,
-                "Z = 1/(j w C)"),
+                "Z = 1/(j w C)", "capacitor"),
     ElementSpec("L", ("",), ("H",), (1e-6,), ((0.0, INF),), (True,), inductor,
-                "Z = j w L"),
+                "Z = j w L", "inductor"),
     ElementSpec("CPE", ("Q", "n"), ("F s^(n-1)", "1"), (1e-6, 0.9),
                 ((0.0, INF), (0.0, 1.0)), (True, False), cpe,
-                "Z = 1/(Q (j w)^n)"),
+                "Z = 1/(Q (j w)^n)", "constant-phase element",
+                "G. J. Brug, A. L. G. van den Eeden, M. Sluyters-Rehbach, J. H. Sluyters, "
+                "J. Electroanal. Chem. 176 (1984) 275, doi:10.1016/S0022-0728(84)80324-1"),
     ElementSpec("La", ("L", "n"), ("H", "1"), (1e-6, 0.9),
                 ((0.0, INF), (0.0, 1.0)), (True, False), la,
-                "Z = (L j w)^n"),
+                "Z = (L j w)^n", "modified inductance (impedance.py's La)",
+                "BioLogic application note 42 (modified inductance element)"),
 )

@@ -56,12 +56,17 @@ def havriliak_negami(p, omega):
 
 SPECS = (
     ElementSpec("K", ("R", "tau"), ("ohm", "s"), (10.0, 1e-3), ((0.0, INF), (0.0, INF)),
-                (True, True), voigt, "Z = R/(1 + j w tau)"),
+                (True, True), voigt, "Z = R/(1 + j w tau)", "Voigt element R || C (lin-KK)",
+                "M. Schoenleber, D. Klotz, E. Ivers-Tiffee, Electrochim. Acta 131 (2014) 20, "
+                "doi:10.1016/j.electacta.2014.01.034"),
     ElementSpec("Zarc", ("R", "tau", "phi"), ("ohm", "s", "1"), (10.0, 1e-3, 0.9),
                 ((0.0, INF), (0.0, INF), (0.0, 1.0)), (True, True, False), zarc,
-                "Z = R/(1 + (j w tau)^phi)"),
+                "Z = R/(1 + (j w tau)^phi)", "ZARC (R || CPE, Cole-Cole)",
+                "K. S. Cole, R. H. Cole, J. Chem. Phys. 9 (1941) 341, doi:10.1063/1.1750906"),
     ElementSpec("HN", ("R", "tau", "alpha", "beta"), ("ohm", "s", "1", "1"),
                 (10.0, 1e-3, 0.9, 0.9),
                 ((0.0, INF), (0.0, INF), (0.0, 1.0), (0.0, 1.0)), (True, True, False, False),
-                havriliak_negami, "Z = R/(1 + (j w tau)^alpha)^beta"),
+                havriliak_negami, "Z = R/(1 + (j w tau)^alpha)^beta", "Havriliak-Negami",
+                "S. Havriliak, S. Negami, Polymer 8 (1967) 161, "
+                "doi:10.1016/0032-3861(67)90021-3"),
 )

@@ -26,6 +26,8 @@ class ElementSpec(NamedTuple):
     log_scale : True where the parameter is positive and fitted on a log scale
     fn : ``(p, omega) -> (Z, dZ)``
     doc : one-line formula
+    title : what the element is, in a few words ("finite-length Gerischer")
+    reference : literature source of the formula, with DOI where there is one
     """
 
     symbol: str
@@ -36,6 +38,8 @@ class ElementSpec(NamedTuple):
     log_scale: tuple
     fn: Callable
     doc: str
+    title: str = ""
+    reference: str = ""
 
 
 def j_omega_log(omega, scale=1.0):
@@ -51,3 +55,21 @@ def cis_power(log_mag, n):
     c, s = jax.lax.optimization_barrier((jnp.cos(ph), jnp.sin(ph)))
     mod = jnp.exp(n * log_mag)
     return mod * c + 1j * (mod * s)
+
+
+def coth_csch2(x):
+    """coth x and csch^2 x for Re x >= 0, through e = expm1(-2x).
+
+    coth x = (2 + e)/(-e) and csch^2 x = 4 (1 + e)/e^2: exact for small |x| (no 1 - 1),
+    and no overflow for large |x| (e -> -1, so coth -> 1 and csch^2 -> 0).
+    """
+    e = jnp.expm1(-2.0 * x)
+    return (2.0 + e) / (-e), 4.0 * (1.0 + e) / (e * e)
+
+
+def poly_even(y2, coeffs):
+    """sum_k coeffs[k] y^(2k) by Horner's rule in y2 = y^2."""
+    acc = coeffs[-1]
+    for c in coeffs[-2::-1]:
+        acc = c + y2 * acc
+    return acc

@@ -28,9 +28,10 @@ _LAZY = {
     "read": "fastfit.io",
     "Store": "fastfit.store",
     "configure": "fastfit._devices",
+    "element": "fastfit.elements",
 }
 _SUBMODULES = {"errors", "analysis", "io", "kernels", "plot", "stream", "store", "distributed",
-               "nonstationary", "synthetic", "fitting", "validation", "relaxation"}
+               "nonstationary", "synthetic", "fitting", "validation", "relaxation", "elements"}
 
 __all__ = sorted(_LAZY) + sorted(_SUBMODULES)
 

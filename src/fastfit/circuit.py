@@ -5,7 +5,8 @@ Grammar (compatible with impedance.py's strings; whitespace is ignored)::
     circuit  := series
     series   := term ('-' term)*
     term     := 'p' '(' series (',' series)+ ')' | element
-    element  := TYPE INDEX          e.g. R0, CPE1, Wo2   (TYPE from the element library,
+    element  := TYPE INDEX          e.g. R0, CPE1, Wo2   (TYPE from the element library
+                                    or a user element, see :func:`fastfit.element`;
                                     INDEX = digits, optionally followed by '_' and word chars)
 
 The string is tokenised and parsed by recursive descent into a frozen tree (no ``eval``,
@@ -28,10 +29,14 @@ _TOKEN = re.compile(r"\s*(?:(?P<name>[A-Za-z]+[0-9]*(?:_\w+)?)|(?P<op>[-(),]))")
 
 
 def element_types() -> dict:
-    """Element symbols known to circuit strings -> :class:`fastfit.kernels.ElementSpec`."""
+    """Element symbols known to circuit strings -> :class:`fastfit.kernels.ElementSpec`:
+    the built-in library, then the user elements registered with :func:`fastfit.element`."""
     from fastfit.kernels.elements import ELEMENTS
 
-    return ELEMENTS
+    from .elements import user_elements
+
+    user = user_elements()
+    return {**ELEMENTS, **user} if user else ELEMENTS
 
 
 def _tokenize(text: str):
@@ -59,6 +64,7 @@ class _Parser:
         self.i = 0
         self.names: list[str] = []
         self.kinds: list[str] = []
+        self.specs: list = []
         self.n_params = 0
         self.seen: dict[str, int] = {}
 
@@ -131,8 +137,16 @@ class _Parser:
         for suffix in spec.names:
             self.names.append(tok if suffix == "" else f"{tok}_{suffix}")
         self.kinds.append(tok)
+        self.specs.append(spec)
         self.n_params += len(spec.names)
-        return ("E", kind, first, tok)
+        # a user element's leaf carries its definition (see kernels._circuit)
+        return ("E", kind if kind in _builtin() else spec, first, tok)
+
+
+def _builtin() -> dict:
+    from fastfit.kernels.elements import ELEMENTS
+
+    return ELEMENTS
 
 
 def _strip_names(tree):
@@ -162,7 +176,7 @@ class Circuit:
     canonical string), so it can key compiled-program caches.
     """
 
-    __slots__ = ("_text", "_tree", "_names", "_elements", "__dict__")
+    __slots__ = ("_text", "_tree", "_names", "_elements", "_specs", "__dict__")
 
     def __init__(self, text: str):
         if isinstance(text, Circuit):
@@ -175,6 +189,7 @@ class Circuit:
         self._tree = tree
         self._names = tuple(parser.names)
         self._elements = tuple(parser.kinds)
+        self._specs = tuple(parser.specs)
 
     # ---------------------------------------------------------------- identity
     def __str__(self) -> str:
@@ -187,7 +202,10 @@ class Circuit:
         return hash(self._text)
 
     def __eq__(self, other) -> bool:
-        return isinstance(other, Circuit) and other._text == self._text
+        # the tree as well: the same string parsed before and after a user element was
+        # redefined (fastfit.element(..., replace=True)) names two different models
+        return isinstance(other, Circuit) and other._text == self._text and \
+            other._tree == self._tree
 
     def __reduce__(self):
         return (Circuit, (self._text,))
@@ -213,10 +231,8 @@ class Circuit:
 
     def _per_param(self, field: str) -> list:
         out = []
-        types = element_types()
-        for name in self._elements:
-            kind = re.match(r"[A-Za-z]+", name).group(0)
-            out.extend(getattr(types[kind], field))
+        for spec in self._specs:
+            out.extend(getattr(spec, field))
         return out
 
     @property

@@ -14,6 +14,7 @@ from __future__ import annotations
 __all__ = [
     "FastfitError",
     "CircuitSyntaxError",
+    "ElementError",
     "ShapeError",
     "DataError",
     "FileFormatError",
@@ -45,6 +46,13 @@ class CircuitSyntaxError(FastfitError, ValueError):
             caret = " " * self.position + "^"
             message = f"{message} at column {self.position}\n    {text}\n    {caret}"
         super().__init__(message)
+
+
+class ElementError(FastfitError, ValueError):
+    """A user element could not be registered (:func:`fastfit.element`): bad symbol or
+    name clash, parameter metadata of different lengths or bad bounds, or a function that
+    does not return finite complex128 of the right shape at the probe frequencies.  The
+    message names the symbol and, where there is one, the parameter."""
 
 
 class ShapeError(FastfitError, ValueError):

@@ -107,6 +107,21 @@ _files = click.argument("files", nargs=-1, required=True,
 _quiet = click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 _chunk = click.option("--chunk", type=click.IntRange(1, 1_000_000), default=2000,
                       show_default=True, help="Spectra per batch (bounds memory).")
+# user elements (fastfit.element): on every command that parses circuits
+element_module = click.option(
+    "--element-module", "element_modules", multiple=True, metavar="FILE.py",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Python file that registers user circuit elements with fastfit.element "
+         "(imported before the circuit is parsed; repeatable).")
+
+
+def load_element_modules(paths) -> None:
+    """Import every ``--element-module`` file (errors: ElementError, exit status 2)."""
+    if paths:
+        from ..elements import load_module
+
+        for path in paths:
+            load_module(path)
 
 
 @cli.command()
@@ -129,10 +144,11 @@ _chunk = click.option("--chunk", type=click.IntRange(1, 1_000_000), default=2000
               help='Fit on a Dask cluster: a scheduler address such as tcp://host:8786, or '
                    '"local" for a local cluster. Workers read the input files (paths must be '
                    'readable there); results go to the same store as without it.')
+@element_module
 @_quiet
 @_debug_option
-def fit(files, circuit, out, run_name, area_cm2, kk_threshold, weight, chunk, scheduler, quiet,
-        debug):
+def fit(files, circuit, out, run_name, area_cm2, kk_threshold, weight, chunk, scheduler,
+        element_modules, quiet, debug):
     """Fit CIRCUIT to every spectrum in FILES and store the results.
 
     FILES are instrument files (anything `fastfit info` can read) or fastfit stores.
@@ -145,7 +161,7 @@ def fit(files, circuit, out, run_name, area_cm2, kk_threshold, weight, chunk, sc
 
     return run_fit(files, circuit=circuit, out=out, run=run_name, area_cm2=area_cm2,
                    kk_threshold=kk_threshold, weight=weight, chunk=chunk, quiet=quiet,
-                   scheduler=scheduler)
+                   scheduler=scheduler, element_modules=element_modules)
 
 
 @cli.command()
@@ -197,13 +213,15 @@ def info(file, debug):
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), default="report",
               show_default=True, help="Directory for the PNGs and report.html.")
 @click.option("--run", "run_name", default=None, help="Only this run (default: all).")
+@element_module
 @_debug_option
-def report(store, out_dir, run_name, debug):
+def report(store, out_dir, run_name, element_modules, debug):
     """Write PNG plots and one self-contained report.html for a store."""
     from ..report import write_report
     from ._common import echo, setup_jax
 
     setup_jax()
+    load_element_modules(element_modules)
     path = write_report(store, out_dir, run=run_name)
     echo(f"fastfit report: wrote {path}")
     return 0

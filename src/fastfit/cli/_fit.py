@@ -73,18 +73,20 @@ def locate_error(series, exc):
 
 
 def run_fit(files, *, circuit, out, run, area_cm2, kk_threshold, weight, chunk, quiet,
-            scheduler=None) -> int:
+            scheduler=None, element_modules=()) -> int:
     out = _resolve_out(files, out)
     setup_jax()                                 # first: programs compiled on import are cached too
     from ..circuit import Circuit
     from ..errors import FastfitError
     from ..store import Store
+    from . import load_element_modules
 
+    load_element_modules(element_modules)       # user elements, before the circuit is parsed
     circ = Circuit(circuit)
     options = fit_options(circ, weight, kk_threshold, area_cm2)
     if scheduler is not None:
         return _run_on_cluster(files, circ, out, run, options, kk_threshold, weight, chunk,
-                               quiet, scheduler)
+                               quiet, scheduler, element_modules)
     from ..fitting import fit
 
     t_start = time.perf_counter()
@@ -122,17 +124,22 @@ def run_fit(files, *, circuit, out, run, area_cm2, kk_threshold, weight, chunk, 
 
 
 def _run_on_cluster(files, circ, out, run, options, kk_threshold, weight, chunk, quiet,
-                    scheduler) -> int:
+                    scheduler, element_modules=()) -> int:
     """``fastfit fit --scheduler``: inputs are ingested here as without it, then the same
     chunks are fitted on Dask workers by :func:`fastfit.distributed.fit_files` and written
     back by this process -- same chunks, same compiled programs, so the store holds the
-    same numbers (bit for bit) as a run without ``--scheduler``."""
+    same numbers (bit for bit) as a run without ``--scheduler``.  ``--element-module``
+    files travel to the workers as source text (a worker plugin imports them there)."""
     from ..distributed import fit_files, get_client
     from ..store import Store
 
     t_start = time.perf_counter()
     client, close = get_client(scheduler)       # a bad address fails before any writing
     try:
+        if element_modules:
+            from ._elements_plugin import ElementModules
+
+            client.register_plugin(ElementModules(element_modules))
         with Store(out, "a") as store:
             if store.recovered_rows:
                 echo(f"fastfit fit: {out}: dropped {store.recovered_rows} uncommitted rows "

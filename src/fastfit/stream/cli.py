@@ -23,6 +23,8 @@ import time
 
 import click
 
+from ..cli import element_module, load_element_modules
+
 __all__ = ["stream_command", "make_source", "main"]
 
 _TCP = re.compile(r"^tcp:(?://)?(?:(?P<host>[^:/]+):)?(?P<port>\d+)/?$")
@@ -162,9 +164,10 @@ async def _main(source, pipe, view, quiet):
 @click.option("--area-cm2", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Electrode area in cm^2 (recorded with the run).")
 @click.option("-q", "--quiet", is_flag=True, help="No live view; only the final summary.")
+@element_module
 @click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
 def stream_command(source, circuit, store, run_name, until_idle, kk_threshold, drt, weight,
-                   no_warm_start, fmt, rate, gap_s, area_cm2, quiet, debug):
+                   no_warm_start, fmt, rate, gap_s, area_cm2, element_modules, quiet, debug):
     """Fit spectra from SOURCE live as they are measured, into STORE.
 
     SOURCE: a file being written (followed), tcp://127.0.0.1:PORT (line protocol),
@@ -175,6 +178,7 @@ def stream_command(source, circuit, store, run_name, until_idle, kk_threshold, d
     from ..circuit import Circuit
     from ._pipeline import Pipeline
 
+    load_element_modules(element_modules)                 # user elements, then the circuit
     circ = Circuit(circuit) if circuit else None          # syntax errors first
     src = make_source(source, until_idle=until_idle, rate=rate, fmt=fmt)
     if circ is not None:
