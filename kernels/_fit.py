@@ -42,6 +42,7 @@ class FitConfig(NamedTuple):
     ftol: float
     xtol: float
     gtol: float
+    keep: int = 1           # starts carried from stage 1 into stage 2 (best by cost)
 
 
 class FitOut(NamedTuple):
@@ -182,17 +183,26 @@ def fit_pipeline(tree, cfg: FitConfig, omega, Z, w_re, w_im, lo, hi, free, p_fix
             p_vp, _ = varpro(cfg.chain, P, vp_om, Z, w_re, w_im, log_tau, combos, nb, cfg.n_starts)
             p_vp = np.asarray(p_vp)
             starts += [p_vp[:, s, :] for s in range(cfg.n_starts)]
-    best = None
+    stage1 = []
     for p0 in starts:                      # loop over starting points, not spectra
         st = fresh_state(lm, p0, lo, hi, free, p_fixed)
-        st = _host(lm_continue(tree, lm, st, *data, free, cfg.iter_stage1, *tols))
-        if best is None:
-            best = st
+        stage1.append(_host(lm_continue(tree, lm, st, *data, free, cfg.iter_stage1, *tols)))
+    # stage 2: the best `keep` starts of every spectrum continue; the best of them goes on
+    costs = np.stack([s.cost for s in stage1], axis=1)                      # (B, S)
+    order = np.argsort(costs, axis=1, kind="stable")
+    rows = np.arange(B)
+    st = None
+    for j in range(min(cfg.keep, len(stage1))):
+        pick = order[:, j]
+        cand = LMState(*(np.stack([getattr(s, f) for s in stage1], axis=1)[rows, pick]
+                         for f in LMState._fields))
+        cand = _host(lm_continue(tree, lm, cand, *data, free, cfg.iter_stage2, *tols))
+        if st is None:
+            st = cand
         else:
-            better = st.cost < best.cost
-            best = LMState(*(np.where(better.reshape((-1,) + (1,) * (a.ndim - 1)), a, b)
-                             for a, b in zip(st, best)))
-    st = _host(lm_continue(tree, lm, best, *data, free, cfg.iter_stage2, *tols))
+            better = cand.cost < st.cost
+            st = LMState(*(np.where(better.reshape((-1,) + (1,) * (a.ndim - 1)), a, b)
+                           for a, b in zip(cand, st)))
     # stage 3: compaction tiers -- a quarter of the chunk for up to TIER1_ITER iterations,
     # then groups of TIER2_SIZE for the rest of the budget (a pathological spectrum then
     # costs 8 problems per iteration, not a whole chunk)
