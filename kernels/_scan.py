@@ -29,10 +29,11 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ._linalg import cholesky_solve_lists
 
-__all__ = ["ScanOut", "scan_combos", "term_shapes"]
+__all__ = ["ScanOut", "ScanTables", "scan_combos", "scan_starts", "term_shapes"]
 
 
 class ScanOut(NamedTuple):
@@ -47,6 +48,46 @@ class ScanOut(NamedTuple):
     coef: jax.Array
     pick: jax.Array
     cost: jax.Array
+
+
+class ScanTables(NamedTuple):
+    """One start scan: candidate shapes on the common grid and how to turn a pick back
+    into parameters (built by the start planner of ``fastfit.fitting``).
+
+    statics : tuple of (kind "R" | "L" | "C", parameter index), static
+    V : (Ns, F) complex128;  Us : tuple of (C_k, F) complex128 per term
+    combos : (NC, K) int32;  coords : (NC, D) float64
+    term_idx : tuple of K tuples of global parameter indices, static
+    term_vals : tuple of K arrays (C_k, P_k), unit-scale candidate parameters
+    term_power : tuple of K arrays (P_k,), power of the term scale each parameter takes
+    """
+
+    statics: tuple
+    V: np.ndarray
+    Us: tuple
+    combos: np.ndarray
+    coords: np.ndarray
+    term_idx: tuple
+    term_vals: tuple
+    term_power: tuple
+
+
+def scan_starts(tab: ScanTables, scan_data, n_starts: int, n_params: int) -> np.ndarray:
+    """(B, n_starts, P) physical starting points: the best, diverse combinations of one
+    scan for every spectrum.  scan_data = (Z, wr2, wi2) on the scan's grid."""
+    Zs, wr2, wi2 = scan_data
+    out = scan_combos(len(tab.statics), len(tab.Us), n_starts, tab.V, tab.Us, tab.combos,
+                      tab.coords, Zs, wr2, wi2)
+    coef, pick = np.asarray(out.coef), np.asarray(out.pick)
+    B = coef.shape[0]
+    p0 = np.ones((B, n_starts, n_params))
+    Ns = len(tab.statics)
+    for i, (kind, gi) in enumerate(tab.statics):
+        p0[..., gi] = 1.0 / coef[..., i] if kind == "C" else coef[..., i]
+    for k, idx in enumerate(tab.term_idx):
+        vals = tab.term_vals[k][tab.combos[pick, k]]                      # (B, S, P_k)
+        p0[..., list(idx)] = vals * coef[..., Ns + k][..., None] ** tab.term_power[k]
+    return p0
 
 
 def _wdot(ur, ui, wr2, wi2):

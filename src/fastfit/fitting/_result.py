@@ -22,7 +22,8 @@ class FitStatus(Status):
     CONVERGED = 1, "converged (relative chi2 reduction < ftol)"
     CONVERGED_XTOL = 2, "converged (step < xtol)"
     CONVERGED_GTOL = 3, "converged (gradient < gtol)"
-    AT_BOUND = 4, "converged with a parameter at a bound (its stderr is NaN)"
+    AT_BOUND = 4, ("converged with a parameter at a bound, or a positive parameter that "
+                   "vanished (R, Q, L -> 0 or infinity; its stderr is NaN)")
     MAX_ITER = 0, "iteration budget exhausted before convergence"
     # converged, but J^T J is singular: some parameters not identifiable (stderr inf)
     SINGULAR = -1, "converged but parameters are not identifiable (singular J^T J)"
@@ -63,6 +64,9 @@ class FitResult(BatchResult):
     n_points : (B,) int, points used;  dof : (B,) int
     fixed : (P,) bool;  weight : str
     mask : (B, F) bool, points used
+    escalated : (B,) bool, the spectrum's first result looked wrong (at a bound or a
+        vanished parameter, singular, out of iterations) and it was fitted again from more
+        starts (``n_escalated`` counts them)
     """
 
     circuit: Circuit
@@ -81,6 +85,7 @@ class FitResult(BatchResult):
     weight: str
     mask: np.ndarray
     options: dict = field(default_factory=dict)
+    escalated: np.ndarray | None = None
 
     rows_field: ClassVar[str] = "params"
     shared_fields: ClassVar[frozenset] = frozenset({"circuit", "fixed", "weight", "options"})
@@ -93,6 +98,11 @@ class FitResult(BatchResult):
     @property
     def units(self) -> list[str]:
         return self.circuit.units
+
+    @property
+    def n_escalated(self) -> int:
+        """Spectra fitted again from more starts (see ``escalated``)."""
+        return 0 if self.escalated is None else int(np.sum(self.escalated))
 
     @property
     def n_free(self) -> int:

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["param_roles", "ScanPlan", "plan_scan", "term_shapes", "assemble_starts",
-           "scan_grid", "N_SCAN"]
+__all__ = ["param_roles", "Term", "ScanPlan", "plan_scan", "scan_tables", "scan_grid",
+           "term_log_tau", "N_SCAN"]
 
 # exponents of the two start scans (a typical dispersed arc, and the ideal limit)
 N_SCAN = (0.85, 1.0)
@@ -91,6 +91,7 @@ class Term:
     coords: np.ndarray          # (C, D) grid coordinates (steps)
     ptau: np.ndarray            # (C,) first time constant (ordering of same-kind terms)
     sig: tuple                  # structure signature (same-kind terms)
+    tau_rule: tuple             # how to read the term's time constant from fitted values
 
     @property
     def size(self) -> int:
@@ -174,10 +175,42 @@ def _term(node, elements, log_tau, log_tau_slow, n_scan, fixed_vals, n_grid=()):
             vals[:, i] = tau * R
     coords = np.stack([m.ravel() for m in imesh], 1) if grids else np.zeros((1, 0))
     tdims = [i for i in dims if roles[i] in ("tau", "Q", "C", "L")]
+    tau_rule = ()
+    for i, (gi, role, path, default) in enumerate(params):
+        if role == "tau":
+            tau_rule = ("tau", gi)
+            break
+        if role in ("Q", "C"):
+            assoc = []
+            if path:
+                pid, br = path[-1]
+                depth = len(path) - 1
+                assoc = [gj for gj, rj, pj, _ in params
+                         if rj == "R" and len(pj) > depth and pj[depth][0] == pid and pj[depth][1] != br]
+            n_gi = params[i + 1][0] if role == "Q" and i + 1 < len(params) and roles[i + 1] == "n" else None
+            tau_rule = (role, gi, n_gi, tuple(assoc))
+            break
     ptau = np.exp(dv[tdims[0]]) if tdims else np.zeros(C)
     power = np.array([POWER[r] for r in roles])
     return Term(node=node, idx=np.array([p[0] for p in params]), vals=vals, power=power,
-                coords=coords, ptau=ptau, sig=_signature(node))
+                coords=coords, ptau=ptau, sig=_signature(node), tau_rule=tau_rule)
+
+
+def term_log_tau(term: Term, params: np.ndarray) -> np.ndarray:
+    """(B,) ln of a term's first time constant (s) from fitted parameters (B, P); +inf
+    when the term has none (it then keeps its place)."""
+    rule = term.tau_rule
+    B = params.shape[0]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if not rule:
+            return np.full(B, np.inf)
+        if rule[0] == "tau":
+            out = np.log(params[:, rule[1]])
+        else:
+            R = sum(params[:, j] for j in rule[3]) if rule[3] else np.ones(B)
+            n = params[:, rule[2]] if rule[2] is not None else 1.0
+            out = np.log(R * params[:, rule[1]]) / np.maximum(n, 1e-6)
+    return np.nan_to_num(out, nan=np.inf)
 
 
 def _combos(terms):
@@ -271,17 +304,17 @@ def scan_grid(freq: np.ndarray, Z: np.ndarray, w_re: np.ndarray, w_im: np.ndarra
     return grid, Zg, wr, wi
 
 
-def assemble_starts(plan: ScanPlan, coef: np.ndarray, pick: np.ndarray, n_params: int) -> np.ndarray:
-    """(B, S, P) physical starting points from the scan's coefficients and picks."""
-    B, S, _ = coef.shape
-    p0 = np.ones((B, S, n_params))
-    Ns = len(plan.statics)
-    for i, (kind, gi) in enumerate(plan.statics):
-        v = coef[..., i]
-        p0[..., gi] = 1.0 / v if kind == "C" else v
-    for k, t in enumerate(plan.terms):
-        s = coef[..., Ns + k]
-        cand = plan.combos[pick, k]                   # (B, S)
-        vals = t.vals[cand]                           # (B, S, Pk)
-        p0[..., t.idx] = vals * s[..., None] ** t.power
-    return p0
+def scan_tables(plan: ScanPlan, n_params: int, freq: np.ndarray):
+    """The plan's candidate shapes evaluated on the scan grid ``freq`` (F,) Hz, as the
+    kernel's :class:`~fastfit.kernels.ScanTables`."""
+    from fastfit.kernels import ScanTables, term_shapes
+
+    omega = 2 * np.pi * np.asarray(freq, np.float64)
+    V = (np.stack([static_shape(k, omega) for k, _ in plan.statics]) if plan.statics
+         else np.zeros((0, omega.size), complex))
+    Us = tuple(np.asarray(term_shapes(t.node, n_params, tuple(int(i) for i in t.idx), t.vals,
+                                      omega)) for t in plan.terms)
+    return ScanTables(statics=plan.statics, V=V, Us=Us, combos=plan.combos, coords=plan.coords,
+                      term_idx=tuple(tuple(int(i) for i in t.idx) for t in plan.terms),
+                      term_vals=tuple(t.vals for t in plan.terms),
+                      term_power=tuple(t.power for t in plan.terms))
