@@ -38,6 +38,7 @@ from ._lm import LMState, lm_covariance, lm_init_state, lm_iterate  # noqa: E402
 from ._scan import ScanOut, ScanTables, scan_combos, scan_starts, term_shapes  # noqa: E402
 from ._fit import FitConfig, FitOut, fit_pipeline, to_internal, to_physical  # noqa: E402
 from ._joint import JointOut, joint_lm  # noqa: E402
+from ._attain import kk_chi2, kk_chi2_shared  # noqa: E402
 from . import _lm  # noqa: E402
 
 # status codes of the LM kernels (lm_iterate, fit_pipeline), by name; the API translates
@@ -60,7 +61,7 @@ __all__ = [
     "n_params_of", "LMState", "lm_covariance", "lm_init_state", "lm_iterate", "ScanOut",
     "ScanTables", "scan_combos", "scan_starts", "term_shapes",
     "FitConfig", "FitOut", "fit_pipeline", "to_internal", "to_physical", "JointOut",
-    "joint_lm", "LM_STATUS",
+    "joint_lm", "LM_STATUS", "kk_chi2", "kk_chi2_shared",
 ] + sorted(_LAZY)
 
 

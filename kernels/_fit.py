@@ -8,8 +8,8 @@ starts: the best combinations of the start scans (``kernels._scan``, any circuit
   -> stage 3 ("rescue"): the spectra still running are gathered into fixed-size batches
      (a quarter of the chunk, then groups of 8) and get the remaining budget
   -> escalation: a spectrum that ends at the budget, singular, with a parameter at a bound
-     or vanished (R, Q, L -> 0 or infinity), or with chi2 far above its ``attainable``
-     estimate, is fitted again from more starts -- its result with the offending
+     or vanished (R, Q, L -> 0 or infinity), or with chi2 above ``chi2_limit`` (a multiple
+     of what its noise makes attainable), is fitted again from more starts -- its result with the offending
      parameters replaced by each initial start's values, and the next-best scan
      combinations -- each run to convergence; the best result is kept
   -> covariance of the free, non-pinned parameters.
@@ -34,7 +34,7 @@ from ._lm import (LMState, RUNNING, lm_covariance, lm_fresh_state, lm_init_state
 from ._scan import ScanTables, scan_combos, scan_starts
 
 __all__ = ["FitConfig", "FitOut", "fit_pipeline", "to_internal", "to_physical", "lm_start",
-           "lm_continue", "lm_rescue", "lm_finalize", "fresh_state", "ESCALATE"]
+           "lm_continue", "lm_rescue", "lm_finalize", "fresh_state"]
 
 
 class FitConfig(NamedTuple):
@@ -51,6 +51,7 @@ class FitConfig(NamedTuple):
     xtol: float
     gtol: float
     keep: int = 2           # starts carried from stage 1 into stage 2 (best by cost)
+    keep_ratio: float = 3.0  # ... where their stage-1 cost is within this factor of the best
     escalate: bool = True   # refit suspicious spectra from more starts
 
 
@@ -139,9 +140,9 @@ def lm_finalize(tree, logmask, state, omega, w_re, w_im, lo, hi, free):
 
 
 TIER1_ITER = 150   # iterations for the first rescue tier (a quarter of the chunk)
+SAME_BASIN = 0.3   # runner-up within this of the best in every internal coordinate: same basin
 TIER2_SIZE = 8     # batch size of the last tier (also the smallest bucket)
 TIER1_MIN = 128    # fewer running spectra than this skip the first tier
-ESCALATE = 4.0     # chi2 above this multiple of the spectrum's attainable estimate escalates
 
 
 def _host(state: LMState) -> LMState:
@@ -191,12 +192,25 @@ def _multistart(tree, cfg: FitConfig, starts, data, free, p_fixed) -> LMState:
     costs = np.stack([s.cost for s in stage1], axis=1)                      # (B, S)
     order = np.argsort(costs, axis=1, kind="stable")
     rows = np.arange(B)
+    sorted_cost = costs[rows[:, None], order]
     st = None
     for j in range(min(cfg.keep, len(stage1))):
         pick = order[:, j]
         cand = LMState(*(np.stack(leaves, axis=1)[rows, pick] for leaves in zip(*stage1)))
-        cand = _host(lm_continue(tree, lm, cand, *data, free, cfg.iter_stage2, *tols))
-        st = cand if st is None else _better(cand, st)
+        if st is None:
+            st = _host(lm_continue(tree, lm, cand, *data, free, cfg.iter_stage2, *tols))
+            continue
+        # a runner-up continues only where it is close to the best after stage 1 (a
+        # different basin of similar depth); gathered into rescue-size groups
+        best0 = LMState(*(np.stack(leaves, axis=1)[rows, order[:, 0]] for leaves in zip(*stage1)))
+        apart = np.max(np.abs(cand.x - best0.x), axis=1) > SAME_BASIN
+        close = np.nonzero((sorted_cost[:, j] <= cfg.keep_ratio * sorted_cost[:, 0])
+                           & apart)[0]
+        size = _rescue_size(cfg, B, close.size)
+        for idx in _groups(close, size):
+            sub = _host(lm_rescue(tree, lm, _take(cand, idx), *(a[idx] for a in data), free,
+                                  cfg.iter_stage2, *tols))
+            st = _put(st, idx, _better(sub, _take(st, idx)))
     # stage 3: compaction tiers -- a quarter of the chunk for up to TIER1_ITER iterations,
     # then groups of TIER2_SIZE for the rest of the budget (a pathological spectrum then
     # costs 8 problems per iteration, not a whole chunk)
@@ -217,12 +231,16 @@ def _multistart(tree, cfg: FitConfig, starts, data, free, p_fixed) -> LMState:
     return st
 
 
-def _suspicious(out: FitOut, free, attainable) -> np.ndarray:
+def _suspicious(out: FitOut, free, logmask, chi2_limit) -> np.ndarray:
     """(B,) bool: results that get more starts (see the module docstring)."""
     flag = (out.status == RUNNING) | (out.min_pivot < 1e-15) | ~np.isfinite(out.cost)
-    flag |= np.any(out.at_bound & np.asarray(free)[None, :], axis=1)
-    if attainable is not None:
-        flag |= 2.0 * out.cost > ESCALATE * attainable
+    # a positive (log-space) parameter at its bound or vanished (R, Q, L, tau -> 0): a
+    # term switched off, the typical trace of a wrong basin.  An exponent at n = 1 is not
+    # (a legitimate optimum, and frequent).
+    positive = np.asarray(free) & np.asarray(logmask)
+    flag |= np.any(out.at_bound & positive[None, :], axis=1)
+    if chi2_limit is not None:
+        flag |= 2.0 * out.cost > np.asarray(chi2_limit)
     return flag
 
 
@@ -233,7 +251,7 @@ def _escalate(tree, cfg: FitConfig, st: LMState, out: FitOut, flag, starts, pool
     idx = np.nonzero(flag)[0]
     tols = (cfg.ftol, cfg.xtol, cfg.gtol)
     lo, hi = data[4], data[5]
-    bad = out.at_bound[idx] & np.asarray(free)[None, :]
+    bad = out.at_bound[idx] & (np.asarray(free) & np.asarray(lm))[None, :]
     cands = []
     for p0 in starts:       # the result with its offending parameters from each start
         q = np.where(bad, p0[idx], out.p[idx])
@@ -253,7 +271,7 @@ def _escalate(tree, cfg: FitConfig, st: LMState, out: FitOut, flag, starts, pool
 
 
 def fit_pipeline(tree, cfg: FitConfig, omega, Z, w_re, w_im, lo, hi, free, p_fixed, p_starts,
-                 scans=(), scan_data=None, attainable=None) -> FitOut:
+                 scans=(), scan_data=None, chi2_limit=None) -> FitOut:
     """Fit one chunk of spectra (all arrays already padded to the chunk size).
 
     Parameters
@@ -265,7 +283,8 @@ def fit_pipeline(tree, cfg: FitConfig, omega, Z, w_re, w_im, lo, hi, free, p_fix
     p_starts : (B, S0, P) given physical starting points (user p0 / warm starts)
     scans : tuple of :class:`~fastfit.kernels._scan.ScanTables` (start scans)
     scan_data : (Z, wr2, wi2) of the chunk on the scans' common frequency grid
-    attainable : optional (B,) chi2 the spectrum's noise makes attainable (escalation)
+    chi2_limit : optional (B,) chi2 above which a result escalates (a multiple of what the
+        spectrum's noise makes attainable)
 
     Returns
     -------
@@ -290,7 +309,7 @@ def fit_pipeline(tree, cfg: FitConfig, omega, Z, w_re, w_im, lo, hi, free, p_fix
     out = _host_out(lm_finalize(tree, lm, st, omega, w_re, w_im, lo, hi, free))
     if not cfg.escalate:
         return out
-    flag = _suspicious(out, free, attainable)
+    flag = _suspicious(out, free, lm, chi2_limit)
     if not flag.any():
         return out
     st = _escalate(tree, cfg, st, out, flag, starts, pool, data, free, p_fixed)

@@ -209,7 +209,7 @@ def lm_iterate(tree, logmask, state: LMState, omega, Z, w_re, w_im, lo, hi, free
 # a log-scaled parameter whose whole effect on chi2, for a change by a factor e, is below
 # this fraction of one residual's variance has left the model (R, Q, L -> 0 or infinity):
 # it is reported as pinned at its bound (status AT_BOUND) and triggers more starts
-VANISHED = 1e-4
+VANISHED = 1e-2      # ln p uncertain by more than 10 (a factor 2e4): no effect on the fit
 
 
 def vanished_params(state: LMState, logmask, free, n_res):

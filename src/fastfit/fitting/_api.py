@@ -11,7 +11,7 @@ __all__ = ["fit"]
 
 
 def fit(freq, Z=None, circuit=None, *, p0=None, bounds=None, fixed=None, weight="modulus",
-        mask=None, starts: int = 4, max_iter: int = 1000, absolute_sigma: bool = False,
+        mask=None, starts: int = 2, max_iter: int = 1000, absolute_sigma: bool = False,
         chunk: int | None = None, ftol: float = 1e-10, xtol: float = 1e-10, gtol: float = 1e-12,
         progress: Callable[[int, int], None] | None = None, extra_starts=None,
         escalate: bool = True) -> FitResult:
@@ -31,7 +31,8 @@ def fit(freq, Z=None, circuit=None, *, p0=None, bounds=None, fixed=None, weight=
     mask : (B, F) or (F,) bool, points to use (ragged spectra: padded and masked)
     starts : data-derived starting points per spectrum: the best ``ceil(starts / 2)``
         diverse combinations of each of the two start scans (exponents 0.85 and 1); the
-        best two after a few iterations continue
+        best two after a few iterations continue.  ``starts=0``: no scan, a local fit
+        from ``p0`` / ``extra_starts`` only (warm starts, refits)
     escalate : refit spectra whose result looks wrong (a parameter at a bound or
         vanished, singular, out of iterations) from more starts (``FitResult.escalated``)
     max_iter : LM iteration budget per spectrum

@@ -16,7 +16,7 @@ __all__ = ["fit_series"]
 
 def fit_series(freq, Z=None, circuit=None, *, shared: Sequence[str] | None = None,
                warm_start: bool = True, p0=None, bounds=None, fixed=None, weight="modulus",
-               mask=None, starts: int = 4, max_iter: int = 1000, joint_max_iter: int = 200,
+               mask=None, starts: int = 2, max_iter: int = 1000, joint_max_iter: int = 200,
                absolute_sigma: bool = False, chunk: int | None = None, ftol: float = 1e-10,
                xtol: float = 1e-10, gtol: float = 1e-12,
                progress: Callable[[int, int], None] | None = None) -> FitResult:
@@ -98,7 +98,7 @@ def _pick(a: FitResult, b: FitResult, use_b: np.ndarray) -> FitResult:
         m = use_b.reshape((-1,) + (1,) * (np.ndim(x) - 1))
         return np.where(m, y, x)
 
-    fields = ("params", "stderr", "cov", "chi2", "chi2_red", "residuals", "Z_fit", "n_iter", "status", "escalated")
+    fields = ("params", "stderr", "cov", "chi2", "chi2_red", "residuals", "Z_fit", "n_iter", "status", "escalated", "chi2_attainable")
     return replace(a, **{f: sel(getattr(a, f), getattr(b, f)) for f in fields})
 
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from ._scanplan import N_SCAN, Term, plan_scan, scan_grid, scan_tables, term_log_tau
 
-__all__ = ["StartPlan", "plan_starts", "canonical_permutation", "N_SCAN"]
+__all__ = ["is_arc_chain", "StartPlan", "plan_starts", "canonical_permutation", "N_SCAN"]
 
 
 class StartPlan(NamedTuple):
@@ -43,11 +43,12 @@ def _fixed_shape_values(problem) -> dict:
     return {int(k): float(np.median(problem.p_fixed[:, k])) for k in np.nonzero(problem.fixed)[0]}
 
 
-def plan_starts(problem, extra_starts=None) -> StartPlan:
+def plan_starts(problem, extra_starts=None, scan: bool = True) -> StartPlan:
     """The start plan of ``problem`` (a :class:`~fastfit.fitting.FitProblem`).
 
     One scan per exponent of ``N_SCAN``; the user's ``p0`` comes first among the given
-    starts and ``extra_starts`` (B, S, P) last.
+    starts and ``extra_starts`` (B, S, P) last.  ``scan=False``: no scan (a local fit from
+    the given starts only).
     """
     from fastfit.kernels import ELEMENTS
 
@@ -59,7 +60,7 @@ def plan_starts(problem, extra_starts=None) -> StartPlan:
     f_lo, f_hi = float(np.nanmin(fm)), float(np.nanmax(fm))
     fixed_vals = _fixed_shape_values(problem)
     plans = [plan_scan(c.tree, ELEMENTS, f_lo, f_hi, n, fixed_vals) for n in N_SCAN]
-    scans = tuple(scan_tables(pl, P, grid) for pl in plans)
+    scans = tuple(scan_tables(pl, P, grid) for pl in plans) if scan else ()
     p_starts = np.zeros((B, 0, P))
     if problem.have_p0:
         p_starts = np.concatenate([problem.p_fixed[:, None, :], p_starts], axis=1)
@@ -68,7 +69,18 @@ def plan_starts(problem, extra_starts=None) -> StartPlan:
         p_starts = np.concatenate([p_starts, extra], axis=1)
     return StartPlan(scans=scans, terms=plans[0].terms, scan_Z=Zs, scan_wr2=wr * wr,
                      scan_wi2=wi * wi, p_starts=p_starts,
-                     n_combos=max(len(pl.combos) for pl in plans))
+                     n_combos=max(len(pl.combos) for pl in plans) if scan else 0)
+
+
+_ARCS = {("P", (("E", "R"), ("E", q))) for q in ("C", "CPE")} | {
+    ("P", (("E", q), ("E", "R"))) for q in ("C", "CPE")} | {("E", "K"), ("E", "Zarc")}
+
+
+def is_arc_chain(terms: list[Term]) -> bool:
+    """True when every shaped term is an R||C / R||CPE / K / Zarc arc in series: the scan is
+    then a variable projection of the whole model (only the exponent is gridded) and its
+    best pick is reliable enough that one start continues past stage 1."""
+    return bool(terms) and all(t.sig in _ARCS for t in terms)
 
 
 def canonical_permutation(terms: list[Term], params: np.ndarray,
