@@ -246,7 +246,8 @@ def _suspicious(out: FitOut, free, logmask, chi2_limit) -> np.ndarray:
 
 def _escalate(tree, cfg: FitConfig, st: LMState, out: FitOut, flag, starts, pool, data, free,
               p_fixed) -> LMState:
-    """Refit the flagged spectra from more starts, each run to convergence."""
+    """Refit the flagged spectra from more starts (a tournament; the winner runs to the end
+    of the budget).  Never worse than the result it replaces."""
     lm = cfg.logmask
     idx = np.nonzero(flag)[0]
     tols = (cfg.ftol, cfg.xtol, cfg.gtol)
@@ -257,16 +258,31 @@ def _escalate(tree, cfg: FitConfig, st: LMState, out: FitOut, flag, starts, pool
         q = np.where(bad, p0[idx], out.p[idx])
         cands.append(q)
     cands += [p[idx] for p in pool]
-    budget = cfg.iter_stage1 + cfg.iter_stage2 + cfg.iter_stage3
+    # a tournament like the first pass: every variant runs the first two stages' budget,
+    # the best per spectrum continues with the rest (a full budget for every variant would
+    # let one slow spectrum hold each group for the whole budget)
+    short = cfg.iter_stage1 + cfg.iter_stage2
     size = _rescue_size(cfg, p_fixed.shape[0], idx.size)
     best = _take(st, idx)
+    lead = None
+    every = np.arange(idx.size)
     for q in cands:
-        for g in _groups(np.arange(idx.size), size):
+        var = best
+        for g in _groups(every, size):
             rows = idx[g]
             s0 = fresh_state(lm, q[g], lo[rows], hi[rows], free, p_fixed[rows])
-            sub = _host(lm_rescue(tree, lm, s0, *(a[rows] for a in data), free, budget, *tols))
-            cur = _take(best, g)
-            best = _put(best, g, _better(sub, cur))
+            sub = _host(lm_rescue(tree, lm, s0, *(a[rows] for a in data), free, short, *tols))
+            var = _put(var, g, sub)
+        lead = var if lead is None else _better(var, lead)
+    running = np.nonzero(lead.status == RUNNING)[0] if lead is not None else np.zeros(0, int)
+    if running.size and cfg.iter_stage3 > 0:
+        for g in _groups(running, size):
+            rows = idx[g]
+            sub = _host(lm_rescue(tree, lm, _take(lead, g), *(a[rows] for a in data), free,
+                                  cfg.iter_stage3, *tols))
+            lead = _put(lead, g, sub)
+    if lead is not None:
+        best = _better(lead, best)
     return _put(st, idx, best)
 
 

@@ -58,6 +58,12 @@ def _unit_role(unit: str, lo: float, hi: float) -> str:
     return "other"
 
 
+def _spec_of(elements, sym):
+    """The element spec of a tree leaf: built-ins by symbol; user elements (registered
+    with :func:`fastfit.element`) carry their spec in the tree itself."""
+    return sym if hasattr(sym, "fn") else elements[sym]
+
+
 def param_roles(spec) -> tuple:
     """Role of each parameter of an element spec: 'R', 'L', 'C', 'Q', 'W', 'tau', 'n' or
     'other', from its units and bounds."""
@@ -111,8 +117,8 @@ class ScanPlan:
 def _term(node, elements, log_tau, log_tau_slow, n_scan, fixed_vals, n_grid=()):
     params = []        # (global index, role, path, element first index)
     for sym, first, path in _walk(node):
-        for k, role in enumerate(param_roles(elements[sym])):
-            params.append((first + k, role, path, elements[sym].defaults[k]))
+        for k, role in enumerate(param_roles(_spec_of(elements, sym))):
+            params.append((first + k, role, path, _spec_of(elements, sym).defaults[k]))
     roles = [p[1] for p in params]
     ref = next((i for i, r in enumerate(roles) if r == "R"), None)
     if ref is None:
@@ -145,7 +151,9 @@ def _term(node, elements, log_tau, log_tau_slow, n_scan, fixed_vals, n_grid=()):
         elif i == ref:
             vals[:, i] = 1.0
         elif role == "n":
-            vals[:, i] = dv.get(i, n_scan)
+            # diffusion-type exponents (typical value 0.5: Woa, Wsa, ...) scale with the
+            # scan's exponent from their own typical value; CPE-like ones take it as is
+            vals[:, i] = dv.get(i, n_scan if default >= 0.75 else default * n_scan)
         elif role in ("R", "W"):
             vals[:, i] = np.exp(dv[i]) if i in dv else 1.0
         elif role == "tau":
@@ -246,7 +254,7 @@ def plan_scan(tree, elements, freq_lo: float, freq_hi: float, n_scan: float, fix
     for _ in range(40):
         terms = []
         for node in nodes:
-            n_dims = sum(1 for sym, f, p in _walk(node) for r in param_roles(elements[sym])
+            n_dims = sum(1 for sym, f, p in _walk(node) for r in param_roles(_spec_of(elements, sym))
                          if r in ("R", "W", "tau", "Q", "C", "L")) - 1
             st = step if n_dims <= 1 else step_multi
             m = int(np.ceil((t_hi - t_lo) / st)) + 1
