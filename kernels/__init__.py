@@ -6,7 +6,7 @@ batch axis (or is vmapped once at the API edge), in float64/complex128.
 * elements and circuits: :data:`ELEMENTS`, :func:`circuit_impedance`,
   :func:`circuit_impedance_jac`, :func:`eval_tree`
 * batched Levenberg-Marquardt: :func:`lm_init_state`, :func:`lm_iterate`,
-  :func:`lm_covariance` (``_lm``), variable-projection starts :func:`varpro_starts`,
+  :func:`lm_covariance` (``_lm``), start scans over candidate shapes :func:`scan_combos`,
   the staged pipeline :func:`fit_pipeline` (``_fit``), shared-parameter series
   :func:`joint_lm` (``_joint``)
 * lin-KK: :func:`lin_kk` (``_kk``)
@@ -35,9 +35,10 @@ from ._circuit import (  # noqa: E402
     n_params_of,
 )
 from ._lm import LMState, lm_covariance, lm_init_state, lm_iterate  # noqa: E402
-from ._varpro import varpro_starts  # noqa: E402
+from ._scan import ScanOut, ScanTables, scan_combos, scan_starts, term_shapes  # noqa: E402
 from ._fit import FitConfig, FitOut, fit_pipeline, to_internal, to_physical  # noqa: E402
 from ._joint import JointOut, joint_lm  # noqa: E402
+from ._attain import kk_chi2, kk_chi2_shared  # noqa: E402
 from . import _lm  # noqa: E402
 
 # status codes of the LM kernels (lm_iterate, fit_pipeline), by name; the API translates
@@ -57,9 +58,10 @@ _LAZY = {
 
 __all__ = [
     "ELEMENTS", "ElementSpec", "circuit_impedance", "circuit_impedance_jac", "eval_tree",
-    "n_params_of", "LMState", "lm_covariance", "lm_init_state", "lm_iterate", "varpro_starts",
+    "n_params_of", "LMState", "lm_covariance", "lm_init_state", "lm_iterate", "ScanOut",
+    "ScanTables", "scan_combos", "scan_starts", "term_shapes",
     "FitConfig", "FitOut", "fit_pipeline", "to_internal", "to_physical", "JointOut",
-    "joint_lm", "LM_STATUS",
+    "joint_lm", "LM_STATUS", "kk_chi2", "kk_chi2_shared",
 ] + sorted(_LAZY)
 
 

@@ -34,7 +34,7 @@ from ._circuit import eval_tree
 from ._linalg import cholesky_inverse, cholesky_solve
 
 __all__ = ["LMState", "model_and_jac", "lm_init_state", "lm_fresh_state", "lm_iterate",
-           "lm_covariance"]
+           "lm_covariance", "vanished_params", "VANISHED"]
 
 RUNNING, FTOL, XTOL, GTOL, NONFINITE = 0, 1, 2, 3, -2
 
@@ -206,15 +206,39 @@ def lm_iterate(tree, logmask, state: LMState, omega, Z, w_re, w_im, lo, hi, free
     return state
 
 
-def lm_covariance(state: LMState, lo, hi, free):
+# a log-scaled parameter whose whole effect on chi2, for a change by a factor e, is below
+# this fraction of one residual's variance has left the model (R, Q, L -> 0 or infinity):
+# it is reported as pinned at its bound (status AT_BOUND) and triggers more starts
+VANISHED = 1e-2      # ln p uncertain by more than 10 (a factor 2e4): no effect on the fit
+
+
+def vanished_params(state: LMState, logmask, free, n_res):
+    """(B, P) bool: free log-scaled parameters with no effect on the fit.
+
+    With A = J^T J in log space, changing ln p_k by 1 changes chi2 by about A_kk; the
+    parameter has vanished when that is below ``VANISHED`` times the residual variance
+    s^2 = chi2 / (n_res - n_free).  n_res : (B,) number of real residuals used.
+    """
+    n_free = jnp.sum(free)
+    s2 = 2.0 * state.cost / jnp.maximum(n_res - n_free, 1)
+    diag = jnp.diagonal(state.A, axis1=-2, axis2=-1)
+    return jnp.asarray(logmask) & free & (diag < VANISHED * s2[:, None])
+
+
+def lm_covariance(state: LMState, lo, hi, free, vanished=None):
     """(J^T J)^-1 on the free, non-pinned parameters (transformed space), zero elsewhere.
 
-    Returns cov_x (B,P,P), pinned (B,P) bool (free parameters sitting at a bound), and the
-    relative minimum Cholesky pivot (small: parameters not identifiable).
+    ``vanished`` (B, P) bool marks free parameters that count as pinned although they are
+    inside their box (a log-scaled parameter driven towards 0 or infinity, see
+    :func:`vanished_params`).  Returns cov_x (B,P,P), pinned (B,P) bool (free parameters
+    at a bound or vanished), and the relative minimum Cholesky pivot (small: parameters not
+    identifiable).
     """
     P = state.x.shape[-1]
     eps = 1e-9 * (jnp.abs(hi - lo) + 1.0)
     at_bound = free & ((state.x <= lo + eps) | (state.x >= hi - eps))
+    if vanished is not None:
+        at_bound = at_bound | (free & vanished)
     m = free & ~at_bound
     mm = m[:, :, None] & m[:, None, :]
     eye = jnp.eye(P, dtype=bool)

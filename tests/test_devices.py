@@ -237,17 +237,19 @@ def test_fit_programs_make_no_library_calls(monkeypatch):
     XLA:CPU) at the same time deadlocked in the finaliser (jax 0.10.2,
     ``FASTFIT_CPU_DEVICES=2``: every 10,000-spectrum process stalled within eight fits)."""
     from fastfit.kernels import _fit as kf
+    from fastfit.kernels import _scan as ks
 
-    names = ("varpro", "lm_continue", "lm_rescue", "lm_finalize")
+    names = ("scan_combos", "lm_continue", "lm_rescue", "lm_finalize")
     lowered = []
     for name in names:
-        fn = getattr(kf, name)
+        mod = ks if name == "scan_combos" else kf
+        fn = getattr(mod, name)
 
         def spy(*a, _fn=fn, _name=name):
             lowered.append((_name, _fn.lower(*a).as_text()))
             return _fn(*a)
 
-        monkeypatch.setattr(kf, name, spy)
+        monkeypatch.setattr(mod, name, spy)
     f, Z, _ = ff.synthetic.paper_rcpe2(40, seed=5)
     # zero tolerances: spectra keep running past stage 2, so the rescue program runs too
     ff.fit(f, Z, "R0-p(R1,CPE1)-p(R2,CPE2)", max_iter=60, ftol=0.0, xtol=0.0, gtol=0.0)

@@ -7,10 +7,9 @@ log-scale parameters and bounds; the numpy closed forms of ``element_model``).
 
 * control (must pass): started at the truth as well (``p0``), fastfit reaches the
   reference optimum on >= 99.5 % -- the element's analytic Jacobian drives LM home;
-* default starts: the acceptance threshold of 99.9 %.  Today's generic start heuristics
-  key on built-in parameter names (a TLMQ/TLMRQ Q is started like a resistance, T's a and
-  b like resistances), so the test reports XFAIL below the threshold until the start
-  search is rewritten; benchmarks/bench_elements.py records the rates.
+* default starts: the acceptance threshold of 99.9 %, asserted for every circuit except
+  those listed in ``BELOW_THRESHOLD`` (measured below it with the generic start search;
+  they report XFAIL while below, and pass when they reach it).
 """
 from __future__ import annotations
 
@@ -24,6 +23,11 @@ import fastfit as ff
 from fastfit.synthetic import ELEMENT_CIRCUITS, element_model, element_spectra
 
 pytestmark = pytest.mark.slow
+
+# circuits whose default-start basin is still measured below the 99.9 % threshold (the
+# others must reach it); benchmarks/bench_elements.py records the rates
+BELOW_THRESHOLD = {"R0-p(R1,CPE1)-Gs1": "0.974", "R0-T1": "0.80",
+                   "R0-p(R1,CPE1)-Wsa1": "0.998-0.9998"}
 
 
 def reference_chi2(circuit, f, z, p_true):
@@ -63,6 +67,8 @@ def test_basin_rate(circuit):
     control = ff.fit(f, Z, circuit, p0=P)
     assert np.mean(control.chi2 <= ref * (1 + 1e-6)) >= 0.995
     basin = np.mean(ff.fit(f, Z, circuit).chi2 <= ref * (1 + 1e-6))
-    if basin < 0.999:
-        pytest.xfail(f"basin {basin:.4f} < 0.999 with today's generic starts (start search "
-                     "being rewritten; the control from the truth passes)")
+    if circuit in BELOW_THRESHOLD:
+        if basin < 0.999:
+            pytest.xfail(f"basin {basin:.4f} < 0.999 (measured {BELOW_THRESHOLD[circuit]}; "
+                         "benchmarks/README.md)")
+    assert basin >= 0.999, basin

@@ -215,12 +215,13 @@ def test_generic_circuit_without_chain_structure():
 
 def test_no_recompile_for_nearby_batch_sizes():
     from fastfit.kernels import _fit as kf
+    from fastfit.kernels import _scan as ks
 
     f, Z, P = paper_rcpe2(1003, seed=12)
     ff.fit(f, Z[:1000], C, starts=2)
-    sizes = (kf.lm_continue._cache_size(), kf.varpro._cache_size())
+    sizes = (kf.lm_continue._cache_size(), ks.scan_combos._cache_size())
     ff.fit(f, Z, C, starts=2)
-    assert (kf.lm_continue._cache_size(), kf.varpro._cache_size()) == sizes
+    assert (kf.lm_continue._cache_size(), ks.scan_combos._cache_size()) == sizes
 
 
 def test_series_input_and_circuit_string():

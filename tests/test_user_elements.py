@@ -121,9 +121,6 @@ def test_user_element_fits_equal_builtin_fits_on_1000_spectra(single_arc):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="today's generic starts (kernels/_fit, _starts: the "
-                   "lead's rewrite) key on built-in names: a user element never joins the "
-                   "variable-projection scan and its Q is not scaled like CPE's")
 def test_user_element_fits_equal_builtin_fits_default_starts(single_arc):
     f, Z, _ = single_arc
     rb = ff.fit(f, Z, "R0-p(R1,CPE1)")

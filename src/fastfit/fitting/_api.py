@@ -13,7 +13,8 @@ __all__ = ["fit"]
 def fit(freq, Z=None, circuit=None, *, p0=None, bounds=None, fixed=None, weight="modulus",
         mask=None, starts: int = 2, max_iter: int = 1000, absolute_sigma: bool = False,
         chunk: int | None = None, ftol: float = 1e-10, xtol: float = 1e-10, gtol: float = 1e-12,
-        progress: Callable[[int, int], None] | None = None, extra_starts=None) -> FitResult:
+        progress: Callable[[int, int], None] | None = None, extra_starts=None,
+        escalate: bool = True) -> FitResult:
     r"""Fit one equivalent circuit to a batch of spectra in one compiled call.
 
     Parameters
@@ -28,11 +29,12 @@ def fit(freq, Z=None, circuit=None, *, p0=None, bounds=None, fixed=None, weight=
     weight : "modulus" (sigma = |Z|), "proportional" (sigma_re = |Z'|, sigma_im = |Z''|),
         "unit", or sigma as an array (B, F) (real, or complex sigma_re + j sigma_im)
     mask : (B, F) or (F,) bool, points to use (ragged spectra: padded and masked)
-    starts : data-derived starting points per spectrum.  Chain circuits: the best
-        ``ceil(starts / 2)`` time-constant tuples of each of the two start scans
-        (exponents 0.85 and 1); other circuits: ``max(4 starts, 8)`` data-scaled random
-        starts.  The default 2 finds the same optima as 4 on the benchmark and real-data
-        checks, faster (benchmarks/README.md, "Tuning history")
+    starts : data-derived starting points per spectrum: the best ``ceil(starts / 2)``
+        diverse combinations of each of the two start scans (exponents 0.85 and 1); the
+        best two after a few iterations continue.  ``starts=0``: no scan, a local fit
+        from ``p0`` / ``extra_starts`` only (warm starts, refits)
+    escalate : refit spectra whose result looks wrong (a parameter at a bound or
+        vanished, singular, out of iterations) from more starts (``FitResult.escalated``)
     max_iter : LM iteration budget per spectrum
     absolute_sigma : covariance (J^T J)^-1 without rescaling by chi2_red (sigma known)
     chunk : spectra per compiled call; None picks it from the device (1024 per CPU device,
@@ -50,12 +52,13 @@ def fit(freq, Z=None, circuit=None, *, p0=None, bounds=None, fixed=None, weight=
     -----
     Minimises :math:`\chi^2 = \sum_f w_{re}^2 (Z'_m - Z')^2 + w_{im}^2 (Z''_m - Z'')^2`
     by box-constrained Levenberg-Marquardt (see :mod:`fastfit.kernels._lm`); positive
-    parameters are fitted on a log scale.  For chains of R, L, C and R||CPE / R||C / K /
-    ZARC blocks, starting points come from variable projection on a grid of time constants
-    (the model is linear in the resistances); otherwise from data-scaled generic starts.
+    parameters are fitted on a log scale.  Starting points come from a scan over candidate
+    shapes of every top-level term of the circuit (time constants on a grid over the
+    measured window, ratios, exponents) whose scales are fitted linearly (variable
+    projection, :mod:`fastfit.kernels._scan`), for any circuit.
     """
     problem = prepare(freq, Z, circuit, p0=p0, bounds=bounds, fixed=fixed, weight=weight,
                       mask=mask)
     return run(problem, starts=starts, max_iter=max_iter, absolute_sigma=absolute_sigma,
                chunk=chunk, ftol=ftol, xtol=xtol, gtol=gtol, progress=progress,
-               extra_starts=extra_starts)
+               extra_starts=extra_starts, escalate=escalate)

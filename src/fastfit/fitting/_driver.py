@@ -13,59 +13,66 @@ import numpy as np
 
 from .._devices import auto_chunk, devices_for, run_split, split_size
 from ..errors import DataError
+from ._attainable import ATTAINABLE_FACTOR, attainable_chi2
 from ._problem import FitProblem
 from ._result import FitResult, FitStatus, fit_status
-from ._starts import StartPlan, canonical_permutation, chain_of, plan_starts
+from ._starts import N_SCAN, StartPlan, canonical_permutation, is_arc_chain, plan_starts
 
 __all__ = ["run", "STAGES"]
 
-# LM iterations: every start (stage 1), then the best start of every spectrum (stage 2);
-# what is still running after that continues in compacted batches (kernels._fit)
+# LM iterations: every start (stage 1), then the best two starts of every spectrum
+# (stage 2); what is still running after that continues in compacted batches
+# (kernels._fit)
 STAGES = (6, 10)
+ESCALATION_PICKS = 3     # further scan combinations per scan kept for escalation
+KEEP = 2                 # starts of every spectrum that continue into stage 2 (1 for arc
+                         # chains, where the scan is a variable projection of the model)
 
 
 def run(problem: FitProblem, *, starts: int, max_iter: int, absolute_sigma: bool,
         chunk: int | None, ftol: float, xtol: float, gtol: float,
-        progress: Callable[[int, int], None] | None, extra_starts=None) -> FitResult:
+        progress: Callable[[int, int], None] | None, extra_starts=None,
+        escalate: bool = True) -> FitResult:
     """Fit every spectrum of ``problem`` (the options are those of :func:`fastfit.fit`)."""
     from fastfit.kernels import FitConfig   # importing the kernels enables float64
 
-    if starts < 1:
-        raise DataError(f"starts must be >= 1, got {starts}")
-    plan = plan_starts(problem, starts, extra_starts)
+    if starts < 0:
+        raise DataError(f"starts must be >= 0, got {starts}")
+    if starts == 0 and not (problem.have_p0 or extra_starts is not None):
+        raise DataError("starts=0 fits from the given starting points only: pass p0 "
+                        "or extra_starts")
+    plan = plan_starts(problem, extra_starts, scan=starts > 0)
     it1, it2 = STAGES
-    cfg = FitConfig(logmask=problem.logmask, chain=plan.chain, n_starts=plan.vp_starts,
+    cfg = FitConfig(logmask=problem.logmask, n_picks=-(-starts // len(N_SCAN)),
+                    n_escalate=ESCALATION_PICKS if escalate and starts else 0,
                     iter_stage1=min(it1, max_iter), iter_stage2=min(it2, max(max_iter - it1, 0)),
                     iter_stage3=max(max_iter - it1 - it2, 0), rescue_frac=0.25,
-                    ftol=ftol, xtol=xtol, gtol=gtol)
+                    ftol=ftol, xtol=xtol, gtol=gtol,
+                    keep=1 if is_arc_chain(plan.terms) else KEEP, escalate=escalate)
     if chunk is None:
         chunk = _auto_chunk(problem, plan)
-    out = _fit_chunks(problem, plan, cfg, chunk, progress)
-    out = _canonical_order(problem, out)
-    return _assemble(problem, out, absolute_sigma, dict(starts=starts, max_iter=max_iter,
-                                                        chunk=chunk))
+    attainable = attainable_chi2(problem)
+    out = _fit_chunks(problem, plan, cfg, chunk, progress, attainable)
+    out = _canonical_order(problem, plan, out)
+    out = out._replace(escalated=np.asarray(out.escalated, bool))
+    return _assemble(problem, out, attainable, absolute_sigma,
+                     dict(starts=starts, max_iter=max_iter, chunk=chunk, escalate=escalate))
 
 
 def _auto_chunk(problem: FitProblem, plan: StartPlan) -> int:
     """Spectra per compiled call from the device (docs/scaling.md)."""
-    chain = plan.chain
-    return auto_chunk(problem.batch.n_freq, problem.circuit.n_params,
-                      len(plan.combos) if chain is not None else 0,
-                      len(chain[0]) + len(chain[1]) if chain is not None else 0)
+    n_cols = len(plan.scans[0].statics) + len(plan.scans[0].Us) if plan.scans else 0
+    return auto_chunk(problem.batch.n_freq, problem.circuit.n_params, plan.n_combos, n_cols)
 
 
-def _per_spectrum(problem: FitProblem, plan: StartPlan) -> dict[str, np.ndarray]:
+def _per_spectrum(problem: FitProblem, plan: StartPlan, attainable) -> dict[str, np.ndarray]:
     """The kernel inputs with the batch first, by name (cut into chunks and padded)."""
     batch = problem.batch
     shape = (batch.n_spectra, problem.circuit.n_params)
     arrays = dict(omega=2 * np.pi * batch.freq, Z=batch.Z, w_re=problem.w_re, w_im=problem.w_im,
                   lo=np.broadcast_to(problem.lo, shape), hi=np.broadcast_to(problem.hi, shape),
-                  p_fixed=problem.p_fixed, p_starts=plan.p_starts)
-    if plan.log_tau.ndim == 2:
-        arrays["log_tau"] = plan.log_tau
-    for j, nb in enumerate(plan.n_blocks):
-        if nb.ndim == 2:
-            arrays[f"n_block{j}"] = nb
+                  p_fixed=problem.p_fixed, p_starts=plan.p_starts, scan_Z=plan.scan_Z,
+                  scan_wr2=plan.scan_wr2, scan_wi2=plan.scan_wi2, attainable=attainable)
     return arrays
 
 
@@ -83,25 +90,23 @@ def _chunk_program(problem: FitProblem, plan: StartPlan, cfg, chunk: dict) -> Ca
     from fastfit.kernels import fit_pipeline
 
     free = np.asarray(~problem.fixed)
-    omega_shared = 2 * np.pi * problem.batch.freq[0] if problem.batch.shared_freq else None
 
     def call(s):
         d = {k: v[s] for k, v in chunk.items()}
-        log_tau = d["log_tau"] if plan.log_tau.ndim == 2 else plan.log_tau
-        n_block = [nb if nb.ndim == 1 else d[f"n_block{j}"] for j, nb in enumerate(plan.n_blocks)]
         return fit_pipeline(problem.circuit.tree, cfg, d["omega"], d["Z"], d["w_re"], d["w_im"],
-                            d["lo"], d["hi"], free, d["p_fixed"], d["p_starts"], log_tau,
-                            plan.combos, n_block, omega_shared)
+                            d["lo"], d["hi"], free, d["p_fixed"], d["p_starts"], plan.scans,
+                            (d["scan_Z"], d["scan_wr2"], d["scan_wi2"]),
+                            ATTAINABLE_FACTOR * d["attainable"])
 
     return call
 
 
-def _fit_chunks(problem: FitProblem, plan: StartPlan, cfg, chunk: int, progress):
+def _fit_chunks(problem: FitProblem, plan: StartPlan, cfg, chunk: int, progress, attainable):
     """Kernel output (FitOut of numpy arrays, B rows) of every chunk, in batch order."""
     B = problem.n_spectra
     devs = devices_for(min(B, chunk))
     size = split_size(min(B, chunk), len(devs))   # bucket_size(...) on one device
-    arrays = _per_spectrum(problem, plan)
+    arrays = _per_spectrum(problem, plan, attainable)
     outs = []
     for start in range(0, B, size):
         stop = min(start + size, B)
@@ -113,9 +118,9 @@ def _fit_chunks(problem: FitProblem, plan: StartPlan, cfg, chunk: int, progress)
     return type(outs[0])(*(np.concatenate(vs) for vs in zip(*outs)))
 
 
-def _canonical_order(problem: FitProblem, out):
-    """Same-kind chain blocks fastest first (:func:`canonical_permutation`)."""
-    perm = canonical_permutation(chain_of(problem.circuit), out.p, problem.fixed)
+def _canonical_order(problem: FitProblem, plan: StartPlan, out):
+    """Interchangeable terms fastest first (:func:`canonical_permutation`)."""
+    perm = canonical_permutation(plan.terms, out.p, problem.fixed)
     if perm is None:
         return out
     rows = np.arange(problem.n_spectra)[:, None]
@@ -124,7 +129,8 @@ def _canonical_order(problem: FitProblem, out):
                         cov_x=out.cov_x[rows[:, :, None], perm[:, :, None], perm[:, None, :]])
 
 
-def _assemble(problem: FitProblem, out, absolute_sigma: bool, options: dict) -> FitResult:
+def _assemble(problem: FitProblem, out, attainable, absolute_sigma: bool,
+              options: dict) -> FitResult:
     """FitResult in physical units: covariance, standard errors, status per spectrum."""
     fixed = problem.fixed
     p = np.where(fixed, problem.p_fixed, out.p)
@@ -145,6 +151,10 @@ def _assemble(problem: FitProblem, out, absolute_sigma: bool, options: dict) -> 
     status = np.where(conv & out.at_bound.any(axis=1), FitStatus.AT_BOUND, status)
     singular = (out.min_pivot < 1e-15) | unidentifiable.any(axis=1)
     status = np.where(conv & singular, FitStatus.SINGULAR, status)
+    poor = (status == FitStatus.CONVERGED) | (status == FitStatus.CONVERGED_XTOL) | \
+        (status == FitStatus.CONVERGED_GTOL)
+    status = np.where(poor & (chi2 > ATTAINABLE_FACTOR * attainable),
+                      FitStatus.ABOVE_ATTAINABLE, status)
     status = np.where(~np.isfinite(chi2), FitStatus.NONFINITE, status)
     Zf = out.Z_fit
     return FitResult(circuit=problem.circuit, params=p, stderr=stderr, cov=cov, chi2=chi2,
@@ -152,4 +162,5 @@ def _assemble(problem: FitProblem, out, absolute_sigma: bool, options: dict) -> 
                      n_iter=out.n_iter.astype(np.int64), status=status.astype(np.int64),
                      n_points=problem.n_points.astype(np.int64), dof=dof.astype(np.int64),
                      fixed=fixed, weight=problem.weight, mask=problem.batch.mask,
+                     escalated=np.asarray(out.escalated, bool), chi2_attainable=attainable,
                      options=options)

@@ -22,7 +22,11 @@ class FitStatus(Status):
     CONVERGED = 1, "converged (relative chi2 reduction < ftol)"
     CONVERGED_XTOL = 2, "converged (step < xtol)"
     CONVERGED_GTOL = 3, "converged (gradient < gtol)"
-    AT_BOUND = 4, "converged with a parameter at a bound (its stderr is NaN)"
+    AT_BOUND = 4, ("converged with a parameter at a bound, or a positive parameter that "
+                   "vanished (R, Q, L -> 0 or infinity; its stderr is NaN)")
+    ABOVE_ATTAINABLE = 5, ("converged, but chi2 stays above what the spectrum's own "
+                           "lin-KK residuals say is attainable after more starts: a local "
+                           "minimum, or a circuit that does not describe the spectrum")
     MAX_ITER = 0, "iteration budget exhausted before convergence"
     # converged, but J^T J is singular: some parameters not identifiable (stderr inf)
     SINGULAR = -1, "converged but parameters are not identifiable (singular J^T J)"
@@ -63,6 +67,12 @@ class FitResult(BatchResult):
     n_points : (B,) int, points used;  dof : (B,) int
     fixed : (P,) bool;  weight : str
     mask : (B, F) bool, points used
+    escalated : (B,) bool, the spectrum's first result looked wrong (at a bound or a
+        vanished parameter, singular, out of iterations) and it was fitted again from more
+        starts (``n_escalated`` counts them)
+    chi2_attainable : (B,) chi2 the spectrum's noise makes attainable, from a lin-KK model
+        fitted in the same weights (inf where too few points); a converged fit more than
+        1.25x above it reports ``ABOVE_ATTAINABLE`` (:mod:`fastfit.fitting._attainable`)
     """
 
     circuit: Circuit
@@ -81,6 +91,8 @@ class FitResult(BatchResult):
     weight: str
     mask: np.ndarray
     options: dict = field(default_factory=dict)
+    escalated: np.ndarray | None = None
+    chi2_attainable: np.ndarray | None = None
 
     rows_field: ClassVar[str] = "params"
     shared_fields: ClassVar[frozenset] = frozenset({"circuit", "fixed", "weight", "options"})
@@ -93,6 +105,11 @@ class FitResult(BatchResult):
     @property
     def units(self) -> list[str]:
         return self.circuit.units
+
+    @property
+    def n_escalated(self) -> int:
+        """Spectra fitted again from more starts (see ``escalated``)."""
+        return 0 if self.escalated is None else int(np.sum(self.escalated))
 
     @property
     def n_free(self) -> int:
@@ -149,6 +166,19 @@ class FitResult(BatchResult):
         lines.extend(fmt.format(*r) for r in rows)
         if len(self) > max_rows:
             lines.append(f"... {len(self) - max_rows} more")
+        # every status other than a plain convergence, with its meaning, for all spectra
+        codes, counts = np.unique(self.status, return_counts=True)
+        for code, count in zip(codes, counts):
+            st = FitStatus(int(code))
+            if st not in (FitStatus.CONVERGED, FitStatus.CONVERGED_XTOL, FitStatus.CONVERGED_GTOL):
+                lines.append(f"{st.name.lower()}: {count} spectra -- {st.message}")
+        if self.chi2_attainable is not None:
+            above = int(np.sum(self.chi2 > 1.25 * self.chi2_attainable))
+            if above:
+                lines.append(f"chi2 > 1.25 x attainable (lin-KK): {above} spectra -- a local "
+                             "minimum, or a circuit that does not describe them")
+        if self.n_escalated:
+            lines.append(f"escalated: {self.n_escalated} spectra fitted again from more starts")
         return "\n".join(lines)
 
     def __repr__(self) -> str:

@@ -98,7 +98,7 @@ def _pick(a: FitResult, b: FitResult, use_b: np.ndarray) -> FitResult:
         m = use_b.reshape((-1,) + (1,) * (np.ndim(x) - 1))
         return np.where(m, y, x)
 
-    fields = ("params", "stderr", "cov", "chi2", "chi2_red", "residuals", "Z_fit", "n_iter", "status")
+    fields = ("params", "stderr", "cov", "chi2", "chi2_red", "residuals", "Z_fit", "n_iter", "status", "escalated", "chi2_attainable")
     return replace(a, **{f: sel(getattr(a, f), getattr(b, f)) for f in fields})
 
 
