@@ -19,6 +19,7 @@ __all__ = [
     "FileFormatError",
     "StoreError",
     "StreamError",
+    "ServeError",
 ]
 
 
@@ -85,3 +86,7 @@ class StoreError(FastfitError, OSError):
 
 class StreamError(FastfitError, RuntimeError):
     """A live data source failed in a way the pipeline cannot recover from."""
+
+
+class ServeError(FastfitError, OSError):
+    """The dashboard server could not start (address in use, not allowed, no such host)."""

@@ -11,5 +11,7 @@ from ._drt import *  # noqa: F401,F403
 from ._drt import __all__ as _a_drt
 from ._reference import *  # noqa: F401,F403
 from ._reference import __all__ as _a_reference
+from ._store import *  # noqa: F401,F403
+from ._store import __all__ as _a_store
 
-__all__ = [*_a_basic, *_a_reference, *_a_drift, *_a_drt]
+__all__ = [*_a_basic, *_a_reference, *_a_drift, *_a_drt, *_a_store]
