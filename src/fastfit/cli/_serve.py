@@ -78,7 +78,8 @@ def _serve(dash, store, done, stream_stats: bool) -> int:
     click.echo(f"fastfit serve: {dash.url} (store {store}; "
                f"{'stops with the stream' if stream_stats else 'Ctrl-C stops'})")
     sys.stdout.flush()
-    threading.Thread(target=_warm_up, name="fastfit-dashboard-warmup", daemon=True).start()
+    warm = threading.Thread(target=_warm_up, name="fastfit-dashboard-warmup", daemon=True)
+    warm.start()
     if stream_stats:
         def lifeline():
             try:
@@ -95,5 +96,8 @@ def _serve(dash, store, done, stream_stats: bool) -> int:
             dash.update_stream({**(dash.status().get("stream") or {}), "running": False})
             time.sleep(0.5)
     finally:
-        dash.stop()
+        dash.stop()              # also waits for a model computation in progress
+        # a thread still inside JAX (import, compile) when the interpreter shuts down
+        # can crash it (SIGABRT/SIGSEGV seen at exit): let the warm-up finish first
+        warm.join(timeout=60)
     return 0

@@ -128,8 +128,9 @@ class SpectrumService:
         out["notes"] = list(hit["notes"])
         return out
 
-    def close(self) -> None:
-        """Stop the model thread (after the computation in progress); idempotent."""
+    def close(self, timeout: float = 60.0) -> None:
+        """Stop the model thread, waiting up to ``timeout`` s for the computation in
+        progress (a process must not exit while a thread is inside JAX); idempotent."""
         with self._lock:
             self._closed = True
             for fut, _ in self._jobs:
@@ -138,7 +139,7 @@ class SpectrumService:
             self._lock.notify_all()
             worker, self._worker = self._worker, None
         if worker is not None:
-            worker.join(timeout=5)
+            worker.join(timeout=timeout)
 
     def _drop(self, fut: Future) -> None:
         """A spectrum pushed out of the cache before its models were computed."""
