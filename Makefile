@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.stamp-install
 TSTAMP := $(VENV)/.stamp-test
 
-.PHONY: demo test bench install clean
+.PHONY: demo test bench install clean browser
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,19 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(PY) examples/01_relaxation_series.py --out out/demo
 
-test: $(TSTAMP)
+# The dashboard's browser tests (tests/test_serve_browser.py) drive the system's Chromium
+# with Playwright (no browser download). Install it where we can (root + apt-get);
+# elsewhere those tests are skipped with a message saying why.
+browser:
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
+	    || [ -n "$$FASTFIT_CHROMIUM" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "make: installing chromium (apt-get) for the dashboard's browser tests"; \
+	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium) \
+	    >/dev/null 2>&1 || echo "make: could not install chromium: browser tests will be skipped"; \
+	else echo "make: no chromium, and no root/apt-get to install it: browser tests will be skipped"; fi
+
+test: $(TSTAMP) browser
 	$(PY) -m pytest -q -n 2 --dist loadfile tests
 
 bench: $(TSTAMP)

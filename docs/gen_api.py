@@ -34,6 +34,7 @@ MODULES = [
     ("fastfit.analysis", "derived quantities"),
     ("fastfit.plot", "figures"),
     ("fastfit.stream", "live ingestion"),
+    ("fastfit.serve", "live dashboard in the browser"),
     ("fastfit.distributed", "Dask"),
     ("fastfit.synthetic", "seeded synthetic spectra (tests, examples, benchmarks)"),
     ("fastfit.kernels", "the compiled core"),

@@ -225,7 +225,7 @@ def test_a_cycle_would_be_found():
 
 # layers, top to bottom (docs/architecture.md); every top-level unit is in one
 LAYERS = [
-    ("application", {"cli", "stream", "distributed", "report"}),
+    ("application", {"cli", "stream", "serve", "distributed", "report"}),
     ("data in, out and derived", {"io", "store", "analysis", "plot", "synthetic"}),
     ("API", {"fitting", "validation", "relaxation", "nonstationary", "circuit", "elements", "series"}),
     ("shared", {"_batch", "_devices", "_results", "_version", "errors"}),

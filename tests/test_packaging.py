@@ -25,6 +25,8 @@ def test_regular_install_ships_kernels(tmp_path):
     )
     assert (target / "fastfit" / "kernels" / "__init__.py").is_file()
     assert (target / "fastfit" / "kernels" / "elements" / "__init__.py").is_file()
+    for asset in ("index.html", "dashboard.js", "dashboard.css"):     # the dashboard page
+        assert (target / "fastfit" / "serve" / "assets" / asset).is_file()
     code = ("import fastfit, fastfit.kernels as k; print(fastfit.__file__); "
             "import numpy as np; c = fastfit.Circuit('R0-p(R1,C1)'); "
             "print(abs(c.impedance([1.0], [1.0, 1.0, 1.0])[0]))")

@@ -134,6 +134,27 @@ def test_params_dataframe_columns_and_values(tmp_path, rng):
         assert st.runs() == ["fit"]
 
 
+def test_results_of_some_spectra_and_columns(tmp_path, rng):
+    """``results(spectra=, columns=)`` (quick looks at large stores, e.g. the dashboard)
+    read the latest rows of just those spectra and columns."""
+    s = ragged_series(rng, n=6)
+    r, again = fake_fit(6), fake_fit(1, seed=9)
+    with Store(tmp_path / "d.h5") as st:
+        idx = st.append_spectra(s)
+        st.write_fit("fit", idx, r, CIRCUIT, {})
+        st.write_fit("fit", [1], again, CIRCUIT, {})          # row 6 supersedes row 1
+        full = st.results("fit")
+        some = st.results("fit", spectra=[5, 1, 9], columns=["params", "status"])
+        assert set(some) == {"spectrum", "params", "status"}
+        assert some["spectrum"].tolist() == [1, 5]           # 9 has no result
+        np.testing.assert_array_equal(some["params"], [again.params[0], r.params[5]])
+        np.testing.assert_array_equal(some["status"], full["status"][[1, 5]])
+        assert st.results("fit", spectra=[])["spectrum"].size == 0
+        assert list(st.results("fit", "kk", columns=["valid"])) == ["spectrum", "valid"]
+        with pytest.raises(StoreError, match="no column 'nope'"):
+            st.results("fit", columns=["nope"])
+
+
 def test_kk_and_drt_tables(tmp_path, rng):
     s = ragged_series(rng, n=3)
     F = s.Z.shape[1]

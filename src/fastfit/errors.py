@@ -20,6 +20,7 @@ __all__ = [
     "FileFormatError",
     "StoreError",
     "StreamError",
+    "ServeError",
 ]
 
 
@@ -93,3 +94,7 @@ class StoreError(FastfitError, OSError):
 
 class StreamError(FastfitError, RuntimeError):
     """A live data source failed in a way the pipeline cannot recover from."""
+
+
+class ServeError(FastfitError, OSError):
+    """The dashboard server could not start (address in use, not allowed, no such host)."""

@@ -227,6 +227,33 @@ def report(store, out_dir, run_name, element_modules, debug):
     return 0
 
 
+@cli.command()
+@click.argument("store", type=click.Path(dir_okay=False))
+@click.option("-p", "--port", type=click.IntRange(0, 65535), default=8050, show_default=True,
+              help="TCP port (0: a free one, printed).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on. Anything but a loopback address exposes the "
+                   "store to the network (a warning is printed).")
+@click.option("--run", "run_name", default=None,
+              help="Fit run shown first (default: the last fit run; the page can switch).")
+@click.option("--poll", type=click.FloatRange(min=0.02), default=0.2, show_default=True,
+              help="Seconds between looks at the store file.")
+@click.option("--stream-stats", is_flag=True, hidden=True,
+              help="Read stream counters (JSON lines) from stdin; stop at its end.")
+@_debug_option
+def serve(store, port, host, run_name, poll, stream_stats, debug):
+    """Serve a live dashboard of STORE at http://127.0.0.1:PORT/.
+
+    The page shows the newest spectrum (Nyquist, Bode) with its fit and the points the
+    KK test excluded, every fitted and derived parameter over time with error bars, the
+    KK residuals of the newest spectrum and the counts; it updates by itself while
+    another process (e.g. fastfit stream) writes STORE, which is only read.  JSON API:
+    /api/status, /api/params?run=NAME, /api/spectrum/INDEX (docs/dashboard.md).
+    """
+    from ._serve import run_serve
+
+    return run_serve(store, port=port, host=host, run=run_name, poll=poll,
+                     stream_stats=stream_stats)
 
 
 def main(argv=None) -> int:

@@ -271,24 +271,39 @@ class RunsMixin:
                 out[f"n_{part}"] = self._n(g[part])
         return out
 
-    def results(self, run: str, part: str | None = None) -> dict:
+    def results(self, run: str, part: str | None = None, *, spectra=None,
+                columns=None) -> dict:
         """Latest committed row per spectrum of a run's ``fit``, ``kk`` or ``drt`` table,
-        sorted by ``spectrum``: {column: array}."""
+        sorted by ``spectrum``: {column: array}.
+
+        ``spectra`` (store indices) limits the answer to those spectra (the ones without
+        results are left out) and ``columns`` to those columns (``spectrum`` is always
+        included): both read only what they return, for quick looks at large stores.
+        """
         g = self._run(run)
         part = part or str(g.attrs.get("kind", "fit"))
         if part not in PARTS:
             raise StoreError(f"{self.path}: unknown result table {part!r} "
                              f"(one of {', '.join(PARTS)})")
+        cols = list(PARTS[part]) if columns is None else ["spectrum", *(
+            c for c in columns if c != "spectrum")]
+        bad = [c for c in cols if c not in PARTS[part]]
+        if bad:
+            raise StoreError(f"{self.path}: result table {part!r} has no column {bad[0]!r} "
+                             f"(columns: {', '.join(PARTS[part])})")
         if part not in g:
-            empty = {c: np.zeros((0,), dt) for c, (dt, w) in PARTS[part].items()}
-            return empty
+            return {c: np.zeros((0,), PARTS[part][c][0]) for c in cols}
         t = g[part]
         n = self._n(t)
         spectrum = self._col(t, "spectrum", n=n)
         rows = latest_rows(spectrum)
+        if spectra is not None:
+            want = np.asarray(spectra, np.int64).reshape(-1)
+            rows = rows[np.isin(spectrum[rows], want)]
+        whole = spectra is None or rows.size > n // 2
         out = {}
-        for col in PARTS[part]:
-            a = self._col(t, col, n=n)[rows]
+        for col in cols:
+            a = self._col(t, col, n=n)[rows] if whole else self._col(t, col, rows, n)
             out[col] = a.astype(bool) if col in ("valid", "mask") else a
         return out
 

@@ -90,7 +90,7 @@ class _View:
             f"{pipe.pending} being fitted{lat_txt}"))
 
 
-async def _main(source, pipe, view, quiet):
+async def _main(source, pipe, view, quiet, dashboard=None):
     loop = asyncio.get_running_loop()
     stops = []
 
@@ -113,6 +113,8 @@ async def _main(source, pipe, view, quiet):
         announced = False
         while True:
             view.status(pipe)
+            if dashboard is not None:
+                dashboard.tick()
             port = getattr(source, "port", None)
             if not announced and getattr(source, "ready", None) is not None and source.ready.is_set():
                 view.notice(f"listening on {source.host}:{port}")
@@ -163,11 +165,16 @@ async def _main(source, pipe, view, quiet):
               help="Start a new spectrum after a pause longer than this in the time column (s).")
 @click.option("--area-cm2", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Electrode area in cm^2 (recorded with the run).")
+@click.option("--dashboard", metavar="[HOST:]PORT", default=None,
+              help="Also serve a live page of the store (fastfit serve) at this address; "
+                   "HOST defaults to 127.0.0.1 (another one prints a warning). It runs in "
+                   "its own process: stopping it never affects the stream.")
 @click.option("-q", "--quiet", is_flag=True, help="No live view; only the final summary.")
 @element_module
 @click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
 def stream_command(source, circuit, store, run_name, until_idle, kk_threshold, drt, weight,
-                   no_warm_start, fmt, rate, gap_s, area_cm2, element_modules, quiet, debug):
+                   no_warm_start, fmt, rate, gap_s, area_cm2, dashboard, element_modules, quiet,
+                   debug):
     """Fit spectra from SOURCE live as they are measured, into STORE.
 
     SOURCE: a file being written (followed), tcp://127.0.0.1:PORT (line protocol),
@@ -186,12 +193,25 @@ def stream_command(source, circuit, store, run_name, until_idle, kk_threshold, d
 
         setup_jax()
     view = _View(quiet)
-    pipe = Pipeline(circ, store, run=run_name, weight=weight, kk=kk_threshold,
-                    drt=bool(drt), warm_start=not no_warm_start, on_result=view.result,
-                    on_notice=view.notice, gap_s=gap_s, area_cm2=area_cm2,
-                    keep_results=False)
-    t0 = time.monotonic()
-    summary, stopped = asyncio.run(_main(src, pipe, view, quiet))
+    dash = None
+    if dashboard:
+        from ..serve import StreamDashboard
+
+        dash = StreamDashboard(dashboard, store, run_name if circ else None,
+                               notice=lambda msg: click.echo(f"fastfit stream: {msg}", err=True))
+    try:                                    # the dashboard's child stops on every exit
+        pipe = Pipeline(circ, store, run=run_name, weight=weight, kk=kk_threshold,
+                        drt=bool(drt), warm_start=not no_warm_start,
+                        on_result=[view.result] + ([dash.result] if dash else []),
+                        on_notice=view.notice, gap_s=gap_s, area_cm2=area_cm2,
+                        keep_results=False)
+        t0 = time.monotonic()
+        if dash is not None:
+            dash.pipe = pipe
+        summary, stopped = asyncio.run(_main(src, pipe, view, quiet, dash))
+    finally:
+        if dash is not None:
+            dash.close()
     c = summary.counts
     parts = [f"{c[k]} {k}" for k in ("fitted", "stored", "resumed", "partial", "failed",
                                       "incomplete") if c.get(k)]

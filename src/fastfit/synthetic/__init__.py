@@ -13,5 +13,7 @@ from ._elements import *  # noqa: F401,F403
 from ._elements import __all__ as _a_elements
 from ._reference import *  # noqa: F401,F403
 from ._reference import __all__ as _a_reference
+from ._store import *  # noqa: F401,F403
+from ._store import __all__ as _a_store
 
-__all__ = [*_a_basic, *_a_reference, *_a_drift, *_a_drt, *_a_elements]
+__all__ = [*_a_basic, *_a_reference, *_a_drift, *_a_drt, *_a_elements, *_a_store]
