@@ -260,7 +260,8 @@ def _package(batch: Batch, out: dict, options: dict, admittance: bool = False) -
 def _run_admittance(batch: Batch, c, max_M, min_M, mode, add_cap, add_ind, max_rel) -> dict:
     """The admittance test with its M search continued past a mu stop that leaves a
     point outside ``max_rel`` (an early stop of the coarse grid): such spectra run again
-    from M + 1, up to ``_RETRIES`` times (the remaining ones keep their fit)."""
+    from M + 1, up to ``_RETRIES`` times (the remaining ones keep their fit), in one call
+    on the whole batch that the others skip."""
     out = {k: np.array(v) for k, v in
            _run_kernel(batch, c, max_M, min_M, mode, add_cap, add_ind, True).items()}
     for _ in range(_RETRIES if c is not None else 0):
@@ -268,20 +269,19 @@ def _run_admittance(batch: Batch, c, max_M, min_M, mode, add_cap, add_ind, max_r
         rel = np.where(batch.mask, np.maximum(np.abs(res.real), np.abs(res.imag)), 0.0)
         under = ((out["status"] == KKStatus.MU_REACHED) & (out["M"] < max_M)
                  & ~np.all(rel <= max_rel, axis=1))
-        for m in np.unique(out["M"][under]):
-            idx = np.nonzero(under & (out["M"] == m))[0]
-            sub = Batch(freq=batch.freq[idx], Z=batch.Z[idx], mask=batch.mask[idx],
-                        squeeze=False, shared_freq=batch.shared_freq)
-            again = _run_kernel(sub, c, max_M, int(m) + 1, mode, add_cap, add_ind, True)
-            for k, v in again.items():
-                out[k][idx] = v
         if not under.any():
             break
+        # the whole batch again (same shapes, same compiled program); the others skip
+        start = np.where(under, out["M"] + 1, max_M + 1)
+        again = _run_kernel(batch, c, max_M, start, mode, add_cap, add_ind, True)
+        for k, v in again.items():
+            out[k][under] = v[under]
     return out
 
 
 def _run_kernel(batch: Batch, c, max_M, min_M, mode, add_cap, add_ind, admittance=False):
-    """Pad to a bucket, call the compiled kernel, slice back (numpy dict).  With
+    """Pad to a bucket, call the compiled kernel, slice back (numpy dict).  ``min_M``: int
+    or (B,) per spectrum (above ``max_M``: skipped, outputs meaningless).  With
     ``admittance`` the kernel fits the impedance model at 1/w to conj(1/Z) (see the Notes
     of :func:`kk`) and ``z_fit`` is converted back to the impedance."""
     from fastfit.kernels import KK_MODES, lin_kk
@@ -294,6 +294,9 @@ def _run_kernel(batch: Batch, c, max_M, min_M, mode, add_cap, add_ind, admittanc
         Zp = np.concatenate([Zp, np.repeat(Zp[-1:], pad, axis=0)])
         fp = np.concatenate([fp, np.repeat(fp[-1:], pad, axis=0)])
         mp = np.concatenate([mp, np.repeat(mp[-1:], pad, axis=0)])
+    # per spectrum (one program for first runs and reruns); padding rows are skipped
+    min_M = np.concatenate([np.broadcast_to(np.asarray(min_M, np.int64), (B,)),
+                            np.full(pad, max_M + 1, np.int64)])
     omega = 2 * np.pi * fp
     shared = batch.shared_freq and bool(np.all(mp == mp[:1]))
     om = omega[0] if shared else omega
