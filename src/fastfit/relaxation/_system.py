@@ -94,8 +94,8 @@ def check_extras(o: dict) -> None:
         raise DataError(f"bands must be a credible level in (0, 1) (e.g. 0.95) or None, "
                         f"got {lv!r}")
     n = o["n_samples"]
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 20:
-        raise DataError(f"n_samples must be an integer >= 20, got {n!r}")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 10:
+        raise DataError(f"n_samples must be an integer >= 10, got {n!r}")
     m = o["max_misfit"]
     if isinstance(m, bool) or not np.isscalar(m) or not np.isfinite(m) or m <= 0:
         raise DataError(f"max_misfit must be a positive number, got {m!r}")
