@@ -47,6 +47,7 @@ _SPAN = 0.8           # ln-w span of the end fits (slope of the continuation)
 _EXT_L = 6.0          # continuation integrated numerically up to this distance (ln w)
 _N_EXT = 96           # continuation nodes (quadratic spacing, fine near the end)
 _KAPPA = (0.0, 5.0)   # clip of the continuation's decay rate (1 / ln-w unit)
+_N_KAP = 41           # table nodes in kappa (cubic Hermite with exact derivatives)
 _NOISE_WIDTH = 0.576  # smallest half-width (ln w, 0.25 decade) of the noise estimate's smoother
 
 
@@ -57,9 +58,11 @@ class ZHITOperator(NamedTuple):
     A0 : (F, F), ln|Z|_rec = A0 @ phi + (continuation beyond the ends) + offset
     V : (4, F), rows giving (phi_low, outward slope at the low end, phi_high, outward
         slope at the high end) of the smoothed phase
-    K_l, K_r : (F, N_EXT) quadrature weight x kernel of the continuation nodes ``v``;
-    c_l, c_r : (F,) weight of the coincident end node;  H_l, H_r : (F,) far-tail weights
-    v : (N_EXT,) continuation nodes (ln w beyond the end)
+    P_l, P_r : (F, N_KAP) the continuation integral of exp(-kappa v) beyond each end at
+        the table's kappa nodes (quadrature + far tail);  dP_l, dP_r : (F, N_KAP) its
+        kappa derivative;  S_l, S_r : (F,) the same integral of 1;  c_l, c_r : (F,)
+        weight of the coincident end node;  SP_*, SdP_*, Sc_* : Sr @ P_*, Sr @ dP_*,
+        Sr @ c_* (the residual smoother applied to the tables, for the noise gain)
     Sr : (F, F) residual smoother;  Sn : (F, F) smoother of the noise estimate;  SrA0 : Sr @ A0;  C : SrA0 @ V^T (F, 4);  VV : V V^T
     dof : scalar, expected ||(I - Sn) r||^2 / sigma^2 for white noise of std sigma in
         ln|Z| and in the phase (the noise estimate's normaliser)
@@ -67,13 +70,20 @@ class ZHITOperator(NamedTuple):
 
     A0: jax.Array
     V: jax.Array
-    K_l: jax.Array
-    K_r: jax.Array
+    P_l: jax.Array
+    P_r: jax.Array
+    dP_l: jax.Array
+    dP_r: jax.Array
+    S_l: jax.Array
+    S_r: jax.Array
     c_l: jax.Array
     c_r: jax.Array
-    H_l: jax.Array
-    H_r: jax.Array
-    v: jax.Array
+    SP_l: jax.Array
+    SP_r: jax.Array
+    SdP_l: jax.Array
+    SdP_r: jax.Array
+    Sc_l: jax.Array
+    Sc_r: jax.Array
     Sr: jax.Array
     Sn: jax.Array
     SrA0: jax.Array
@@ -84,14 +94,15 @@ class ZHITOperator(NamedTuple):
 
 class ZHITOut(NamedTuple):
     """Result of :func:`zhit_reconstruct` (B, F each): ``ln_rec`` ln of the reconstructed
-    modulus / ohm; ``decision`` smoothed relative residuals (|Z| - |Z|_rec) / |Z|;
-    ``noise`` (B,) estimated noise std of ln|Z| (and of the phase, rad); ``gain`` (B, F)
-    std of ``decision`` per unit noise std (linearised)."""
+    modulus / ohm; ``decision`` the smoothed relative residuals (|Z| - |Z|_rec) / |Z|
+    (NaN at dead entries); ``tolerance`` max(max_rel, significance x noise x gain), gain
+    the std of ``decision`` per unit noise std (linearised; NaN at dead entries);
+    ``noise`` (B,) estimated noise std of ln|Z| (and of the phase, rad)."""
 
     ln_rec: jax.Array
     decision: jax.Array
+    tolerance: jax.Array
     noise: jax.Array
-    gain: jax.Array
 
 
 def _kern(y):
@@ -213,15 +224,23 @@ def _one_operator(u, n, width, res_width, correction):
     wv = 0.5 * (jnp.concatenate([dv, jnp.zeros(1)]) + jnp.concatenate([jnp.zeros(1), dv]))
     on = (correction == 2) & live
 
-    def cont(xd):
-        kk = _kern(xd[:, None] + v[None, :]) * wv[None, :]
-        c0 = jnp.where(xd == 0.0, wv[0], 0.0)
-        return kk * on[:, None], c0 * on, _tail(xd + _EXT_L) * on
+    kap = jnp.linspace(*_KAPPA, _N_KAP)
+    ev = jnp.exp(-kap[:, None] * v[None, :])                    # (N_KAP, N_EXT)
+    eL = jnp.exp(-kap * _EXT_L)
 
-    K_l, c_l, H_l = cont(jnp.where(live, u - u[0], 1.0))
-    K_r, c_r, H_r = cont(jnp.where(live, u[n - 1] - u, 1.0))
+    def cont(xd):
+        """Tables of one end: int k(xd + v) exp(-kappa v) dv (quadrature to _EXT_L, then
+        the far tail with the value at _EXT_L), its kappa derivative, int k, c0."""
+        kk = _kern(xd[:, None] + v[None, :]) * wv[None, :] * on[:, None]
+        H = _tail(xd + _EXT_L) * on
+        P = kk @ ev.T + H[:, None] * eL[None, :]
+        dP = -(kk * v[None, :]) @ ev.T - H[:, None] * (_EXT_L * eL)[None, :]
+        return P, dP, jnp.sum(kk, axis=1) + H, jnp.where(xd == 0.0, wv[0], 0.0) * on
+
+    P_l, dP_l, S_l, c_l = cont(jnp.where(live, u - u[0], 1.0))
+    P_r, dP_r, S_r, c_r = cont(jnp.where(live, u[n - 1] - u, 1.0))
     # the part of the continuation integrals that is linear in phi(u_i) (-phi_i int k)
-    R = R - jnp.diag(jnp.sum(K_l, axis=1) + H_l - jnp.sum(K_r, axis=1) - H_r)
+    R = R - jnp.diag(S_l - S_r)
     R = R * live[:, None] * live[None, :]
     Sm = _smoother(u, n, width)
     A0 = R @ Sm
@@ -232,8 +251,9 @@ def _one_operator(u, n, width, res_width, correction):
     Sn = _smoother(u, n, jnp.maximum(res_width, _NOISE_WIDTH)) * live[:, None]
     In = (eye - Sn) * live[:, None]
     dof = jnp.sum(In * In) + jnp.sum((In @ A0) ** 2)
-    return ZHITOperator(A0, V, K_l, K_r, c_l, c_r, H_l, H_r, v, Sr, Sn, SrA0, SrA0 @ V.T,
-                        V @ V.T, dof)
+    return ZHITOperator(A0, V, P_l, P_r, dP_l, dP_r, S_l, S_r, c_l, c_r, Sr @ P_l, Sr @ P_r,
+                        Sr @ dP_l, Sr @ dP_r, Sr @ c_l, Sr @ c_r, Sr, Sn, SrA0,
+                        SrA0 @ V.T, V @ V.T, dof)
 
 
 @jax.jit
@@ -261,9 +281,11 @@ def zhit_operators(log_omega, n_live, width, res_width, correction) -> ZHITOpera
 
 def _continuation(p0, d):
     """lim, gap, kappa of phi(v) = lim + gap exp(-kappa v) beyond an end with value p0 and
-    outward slope d: the phase relaxes towards the next of 0, +-pi/4 (diffusion),
-    +-pi/2 in the direction it is moving (0 when it moves towards 0), with the
-    initial slope d."""
+    outward slope d (arrays, one per spectrum): the phase relaxes towards the next of 0,
+    +-pi/4 (diffusion), +-pi/2 in the direction it is moving (0 when it moves towards 0),
+    with the initial slope d; and the derivatives of gap and kappa by p0 and d (lim is
+    piecewise constant)."""
+    inside = jnp.abs(p0) < 0.5 * jnp.pi
     p0 = jnp.clip(p0, -0.5 * jnp.pi, 0.5 * jnp.pi)
     towards_zero = d * p0 < 0
     side = jnp.where(p0 != 0, jnp.sign(p0), jnp.sign(d))
@@ -272,67 +294,109 @@ def _continuation(p0, d):
     lim = jnp.where(towards_zero, 0.0, side * nxt)
     gap = p0 - lim
     safe = jnp.where(gap != 0, gap, 1.0)
-    kappa = jnp.clip(jnp.where(gap != 0, -d / safe, 0.0), *_KAPPA)
-    return lim, gap, kappa
+    raw = jnp.where(gap != 0, -d / safe, 0.0)
+    kappa = jnp.clip(raw, *_KAPPA)
+    free = (gap != 0) & (raw > _KAPPA[0]) & (raw < _KAPPA[1])
+    dgap_p = inside.astype(p0.dtype)
+    dkap_p = jnp.where(free, d / (safe * safe), 0.0) * dgap_p
+    dkap_d = jnp.where(free, -1.0 / safe, 0.0)
+    return lim, gap, kappa, dgap_p, dkap_p, dkap_d
+
+
+def _hermite(P, dP, kappa):
+    """(B, F) value and kappa derivative of the tabulated P(kappa) (columns: the
+    _N_KAP nodes) at each spectrum's kappa (B,): cubic Hermite on exact derivatives."""
+    h = (_KAPPA[1] - _KAPPA[0]) / (_N_KAP - 1)
+    x = (kappa - _KAPPA[0]) / h
+    j = jnp.clip(jnp.floor(x).astype(jnp.int32), 0, _N_KAP - 2)
+    t = (x - j)[:, None]
+    p0, p1, d0, d1 = P[:, j].T, P[:, j + 1].T, dP[:, j].T * h, dP[:, j + 1].T * h
+    t2, t3 = t * t, t * t * t
+    val = ((2 * t3 - 3 * t2 + 1) * p0 + (t3 - 2 * t2 + t) * d0 + (-2 * t3 + 3 * t2) * p1
+           + (t3 - t2) * d1)
+    der = ((6 * t2 - 6 * t) * p0 + (3 * t2 - 4 * t + 1) * d0 + (-6 * t2 + 6 * t) * p1
+           + (3 * t2 - 2 * t) * d1) / h
+    return val, der
 
 
 def _ends(op, pd):
-    """Continuation terms (F,) of one spectrum from pd = (p_l, d_l, p_r, d_r)."""
-    out = 0.0
-    for p0, d, K, c0, H, sgn in ((pd[0], pd[1], op.K_l, op.c_l, op.H_l, 1.0),
-                                 (pd[2], pd[3], op.K_r, op.c_r, op.H_r, -1.0)):
-        lim, gap, kap = _continuation(p0, d)
-        ext = lim + gap * jnp.exp(-kap * op.v)
-        out = out + sgn * (K @ ext + c0 * (-kap * gap) / jnp.pi + H * ext[-1])
-    return out
+    """Continuation terms (B, F), their derivatives U (B, F, 4) by pd = (p_l, d_l, p_r,
+    d_r) (B, 4) and Sr @ U: out = lim S + gap (P(kappa) - c0 kappa / pi) per end (left +,
+    right -); U and Sr U from the tables and their smoothed copies (O(F) per spectrum)."""
+    out, cols, scols = 0.0, [], []
+    for k, (P, dP, S, c0, SP, SdP, Sc, sgn) in enumerate((
+            (op.P_l, op.dP_l, op.S_l, op.c_l, op.SP_l, op.SdP_l, op.Sc_l, 1.0),
+            (op.P_r, op.dP_r, op.S_r, op.c_r, op.SP_r, op.SdP_r, op.Sc_r, -1.0))):
+        lim, gap, kap, dgap_p, dkap_p, dkap_d = _continuation(pd[:, 2 * k], pd[:, 2 * k + 1])
+        for tabs, dest in (((P, dP, c0), cols), ((SP, SdP, Sc), scols)):
+            val, der = _hermite(tabs[0], tabs[1], kap)
+            core = val - tabs[2][None, :] * kap[:, None] / jnp.pi
+            slope = der - tabs[2][None, :] / jnp.pi
+            if dest is cols:
+                out = out + sgn * (lim[:, None] * S[None, :] + gap[:, None] * core)
+            dest += [sgn * (dgap_p[:, None] * core + (gap * dkap_p)[:, None] * slope),
+                     sgn * (gap * dkap_d)[:, None] * slope]
+    return out, jnp.stack(cols, axis=2), jnp.stack(scols, axis=2)
 
 
 @jax.jit
-def zhit_reconstruct(op: ZHITOperator, phase, ln_mod, ref_weight) -> ZHITOut:
-    """Reconstructed modulus, smoothed residuals and their noise scale for spectra that
-    share one grid.
+def zhit_reconstruct(ops: ZHITOperator, g, phase, ln_mod, ref_weight, max_rel,
+                     significance) -> ZHITOut:
+    """Z-HIT of spectra that share one grid: reconstructed modulus, residuals, the
+    smoothed residuals and the tolerance they are compared with.
 
     Parameters
     ----------
-    op : ZHITOperator of one grid (no leading axis)
-    phase : (B, F) float64, rad, on the grid's points (dead entries ignored)
-    ln_mod : (B, F) float64, ln of the measured |Z| / ohm (for the offset)
-    ref_weight : (B, F) float64, weights of the offset fit (0 outside the reference window)
+    ops : ZHITOperator of G grids (leading axis, as from :func:`zhit_operators`)
+    g : int, which grid (traced: one program for every grid of the batch)
+    phase : (B, F) float64, rad, arg Z on the grid's points (dead entries ignored)
+    ln_mod : (B, F) float64, ln of the measured |Z| / ohm (dead entries ignored)
+    ref_weight : (B, F) or (1, F) float64, weights of the offset fit (0 outside the
+        reference window; one row when every spectrum has the same)
+    max_rel, significance : scalars, the tolerance max(max_rel, significance noise gain)
 
     Returns
     -------
-    ZHITOut.  ``ln_rec`` = C + A0 phi + continuation, C the weighted mean of ln_mod minus
+    ZHITOut.  ln|Z|_rec = C + A0 phi + continuation, C the weighted mean of ln|Z| minus
     the rest over the reference points.  The noise std is estimated from the roughness of
-    the ln residual r = ln|Z| - ln_rec, sigma^2 = ||(I - Sn) r||^2 / dof; ``gain`` is the
-    std of ``decision`` per unit sigma for white noise of that std in ln|Z| and in the
-    phase, through the offset and the (linearised) continuation.
+    the ln residual r = ln|Z| - ln|Z|_rec, sigma^2 = ||(I - Sn) r||^2 / dof; the gain is
+    the std of the smoothed residual per unit sigma for white noise of that std in ln|Z|
+    and in the phase, through the offset and the (linearised) continuation.
     """
-    ph = jnp.asarray(phase, jnp.float64)
-    lm = jnp.asarray(ln_mod, jnp.float64)
-    w = jnp.asarray(ref_weight, jnp.float64)
+    op = jax.tree_util.tree_map(lambda a: a[g], ops)
+    live = jnp.sum(jnp.abs(op.Sr), axis=1) > 0                    # (F,)
+    ph = jnp.where(live, jnp.asarray(phase, jnp.float64), 0.0)
+    lm = jnp.where(live, jnp.asarray(ln_mod, jnp.float64), 0.0)
+    w = jnp.asarray(ref_weight, jnp.float64)                      # (B, F) or (1, F)
     pd = ph @ op.V.T                                               # (B, 4)
-    ends = jax.vmap(lambda x: _ends(op, x))(pd)
-    U = jax.vmap(jax.jacfwd(lambda x: _ends(op, x)))(pd)           # (B, F, 4)
+    ends, U, SU = _ends(op, pd)                                    # (B, F), (B, F, 4) x 2
     rec = ph @ op.A0.T + ends
     wn = w / jnp.maximum(jnp.sum(w, axis=1, keepdims=True), 1e-300)
     rec = rec + jnp.sum(wn * (lm - rec), axis=1, keepdims=True)
-    r = lm - rec
-    live = jnp.sum(jnp.abs(op.Sr), axis=1) > 0
-    r = jnp.where(live, r, 0.0)
+    r = jnp.where(live, lm - rec, 0.0)
     decision = -jnp.expm1(-r) @ op.Sr.T
     rough = r - r @ op.Sn.T
     noise = jnp.sqrt(jnp.sum(rough * rough, axis=1) / op.dof)
     # gain: rows of Sr P (noise in ln|Z|) and Sr P A_b (noise in the phase), with
-    # P = I - 1 wn^T (offset) and A_b = A0 + U_b V
+    # P = I - 1 wn^T (offset) and A_b = A0 + U_b V; a = wn^T A_b.  Terms in wn alone are
+    # computed once when the reference weights are shared ((1, F))
     s = jnp.sum(op.Sr, axis=1)
     Srw = wn @ op.Sr.T
     g_m = jnp.sum(op.Sr ** 2, axis=1) - 2 * s * Srw + s * s * jnp.sum(wn * wn, axis=1,
                                                                        keepdims=True)
-    SU = jnp.einsum("ij,bjk->bik", op.Sr, U)
-    a = wn @ op.A0 + jnp.einsum("bk,kf->bf", jnp.einsum("bfk,bf->bk", U, wn), op.V)
+    Uw = jnp.sum(U * wn[:, :, None], axis=1)                      # (B, 4)
+    a0 = wn @ op.A0
+    a = a0 + Uw @ op.V
+    a_Sr = a0 @ op.SrA0.T + Uw @ op.C.T                            # a @ SrA0^T
+    aV = a0 @ op.V.T + Uw @ op.VV                                  # a @ V^T
     n0 = jnp.sum(op.SrA0 ** 2, axis=1)
-    g_p = (n0 + jnp.einsum("bik,kl,bil->bi", SU, op.VV, SU) + 2 * jnp.einsum("bik,ik->bi", SU, op.C)
-           + s * s * jnp.sum(a * a, axis=1, keepdims=True) - 2 * s * (a @ op.SrA0.T)
-           - 2 * s * jnp.einsum("bik,bk->bi", SU, a @ op.V.T))
-    gain = jnp.sqrt(jnp.maximum(g_m + g_p, 0.0)) * live
-    return ZHITOut(rec, decision, noise, gain)
+    # SU VV SU^T + 2 SU C^T - 2 s SU aV^T on the diagonal, as one elementwise sum over k
+    mix = SU @ op.VV + 2 * op.C[None] - 2 * s[None, :, None] * aV[:, None, :]
+    g_p = (n0 + jnp.sum(SU * mix, axis=2) + s * s * jnp.sum(a * a, axis=1, keepdims=True)
+           - 2 * s * a_Sr)
+    gain = jnp.sqrt(jnp.maximum(g_m + g_p, 0.0))
+    tol = jnp.maximum(max_rel, significance * noise[:, None] * gain)
+    # (transcendental functions on whole arrays -- arg, log, exp -- are left to numpy,
+    # whose vectorised versions are ~4x faster than XLA's on CPU)
+    return ZHITOut(rec, jnp.where(live, decision, jnp.nan), jnp.where(live, tol, jnp.nan),
+                   noise)

@@ -336,11 +336,17 @@ def drop_points(freq, bad, used, exclude) -> np.ndarray:
     bad = used & bad
     if exclude == "any":
         return bad
-    order = np.argsort(np.where(used, freq, np.inf), axis=1, kind="stable")  # ascending f
-    b_s = np.take_along_axis(bad, order, axis=1)
-    skip = b_s | ~np.take_along_axis(used, order, axis=1)
+    drop = np.zeros_like(bad)
+    rows = np.nonzero(bad.any(axis=1))[0]            # only spectra with a bad point
+    if not rows.size:
+        return drop
+    f, bd, us = freq[rows], bad[rows], used[rows]
+    order = np.argsort(np.where(us, f, np.inf), axis=1, kind="stable")  # ascending f
+    b_s = np.take_along_axis(bd, order, axis=1)
+    skip = b_s | ~np.take_along_axis(us, order, axis=1)
     low = np.cumprod(skip, axis=1).astype(bool)
     high = np.cumprod(skip[:, ::-1], axis=1)[:, ::-1].astype(bool)
-    drop = np.zeros_like(bad)
-    np.put_along_axis(drop, order, (low | high) & b_s, axis=1)
+    sub = np.zeros_like(bd)
+    np.put_along_axis(sub, order, (low | high) & b_s, axis=1)
+    drop[rows] = sub
     return drop

@@ -132,22 +132,22 @@ def zhit(freq, Z=None, *, mask=None, ref_window=None, correction: str = "exact",
                    smooth_residuals, significance)
     batch = as_batch(freq, Z, mask, min_points=_MIN_POINTS)
     order, n_used = _ascending(batch)
-    f_s = np.take_along_axis(batch.freq, order, axis=1)
-    Z_s = np.take_along_axis(batch.Z, order, axis=1)
+    f_s, Z_s = _take(batch.freq, order), _take(batch.Z, order)
     live = np.arange(batch.n_freq)[None, :] < n_used[:, None]
     ref = _reference(f_s, live, n_used, ref_window)
-    ln_rec, dec, noise, gain = _run_kernel(f_s, Z_s, live, n_used, ref, correction,
-                                           smoothing, smooth_residuals)
-    modulus_s = np.where(live, np.exp(ln_rec), np.nan)
-    res_s = np.where(live, (np.abs(Z_s) - modulus_s) / np.abs(Z_s), np.nan)
-    tol_s = np.maximum(max_rel_residual, significance * noise[:, None] * gain)
-    back = np.argsort(order, axis=1)
-    unsort = lambda a: np.take_along_axis(a, back, axis=1)   # noqa: E731
-    modulus, residuals, decision, tol, ref = (unsort(a) for a in (modulus_s, res_s, dec,
-                                                                 tol_s, ref))
+    absZ, ph_s = np.abs(Z_s), np.angle(Z_s)
+    out = _run_kernel(f_s, ph_s, np.log(absZ), live, n_used, ref, correction, smoothing,
+                      smooth_residuals, order.ndim == 1, float(max_rel_residual),
+                      float(significance))
+    modulus_s = np.exp(out["ln_rec"])
+    res_s = (absZ - modulus_s) / absZ
+    if not live.all():
+        modulus_s[~live], res_s[~live], ph_s = np.nan, np.nan, np.where(live, ph_s, np.nan)
+    back = np.argsort(order, axis=-1)
+    modulus, residuals, decision, tol, phase, ref = (
+        _take(a, back) for a in (modulus_s, res_s, out["decision"], out["tolerance"], ph_s,
+                                 ref))
     used = batch.mask
-    decision = np.where(used, decision, np.nan)
-    tol = np.where(used, tol, np.nan)
     bad = used & ~(np.abs(decision) <= tol)
     keep = used & ~drop_points(batch.freq, bad, used, exclude)
     valid = ~bad.any(axis=1)
@@ -157,15 +157,32 @@ def zhit(freq, Z=None, *, mask=None, ref_window=None, correction: str = "exact",
                    smooth_residuals=float(smooth_residuals), significance=float(significance),
                    exclude=exclude)
     return ZHITResult(modulus=modulus, residuals=residuals, valid=valid, mask=keep,
-                      decision=decision, tolerance=tol, noise=noise,
-                      phase=np.angle(batch.Z), reference=ref & used, freq=batch.freq,
+                      decision=decision, tolerance=tol, noise=out["noise"],
+                      phase=phase, reference=ref & used, freq=batch.freq,
                       used=used, options=options)
 
 
 def _ascending(batch: Batch):
-    """(order (B, F): used points first in ascending frequency, n_used (B,))."""
+    """(order: used points first in ascending frequency, n_used (B,)); order is (F,) when
+    every spectrum has the same grid and mask (one sort for the batch), else (B, F)."""
+    n_used = batch.mask.sum(axis=1)
+    if batch.shared_freq and bool(np.all(batch.mask == batch.mask[:1])):
+        return np.argsort(np.where(batch.mask[0], batch.freq[0], np.inf), kind="stable"), n_used
     key = np.where(batch.mask, batch.freq, np.inf)
-    return np.argsort(key, axis=1, kind="stable"), batch.mask.sum(axis=1)
+    return np.argsort(key, axis=1, kind="stable"), n_used
+
+
+def _take(a, order):
+    """Columns of a (B, F) in ``order`` ((F,) shared or (B, F) per row); a view when the
+    order is the identity or the reverse (sweeps in either direction)."""
+    if order.ndim == 2:
+        return np.take_along_axis(a, order, axis=1)
+    n = order.size
+    if np.array_equal(order, np.arange(n)):
+        return a
+    if np.array_equal(order, np.arange(n)[::-1]):
+        return a[:, ::-1]
+    return a[:, order]
 
 
 def _reference(f_s, live, n_used, ref_window) -> np.ndarray:
@@ -183,41 +200,57 @@ def _reference(f_s, live, n_used, ref_window) -> np.ndarray:
     return ref
 
 
-def _run_kernel(f_s, Z_s, live, n_used, ref, correction, smoothing, smooth_res):
-    """ln|Z|_rec, smoothed residuals, noise std (B,) and noise gain (B, F), in sorted
-    order: one operator per distinct grid (built in one call), one batched call per grid."""
-    import jax
+def _run_kernel(f_s, ph_s, lm_s, live, n_used, ref, correction, smoothing, smooth_res,
+                shared, max_rel, significance) -> dict:
+    """The kernel's outputs (``ZHITOut`` fields, numpy, sorted order; phase ``ph_s`` and
+    ln|Z| ``lm_s`` given in that order): one operator per
+    distinct grid (built in one call), one batched call per grid and chunk.  ``shared``:
+    every spectrum has the same grid (no grouping needed)."""
     from fastfit.kernels import ZHIT_CORRECTIONS, zhit_operators, zhit_reconstruct
 
     B, F = f_s.shape
     Fp = -(-F // 8) * 8
-    lw = np.log(2 * np.pi * f_s)
-    # dead entries continue the grid upwards (keeps rows increasing; ignored by the kernel)
-    last = np.take_along_axis(lw, (n_used - 1)[:, None], axis=1)
-    pad = lambda a, v: np.concatenate([a, np.full((B, Fp - F), v, a.dtype)], axis=1)  # noqa
-    live_p = pad(live, False)
-    lw_p = np.where(live_p, pad(lw, 0.0), last + np.arange(1, Fp + 1)[None, :])
-    grids, group = np.unique(np.where(live_p, lw_p, 0.0), axis=0, return_inverse=True)
-    group = group.reshape(-1)
-    G = grids.shape[0]
+    pad = lambda a, v: np.concatenate([a, np.full((a.shape[0], Fp - F), v, a.dtype)],  # noqa
+                                      axis=1)
+
+    def grid_rows(rows):
+        """ln w of the given rows, padded; dead entries continue the grid upwards (keeps
+        rows increasing; ignored by the kernel)."""
+        lw = np.log(2 * np.pi * f_s[rows])
+        last = np.take_along_axis(lw, (n_used[rows] - 1)[:, None], axis=1)
+        return np.where(pad(live[rows], False), pad(lw, 0.0), last + np.arange(1, Fp + 1))
+
+    if shared:
+        G, group = 1, np.zeros(B, np.int64)
+    else:
+        keys = np.where(pad(live, False), grid_rows(np.arange(B)), 0.0)
+        grids, group = np.unique(keys, axis=0, return_inverse=True)
+        group, G = group.reshape(-1), grids.shape[0]
     first = np.zeros(G, np.int64)
     first[group[::-1]] = np.arange(B)[::-1]                   # a member of every grid
     pick = np.concatenate([first, np.repeat(first[-1:], bucket_size(G, minimum=1) - G)])
     ln10 = np.log(10.0)
-    ops = zhit_operators(lw_p[pick], n_used[pick], float(smoothing) * ln10,
+    ops = zhit_operators(grid_rows(pick), n_used[pick], float(smoothing) * ln10,
                          float(smooth_res) * ln10, ZHIT_CORRECTIONS[correction])
-    phase = pad(np.where(live, np.angle(Z_s), 0.0), 0.0)
-    ln_mod = pad(np.where(live, np.log(np.abs(Z_s)), 0.0), 0.0)
-    ref_w = pad(ref.astype(np.float64), 0.0)
-    out = [np.zeros((B, Fp)), np.zeros((B, Fp)), np.zeros(B), np.zeros((B, Fp))]
+    full = live.all()
+    phase = pad(ph_s if full else np.where(live, ph_s, 0.0), 0.0)
+    ln_mod = pad(lm_s if full else np.where(live, lm_s, 0.0), 0.0)
+    one_ref = bool(np.all(ref == ref[:1]))                   # then passed as one row
+    ref_w = pad((ref[:1] if one_ref else ref).astype(np.float64), 0.0)
+    names = ("ln_rec", "decision", "tolerance")
+    out = {k: np.empty((B, Fp)) for k in names}
+    out["noise"] = np.empty(B)
     for g in range(G):
-        rows = np.nonzero(group == g)[0]
-        op = jax.tree_util.tree_map(lambda a: a[g], ops)
+        rows = np.arange(B) if G == 1 else np.nonzero(group == g)[0]
         for start in range(0, rows.size, _CHUNK):
             sel = rows[start:start + _CHUNK]
             size = bucket_size(sel.size)
-            idx = np.concatenate([sel, np.repeat(sel[-1:], size - sel.size)])
-            r = zhit_reconstruct(op, phase[idx], ln_mod[idx], ref_w[idx])
-            for k, a in enumerate(r):
-                out[k][sel] = np.asarray(a)[:sel.size]
-    return out[0][:, :F], out[1][:, :F], out[2], out[3][:, :F]
+            if G == 1 and size == sel.size:
+                part = slice(sel[0], sel[-1] + 1)             # a view, no copy
+            else:
+                part = np.concatenate([sel, np.repeat(sel[-1:], size - sel.size)])
+            r = zhit_reconstruct(ops, g, phase[part], ln_mod[part],
+                                 ref_w if one_ref else ref_w[part], max_rel, significance)
+            for k in names + ("noise",):
+                out[k][sel] = np.asarray(getattr(r, k))[:sel.size]
+    return {k: (v if v.ndim == 1 else v[:, :F]) for k, v in out.items()}
