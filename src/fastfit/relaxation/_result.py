@@ -100,10 +100,10 @@ class DRTResult(BatchResult):
 
     @property
     def poor_fit(self) -> np.ndarray:
-        """(B,) bool: ``misfit`` above ``max_misfit`` (default 2 %) -- the model does not
+        """(B,) bool: ``misfit`` above ``max_misfit`` (default 3 %) -- the model does not
         follow the spectrum (e.g. a non-negative DRT of an inductive loop)."""
         m = np.full(len(self), np.nan) if self.misfit is None else self.misfit
-        return ~(m <= self.options.get("max_misfit", 0.02))
+        return ~(m <= self.options.get("max_misfit", 0.03))
 
     @property
     def tail_names(self) -> tuple:

@@ -8,9 +8,16 @@ tau = 1/w, with the boundaries at the zero crossings of Im Z (linear in ln w bet
 neighbouring points).  The part above the highest capacitive point (the high-frequency
 inductance of cables and cell) stays positive: the series ``L`` models it.
 
-A run of inductive points counts when it has at least ``MIN_RUN`` points and its largest
-Im Z exceeds ``THRESHOLD`` times the largest capacitive -Im Z (so noise near Im Z = 0
-at the low-frequency end of a capacitive spectrum does not flip a region).  For one
+A run of inductive points counts when it has at least ``MIN_RUN`` (3) points, its
+largest Im Z exceeds ``THRESHOLD`` (2 %) times the largest capacitive -Im Z, and at one
+of its points Im Z / |Z| exceeds ``NOISE_K`` (5) times the local noise of Im Z / |Z|
+(1.4826 median |second difference| / sqrt 6 over 11 points): noise near Im Z = 0 at the
+low-frequency end of a capacitive spectrum (which approaches the real axis) does not
+flip a region.  Measured on 2,000 spectra each (71 points, 10 per decade): loop-free
+``synthetic.drt_mixtures`` (0.1-1 % noise) get a negative region in 1.3 % of the cases
+(43 % with the first two rules alone; 2 % with MIN_RUN = 2), ``synthetic.inductive_loops``
+get one in 100 % (0.2 % noise) and 99.3 % (1 % noise).  A loop seen at fewer than three
+points is left to the non-negative solution.  For one
 capacitive process R1 at tau1 and one inductive R2 at tau2 (Debye), Im Z crosses 0 at
 w_c = sqrt(R2/R1) / sqrt(tau1 tau2) (where R1 w tau1 = R2 / (w tau2)): between the two
 time constants, half a decade per decade of R1/R2 away from their geometric midpoint.
@@ -25,10 +32,12 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["auto_signs", "THRESHOLD", "MIN_RUN"]
+__all__ = ["auto_signs", "THRESHOLD", "MIN_RUN", "NOISE_K"]
 
 THRESHOLD = 0.02
-MIN_RUN = 2
+MIN_RUN = 3
+NOISE_K = 5.0
+NOISE_HALF_WINDOW = 5
 
 
 def _runs(ind):
@@ -39,7 +48,17 @@ def _runs(ind):
     return rid
 
 
-def _inductive_points(im):
+def _local_noise(y):
+    """(k, n) local noise std of y (ascending frequency): 1.4826 median |second
+    difference| / sqrt(6) over a window of ``2 NOISE_HALF_WINDOW + 1`` points (a smooth
+    signal adds its curvature, so this errs high)."""
+    d2 = np.abs(y[:, :-2] - 2 * y[:, 1:-1] + y[:, 2:])
+    d2 = np.pad(d2, ((0, 0), (1 + NOISE_HALF_WINDOW, 1 + NOISE_HALF_WINDOW)), mode="edge")
+    win = np.lib.stride_tricks.sliding_window_view(d2, 2 * NOISE_HALF_WINDOW + 1, axis=1)
+    return 1.4826 * np.median(win, axis=2) / np.sqrt(6.0)
+
+
+def _inductive_points(im, absz):
     """(k, n) bool: points of qualifying inductive runs (ascending frequency order)."""
     k, n = im.shape
     cap_scale = np.max(np.maximum(-im, 0.0), axis=1, keepdims=True)
@@ -47,6 +66,8 @@ def _inductive_points(im):
     cap = im < -thr
     has_cap = cap.any(axis=1)
     last_cap = np.where(has_cap, n - 1 - np.argmax(cap[:, ::-1], axis=1), -1)
+    y = im / absz
+    above_noise = y - NOISE_K * _local_noise(y)
     ind = im > 0
     rid = _runs(ind)
     key = (np.arange(k)[:, None] * (n + 1) + rid)[ind]
@@ -54,9 +75,11 @@ def _inductive_points(im):
     count = np.bincount(key, minlength=size)
     peak = np.full(size, -np.inf)
     np.maximum.at(peak, key, im[ind])
+    clear = np.full(size, -np.inf)
+    np.maximum.at(clear, key, above_noise[ind])
     top = np.full(size, -1)
     np.maximum.at(top, key, np.broadcast_to(np.arange(n), (k, n))[ind])
-    ok = (count >= MIN_RUN) & (peak > thr.repeat(n + 1))
+    ok = (count >= MIN_RUN) & (peak > thr.repeat(n + 1)) & (clear > 0)
     ok &= top < np.repeat(last_cap, n + 1)
     ok = ok.reshape(k, n + 1)
     ok[:, 0] = False
@@ -72,7 +95,7 @@ def auto_signs(freq, Z, weight, log_tau) -> np.ndarray:
     u = np.log(2 * np.pi * freq[order])                       # ascending ln w
     im = np.asarray(Z)[:, order].imag
     k, n = im.shape
-    ind = _inductive_points(im)
+    ind = _inductive_points(im, np.abs(np.asarray(Z)[:, order]))
     # zero crossing of Im Z between points i-1 and i (i = 1..n-1), linear in ln w
     a, b = im[:, :-1], im[:, 1:]
     den = np.where(b != a, b - a, 1.0)
