@@ -73,6 +73,10 @@ def zhit(freq, Z=None, *, mask=None, ref_window=None, correction: str = "exact",
         to the residuals before they are compared with ``max_rel_residual`` (averages the
         measurement noise out of the decision, keeps trends such as drift); 0 compares
         the raw residuals
+    significance : float -- the tolerance at a point is max(``max_rel_residual``,
+        significance x noise x gain): the estimated noise std of ln|Z| times the std of the
+        smoothed residual per unit noise there (larger near the ends, where the offset
+        and the continuation amplify it); 3 (default) keeps noisy compliant spectra valid
     exclude : "ends" | "any" | None -- which failing points ``mask`` drops: the runs at
         the two ends of the spectrum (up to the first passing point), every failing
         point, or none
@@ -240,7 +244,8 @@ def _run_kernel(f_s, ph_s, lm_s, live, n_used, ref, correction, smoothing, smoot
     names = ("ln_rec", "decision", "tolerance")
     out = {k: np.empty((B, Fp)) for k in names}
     out["noise"] = np.empty(B)
-    for g in range(G):
+    pending = []          # every chunk is dispatched before any result is read back, so
+    for g in range(G):    # the (asynchronous) chunks can run side by side on the cores
         rows = np.arange(B) if G == 1 else np.nonzero(group == g)[0]
         for start in range(0, rows.size, _CHUNK):
             sel = rows[start:start + _CHUNK]
@@ -249,8 +254,10 @@ def _run_kernel(f_s, ph_s, lm_s, live, n_used, ref, correction, smoothing, smoot
                 part = slice(sel[0], sel[-1] + 1)             # a view, no copy
             else:
                 part = np.concatenate([sel, np.repeat(sel[-1:], size - sel.size)])
-            r = zhit_reconstruct(ops, g, phase[part], ln_mod[part],
-                                 ref_w if one_ref else ref_w[part], max_rel, significance)
-            for k in names + ("noise",):
-                out[k][sel] = np.asarray(getattr(r, k))[:sel.size]
+            pending.append((sel, zhit_reconstruct(ops, g, phase[part], ln_mod[part],
+                                                  ref_w if one_ref else ref_w[part], max_rel,
+                                                  significance)))
+    for sel, r in pending:
+        for k in names + ("noise",):
+            out[k][sel] = np.asarray(getattr(r, k))[:sel.size]
     return {k: (v if v.ndim == 1 else v[:, :F]) for k, v in out.items()}
