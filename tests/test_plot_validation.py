@@ -67,7 +67,8 @@ def test_report_shows_residuals_and_drt_bands(tmp_path):
     with Store(path) as st:
         idx = st.append_spectra(series)
         st.write_kk("kk", idx, ff.kk(series), options={"max_rel_residual": 0.05})
-        st.write_drt("drt", idx, ff.drt(series, lam=1e-4), options={"lam": 1e-4})
+        st.write_drt("drt", idx, ff.drt(series, lam=1e-4, sign="auto"),
+                     options={"lam": 1e-4, "sign": "auto"})
     html = write_report(path, tmp_path / "rep").read_text()
     names = sorted(p.name for p in (tmp_path / "rep").glob("*.png"))
     assert [n for n in names if n.startswith("kk_residuals_")] == [

@@ -7,8 +7,8 @@ the spectra carry a temperature, and a parameter table (all rows also in a CSV).
 runs get their test indicators over time and, for the first, middle and last spectrum,
 the lin-KK and Z-HIT residuals (both tests recomputed for those spectra); DRT results a
 heat map over time and, for the same three spectra, the DRT with its 95 % credible band
-and peak intervals (recomputed with the run's lambda and tau range: bands are not
-stored).  The HTML embeds every PNG as base64, so it can be mailed or archived alone.
+and peak intervals (recomputed with the run's lambda, tau range and sign option:
+bands are not stored).  The HTML embeds every PNG as base64, so it can be mailed or archived alone.
 """
 from __future__ import annotations
 
@@ -250,9 +250,12 @@ def _drt_bands(page, store, run, drt, tag):
         return
     spectra = [int(drt["spectrum"][r]) for r in rows]
     series = store.spectra(spectra)
-    tr = store.run_info(run).get("options", {}).get("tau_range")
+    opts = store.run_info(run).get("options", {})
+    tr = opts.get("tau_range")
+    sign = opts.get("sign") if opts.get("sign") in ("nonnegative", "free", "auto") else None
     d = solve_drt(series.freq, series.Z, mask=series.mask, lam=lam[rows],
-                  tau_range=None if tr is None else tuple(tr), bands=0.95, n_samples=100)
+                  tau_range=None if tr is None else tuple(tr), sign=sign, bands=0.95,
+                  n_samples=100)
     peaks = d.peaks()
     figs: list[str] = []
     for i, s in enumerate(spectra):
