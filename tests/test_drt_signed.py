@@ -116,7 +116,7 @@ def test_cpe_tail_is_the_profiled_exact_optimum():
     exact objective (scipy NNLS on the augmented system at every grid value), Q and the
     arc are recovered; without the tail the CPE piles up at the long-tau end."""
     Z = 10 + zarc(F71, 100, 1e-3, 0.9) + 1 / (2e-3 * (1j * W71) ** 0.7)
-    grid = np.array([0.6, 0.65, 0.7, 0.75, 0.8])
+    grid = np.array([0.65, 0.7, 0.75])
     d = drt(F71, Z, tail="cpe", tail_grid=grid)
     assert d.tail_names == ("Q", "n")
     assert d.tail_params[0, 1] == 0.7

@@ -6,6 +6,8 @@ spectrum's used points in ascending frequency order, groups spectra that share a
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from .._batch import Batch, as_batch, bucket_size
@@ -204,13 +206,26 @@ def _reference(f_s, live, n_used, ref_window) -> np.ndarray:
     return ref
 
 
+@lru_cache(maxsize=8)
+def _operators(grids: bytes, shape: tuple, n_live: bytes, smoothing: float,
+               smooth_res: float, correction: int):
+    """Operators of the grids (raw bytes of a (G, F) float64 array; a few grids are kept:
+    repeated calls on the same grid, e.g. one file after another, build them once)."""
+    from fastfit.kernels import zhit_operators
+
+    ln10 = np.log(10.0)
+    return zhit_operators(np.frombuffer(grids, np.float64).reshape(shape),
+                          np.frombuffer(n_live, np.int64), smoothing * ln10,
+                          smooth_res * ln10, correction)
+
+
 def _run_kernel(f_s, ph_s, lm_s, live, n_used, ref, correction, smoothing, smooth_res,
                 shared, max_rel, significance) -> dict:
     """The kernel's outputs (``ZHITOut`` fields, numpy, sorted order; phase ``ph_s`` and
     ln|Z| ``lm_s`` given in that order): one operator per
     distinct grid (built in one call), one batched call per grid and chunk.  ``shared``:
     every spectrum has the same grid (no grouping needed)."""
-    from fastfit.kernels import ZHIT_CORRECTIONS, zhit_operators, zhit_reconstruct
+    from fastfit.kernels import ZHIT_CORRECTIONS, zhit_reconstruct
 
     B, F = f_s.shape
     Fp = -(-F // 8) * 8
@@ -233,9 +248,10 @@ def _run_kernel(f_s, ph_s, lm_s, live, n_used, ref, correction, smoothing, smoot
     first = np.zeros(G, np.int64)
     first[group[::-1]] = np.arange(B)[::-1]                   # a member of every grid
     pick = np.concatenate([first, np.repeat(first[-1:], bucket_size(G, minimum=1) - G)])
-    ln10 = np.log(10.0)
-    ops = zhit_operators(grid_rows(pick), n_used[pick], float(smoothing) * ln10,
-                         float(smooth_res) * ln10, ZHIT_CORRECTIONS[correction])
+    grids_p = np.ascontiguousarray(grid_rows(pick))
+    ops = _operators(grids_p.tobytes(), grids_p.shape, np.ascontiguousarray(
+        n_used[pick], np.int64).tobytes(), float(smoothing), float(smooth_res),
+        ZHIT_CORRECTIONS[correction])
     full = live.all()
     phase = pad(ph_s if full else np.where(live, ph_s, 0.0), 0.0)
     ln_mod = pad(lm_s if full else np.where(live, lm_s, 0.0), 0.0)
