@@ -87,8 +87,9 @@ def main():
              f"{t_ff:.3f} s (median {t_med:.3f})", f"{c_ff:.2f} s", f"{N / t_ff:,.0f}", "-",
              "-", "-")]
     notes = []
-    for name, fn in (("(a) same reconstruction, numpy/scipy per spectrum", zhit_exact_reference),
-                     ("(b) first-order Z-HIT, numpy/scipy per spectrum", zhit_first_order_reference)):
+    refs = (("(a) same reconstruction, numpy/scipy per spectrum", zhit_exact_reference),
+            ("(b) first-order Z-HIT, numpy/scipy per spectrum", zhit_first_order_reference))
+    for name, fn in refs:
         t_ref, c_ref, mod = _loop(fn, f, Z, N_REF)
         diff = np.max(np.abs(r.modulus[:N_REF] / mod - 1))
         rows.append((f"{name} ({N_REF} timed, extrapolated)", f"{t_ref * N:,.1f} s",

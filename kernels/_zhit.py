@@ -26,7 +26,8 @@ Two corrections are offered (``correction``):
   range the phase is continued as ``lim + (phi_end - lim) exp(-kappa v)`` (v the distance
   beyond the end in ln w), relaxing towards 0 when the phase moves towards 0 at that end
   and otherwise towards the next of +-pi/4 (diffusion) and +-pi/2, with kappa matching the
-  end slope of a local quadratic fit (0.8 ln-units).  Interior points are then within ~0.3 % of the exact modulus for spectra
+  end slope of a local quadratic fit (0.8 ln-units).  Interior points are then within
+  ~0.3 % of the exact modulus for spectra
   whose features lie inside the measured range; the end points depend on that continuation.
 
 Everything up to the continuation is linear in phi, so one frequency grid gives one
@@ -63,7 +64,8 @@ class ZHITOperator(NamedTuple):
         kappa derivative;  S_l, S_r : (F,) the same integral of 1;  c_l, c_r : (F,)
         weight of the coincident end node;  SP_*, SdP_*, Sc_* : Sr @ P_*, Sr @ dP_*,
         Sr @ c_* (the residual smoother applied to the tables, for the noise gain)
-    Sr : (F, F) residual smoother;  Sn : (F, F) smoother of the noise estimate;  SrA0 : Sr @ A0;  C : SrA0 @ V^T (F, 4);  VV : V V^T
+    Sr : (F, F) residual smoother;  Sn : (F, F) smoother of the noise estimate;
+    SrA0 : Sr @ A0;  C : SrA0 @ V^T (F, 4);  VV : V V^T
     dof : scalar, expected ||(I - Sn) r||^2 / sigma^2 for white noise of std sigma in
         ln|Z| and in the phase (the noise estimate's normaliser)
     """
@@ -204,7 +206,8 @@ def _one_operator(u, n, width, res_width, correction):
     a, b = 1.0 - tt, tt
     hj = h[jj]
     S = (a[:, None] * eye[jj] + b[:, None] * eye[jnp.minimum(jj + 1, F - 1)]
-         + ((a ** 3 - a)[:, None] * Mop[jj] + (b ** 3 - b)[:, None] * Mop[jnp.minimum(jj + 1, F - 1)])
+         + ((a ** 3 - a)[:, None] * Mop[jj]
+            + (b ** 3 - b)[:, None] * Mop[jnp.minimum(jj + 1, F - 1)])
          * hj[:, None] ** 2 / 6.0)
     x = u[jj] + tt * hj
     sub = jnp.where(seg_live, hj / _REFINE, 0.0)                     # width after the node
@@ -321,8 +324,9 @@ def _hermite(P, dP, kappa):
 
 def _ends(op, pd):
     """Continuation terms (B, F), their derivatives U by pd = (p_l, d_l, p_r, d_r) (B, 4)
-    and Sr @ U (lists of four (B, F) columns): out = lim S + gap (P(kappa) - c0 kappa / pi) per end (left +,
-    right -); U and Sr U from the tables and their smoothed copies (O(F) per spectrum)."""
+    and Sr @ U (lists of four (B, F) columns): out = lim S + gap (P(kappa) - c0 kappa / pi)
+    per end (left +, right -); U and Sr U from the tables and their smoothed copies (O(F)
+    per spectrum)."""
     out, cols, scols = 0.0, [], []
     for k, (P, dP, S, c0, SP, SdP, Sc, sgn) in enumerate((
             (op.P_l, op.dP_l, op.S_l, op.c_l, op.SP_l, op.SdP_l, op.Sc_l, 1.0),

@@ -46,7 +46,8 @@ def validation_residuals(kk=None, zhit=None, index: int = 0, *, title=None,
         if kind == "kk":
             lim = 100 * r.options.get("max_rel_residual", 0.05)
             rep = "impedance" if r.representation is None else str(r.representation[index])
-            for part, style, col in (("residuals_real", "o-", "C0"), ("residuals_imag", "s-", "C1")):
+            for part, style, col in (("residuals_real", "o-", "C0"),
+                                     ("residuals_imag", "s-", "C1")):
                 y = 100 * _row(r, part, index)
                 ax.plot(f[keep], y[keep], style, ms=3, lw=0.8, color=col,
                         label=f"lin-KK {'Re' if part.endswith('real') else 'Im'} ({rep})")

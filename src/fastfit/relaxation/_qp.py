@@ -45,11 +45,12 @@ def solve_qp(A, M, free, b, lam, constrained: bool, sign=None, warm_start=False,
 
     ``constrained``: every free column is sign-constrained (``sign`` (k, N) of +-1, default
     +1: non-negative); else plain ridge.  ``q_extra`` (k, N) is added to the linear term
-    ``A^T b`` (perturbed problems of the credible bands).  Stages (every stage: a fresh positive-set guess,
-    then block pivoting with a budget of factorisations; the unfinished go on to the next
-    stage in a smaller batch): ``_STAGES_SMALL`` for N <= 128 (ADMM iterations are cheap
-    next to factorisations), ``_STAGES_LARGE`` above (a shorter first ADMM guess pays off
-    on large systems; benchmarks/README.md, "Tuning history").
+    ``A^T b`` (perturbed problems of the credible bands).  Stages (every stage: a fresh
+    positive-set guess, then block pivoting with a budget of factorisations; the
+    unfinished go on to the next stage in a smaller batch): ``_STAGES_SMALL`` for N <= 128
+    (ADMM iterations are cheap next to factorisations), ``_STAGES_LARGE`` above (a
+    shorter first ADMM guess pays off on large systems; benchmarks/README.md, "Tuning
+    history").
     """
     from fastfit.kernels import MAX_SOLVES, NNLS_STATUS, nnls_qp
 

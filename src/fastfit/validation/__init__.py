@@ -8,8 +8,8 @@
 * :func:`instantaneous` -- time-interpolated spectra of a swept series ("4-D analysis");
 * :func:`point_times` -- acquisition time of every point.
 
-Private parts: ``_linkk`` (the lin-KK driver), ``_zhit`` (Z-HIT), ``_indicators`` and ``_drift`` (drift),
-``_instantaneous``, ``_timing`` (series and point times), ``_result``.
+Private parts: ``_linkk`` (the lin-KK driver), ``_zhit`` (Z-HIT), ``_indicators`` and
+``_drift`` (drift), ``_instantaneous``, ``_timing`` (series and point times), ``_result``.
 """
 from ._drift import drift
 from ._instantaneous import instantaneous
