@@ -22,7 +22,7 @@ OUT = Path(__file__).resolve().parent / "api.md"
 MODULES = [
     ("fastfit", "the package: public names, imported lazily"),
     ("fastfit.fitting", "API: equivalent-circuit fitting"),
-    ("fastfit.validation", "API: lin-KK and drift"),
+    ("fastfit.validation", "API: lin-KK, Z-HIT and drift"),
     ("fastfit.relaxation", "API: distribution of relaxation times"),
     ("fastfit.nonstationary", "alias of the drift part of fastfit.validation"),
     ("fastfit.circuit", "API: circuit strings and user elements"),

@@ -9,14 +9,15 @@ batch axis (or is vmapped once at the API edge), in float64/complex128.
   :func:`lm_covariance` (``_lm``), start scans over candidate shapes :func:`scan_combos`,
   the staged pipeline :func:`fit_pipeline` (``_fit``), shared-parameter series
   :func:`joint_lm` (``_joint``)
-* lin-KK: :func:`lin_kk` (``_kk``)
+* lin-KK: :func:`lin_kk` (``_kk``); Z-HIT: :func:`zhit_operators`,
+  :func:`zhit_reconstruct` (``_zhit``)
 * DRT: system matrices :func:`drt_matrices` (``_drt``), batched non-negative QP
   :func:`nnls_qp` (``_nnls``), lambda selection :func:`ridge_scores`, :func:`reim_scores`
   (``_drt_lam``)
 
 Every kernel returns arrays or a NamedTuple of arrays; status codes are integers whose
 names are in ``LM_STATUS``, ``KK_STATUS`` and ``NNLS_STATUS`` (the API translates them to
-its status enumerations).  The lin-KK and DRT kernels are imported on first use.
+its status enumerations).  The lin-KK, Z-HIT and DRT kernels are imported on first use.
 
 Importing this package turns on JAX's ``jax_enable_x64`` flag (process-wide): fits need
 float64, and JAX would otherwise silently compute in float32.  Nothing else in JAX's
@@ -49,6 +50,8 @@ LM_STATUS = {"RUNNING": _lm.RUNNING, "FTOL": _lm.FTOL, "XTOL": _lm.XTOL, "GTOL":
 # lin-KK and DRT kernels: public name -> private module, imported on first use
 _LAZY = {
     "lin_kk": "_kk", "LinKKOut": "_kk", "KK_MODES": "_kk", "KK_STATUS": "_kk",
+    "zhit_operators": "_zhit", "zhit_reconstruct": "_zhit", "ZHITOperator": "_zhit",
+    "ZHITOut": "_zhit", "ZHIT_CORRECTIONS": "_zhit",
     "drt_matrices": "_drt", "DRTMatrices": "_drt", "gaussian_eval": "_drt",
     "pwl_eval": "_drt", "toeplitz": "_drt",
     "nnls_qp": "_nnls", "NNLSOut": "_nnls", "NNLS_STATUS": "_nnls", "MAX_SOLVES": "_nnls",

@@ -290,8 +290,10 @@ def _stages(width: int):
 
 
 def _stage(omega, zr, zi, w, w_min, w_max, st, m0, c, max_M, opt, *, hi, width, shared):
-    """Run M = m0..hi (one padded width) on one chunk of spectra until all are done."""
+    """Run M = m0..hi (one padded width) on one chunk of spectra until all are done; m0
+    (chunk,) per spectrum: a spectrum joins when M reaches its m0."""
     B = zr.shape[0]
+    m0 = jnp.broadcast_to(m0, (B,))
 
     def cond(carry):
         m, st = carry
@@ -302,19 +304,20 @@ def _stage(omega, zr, zi, w, w_min, w_max, st, m0, c, max_M, opt, *, hi, width, 
         coef, tau, mu, cnd = _fit_M(omega, zr, zi, w, w_min, w_max, m, hi, opt, shared)
         pad = jnp.zeros((B, width - hi))
         coef_full = jnp.concatenate([coef[:, :hi + 1], pad, coef[:, -2:]], axis=1)
-        a = st["active"]
+        a = st["active"] & (m >= m0)
         new = dict(
             M=jnp.where(a, m, st["M"]), mu=jnp.where(a, mu, st["mu"]),
             cond=jnp.where(a, cnd, st["cond"]),
             coef=jnp.where(a[:, None], coef_full, st["coef"]),
             tau=jnp.where(a[:, None], jnp.concatenate([tau, pad], axis=1), st["tau"]),
-            active=a & (mu > c) & (m < max_M),
+            active=jnp.where(a, (mu > c) & (m < max_M), st["active"]),
         )
         return m + 1, new
 
     z_fit = st.pop("z_fit")
     ran = st["active"]
-    st = lax.while_loop(cond, body, (m0, st))[1]
+    start = jnp.min(jnp.where(ran, m0, hi + 1))
+    st = lax.while_loop(cond, body, (start, st))[1]
     st["z_fit"] = jnp.where(ran[:, None], _model(omega, st["coef"], st["tau"]), z_fit)
     return st
 
@@ -340,7 +343,7 @@ def _run_stages(omega, zr, zi, w, c, m_start, max_M, fixed, opt, *, width, share
     w_min = jnp.min(jnp.where(w > 0, om, jnp.inf), axis=1)
     w_max = jnp.max(jnp.where(w > 0, om, -jnp.inf), axis=1)
     state = dict(
-        active=jnp.ones(B, bool), M=jnp.zeros(B, jnp.int64), mu=jnp.full(B, jnp.nan),
+        active=m_start <= max_M, M=jnp.zeros(B, jnp.int64), mu=jnp.full(B, jnp.nan),
         cond=jnp.full(B, jnp.nan), coef=jnp.zeros((B, width + 3)), tau=jnp.zeros((B, width)),
         z_fit=jnp.zeros((B, F), jnp.complex128),
     )
@@ -360,7 +363,7 @@ def _run_stages(omega, zr, zi, w, c, m_start, max_M, fixed, opt, *, width, share
             sub = {k: v[idx] for k, v in st.items()}
             sub["active"] = sub["active"] & mine
             om_c = omega if shared else omega[idx]
-            sub = stage(om_c, zr[idx], zi[idx], w[idx], w_min[idx], w_max[idx], sub, m0)
+            sub = stage(om_c, zr[idx], zi[idx], w[idx], w_min[idx], w_max[idx], sub, m0[idx])
             sub["active"] = jnp.where(mine, sub["active"], st["active"][idx])
             return j + 1, {k: st[k].at[idx].set(sub[k]) for k in st}
 
@@ -392,7 +395,9 @@ def lin_kk(omega, Z, weight, c, *, max_M=50, min_M=1, fixed=False, mode=0, add_c
     weight : (B, F) float64, 1 where a point is used, 0 where it is not
     c : scalar, mu threshold (ignored when ``fixed``)
     max_M : int, largest number of RC elements (<= width)
-    min_M : int, first M tried
+    min_M : int or (B,) int, first M tried (per spectrum; above ``max_M``: the spectrum
+        is skipped and its outputs are meaningless -- reruns of a few spectra of a batch
+        keep the batch's shapes and compiled program this way)
     fixed : bool, fit exactly ``max_M`` elements (impedance.py's ``c=None``)
     mode : int, ``KK_MODES`` code (0 complex, 1 real, 2 imag)
     add_cap, add_ind : bool, series capacitance / inductance columns
@@ -412,9 +417,11 @@ def lin_kk(omega, Z, weight, c, *, max_M=50, min_M=1, fixed=False, mode=0, add_c
     c = jnp.asarray(c, jnp.float64)
     fixed = jnp.asarray(fixed, bool)
     max_M = jnp.clip(jnp.asarray(max_M, jnp.int64), 1, width)
-    m_start = jnp.where(fixed, max_M, jnp.clip(jnp.asarray(min_M, jnp.int64), 1, max_M))
+    B = Z.shape[0]
+    # per spectrum; min_M > max_M leaves a spectrum out (M = 0, results meaningless)
+    m_start = jnp.broadcast_to(jnp.where(fixed, max_M, jnp.clip(
+        jnp.asarray(min_M, jnp.int64), 1, max_M + 1)), (B,))
     opt = (jnp.asarray(mode, jnp.int64), jnp.asarray(add_cap, jnp.float64),
            jnp.asarray(add_ind, jnp.float64))
-    B = Z.shape[0]
     return _run_stages(omega, Z.real, Z.imag, w, c, m_start, max_M, fixed, opt, width=width,
                        shared=shared, chunk=min(chunk, B))

@@ -2,10 +2,11 @@
 
 For every spectrum ``b`` of a batch, solve exactly
 
-    minimise  1/2 x^T H x - q_b^T x     subject to  x_i >= 0 for i in ``nonneg``
+    minimise  1/2 x^T H x - q_b^T x     subject to  s_bi x_i >= 0 for i in ``nonneg``
 
 where ``H`` (N, N, symmetric positive definite) is shared by the batch and ``q`` (B, N)
-is not.  This is the normal-equation form of the Tikhonov problem
+is not; ``s_b`` (``sign``, default +1) lets each spectrum constrain a variable to be
+non-negative (+1) or non-positive (-1).  This is the normal-equation form of the Tikhonov problem
 ``min ||A x - b||^2 + lam x^T M x`` with ``H = A^T A + lam M`` and ``q = A^T b``.
 
 Method (measurements behind it: docs/design-notes.md, "DRT solver"):
@@ -150,19 +151,21 @@ def _reduced_solve(Ht, Kt, qt, P):
     return jnp.zeros_like(x).at[perm].set(x)[:B]
 
 
-def _infeasible(Ht, qt, nonneg, P, x):
+def _infeasible(Ht, qt, nonneg, P, x, sg):
+    """KKT violations of the constraint ``sg x >= 0``: a passive variable of the wrong
+    sign, or an active one whose multiplier ``sg (H x - q)`` is negative."""
     xmax = jnp.max(jnp.abs(x), axis=1, keepdims=True)
     qmax = jnp.max(jnp.abs(qt), axis=1, keepdims=True)
     y = x @ Ht - qt
     tol_y = _TOL * jnp.maximum(qmax, xmax)
-    return nonneg & ((P & (x < -_TOL * xmax)) | (~P & (y < -tol_y)))
+    return nonneg & ((P & (sg * x < -_TOL * xmax)) | (~P & (sg * y < -tol_y)))
 
 
 def _unfinished(st):
     return (st[2].any(axis=1) | (st[5] == 0)) & (st[5] < st[6])
 
 
-def _bpp_step(Ht, Kt, qt, nonneg, st):
+def _bpp_step(Ht, Kt, qt, sg, nonneg, st):
     P, x, V, alpha, beta, nsolve, cap = st
     N = P.shape[1]
     nv = V.sum(axis=1)
@@ -178,21 +181,22 @@ def _bpp_step(Ht, Kt, qt, nonneg, st):
     Pn = P ^ flip
     xn = _reduced_solve(Ht, Kt, qt, Pn)
     xn = jnp.where(act[:, None], xn, x)
-    Vn = jnp.where(act[:, None], _infeasible(Ht, qt, nonneg, Pn, xn), V)
+    Vn = jnp.where(act[:, None], _infeasible(Ht, qt, nonneg, Pn, xn, sg), V)
     Vn = Vn & jnp.isfinite(xn).all(axis=1, keepdims=True)
     return Pn, xn, Vn, alpha, beta, nsolve + act, cap
 
 
-def _step_on(Ht, Kt, qt, nonneg, st, k):
+def _step_on(Ht, Kt, qt, sg, nonneg, st, k):
     """One pivoting step on the (up to) k first unfinished rows (gather, step, scatter)."""
     B = qt.shape[0]
     score = _unfinished(st).astype(jnp.float64) - jnp.arange(B) * (0.5 / B)
     _, idx = lax.top_k(score, k)
-    sub = _bpp_step(Ht, Kt, qt[idx], nonneg, jax.tree_util.tree_map(lambda a: a[idx], st))
+    sub = _bpp_step(Ht, Kt, qt[idx], sg[idx], nonneg,
+                    jax.tree_util.tree_map(lambda a: a[idx], st))
     return jax.tree_util.tree_map(lambda a, s: a.at[idx].set(s), st, sub)
 
 
-def _drain(Ht, Kt, qt, nonneg, st, k, until, max_steps):
+def _drain(Ht, Kt, qt, sg, nonneg, st, k, until, max_steps):
     """Repeat steps on k rows while more than ``until`` rows are unfinished."""
     def cond(c):
         i, s = c
@@ -200,13 +204,14 @@ def _drain(Ht, Kt, qt, nonneg, st, k, until, max_steps):
 
     def body(c):
         i, s = c
-        return i + 1, _step_on(Ht, Kt, qt, nonneg, s, k)
+        return i + 1, _step_on(Ht, Kt, qt, sg, nonneg, s, k)
 
     return lax.while_loop(cond, body, (0, st))[1]
 
 
-def _admm(Ht, qt, nonneg, rho, n_iter, z0, u0, relax=1.8):
-    """Over-relaxed ADMM (x = z split, scaled dual u) with one shared inverse."""
+def _admm(Ht, qt, sg, nonneg, rho, n_iter, z0, u0, relax=1.8):
+    """Over-relaxed ADMM (x = z split, scaled dual u) with one shared inverse; the
+    projection onto ``sg x >= 0`` is ``sg max(sg v, 0)``."""
     N = Ht.shape[0]
     K = jnp.linalg.inv(Ht + rho * jnp.eye(N))
     K = 0.5 * (K + K.T)
@@ -218,13 +223,13 @@ def _admm(Ht, qt, nonneg, rho, n_iter, z0, u0, relax=1.8):
         z, u = c
         x = c0 + (z - u) @ rK
         xh = relax * x + (1.0 - relax) * z
-        zn = jnp.where(nonneg, jnp.maximum(xh + u, 0.0), xh + u)
+        zn = jnp.where(nonneg, sg * jnp.maximum(sg * (xh + u), 0.0), xh + u)
         return zn, u + xh - zn
 
     return lax.fori_loop(0, n_iter, body, (z0, u0))
 
 
-def _admm_staged(Ht, qt, nonneg, rho, n_iter):
+def _admm_staged(Ht, qt, sg, nonneg, rho, n_iter):
     """ADMM with a decreasing penalty: 20 % of the iterations at 10 rho, 40 % at rho,
     40 % at rho/10 (one shared inverse per stage).  Measured on 81-point grids at
     lam = 1e-6: the positive set after 200 staged iterations is as good as after 400
@@ -237,14 +242,14 @@ def _admm_staged(Ht, qt, nonneg, rho, n_iter):
     for r, n in ((10.0 * rho, n1), (rho, n2), (0.1 * rho, n_iter - n1 - n2)):
         if prev is not None:
             u = u * (prev / r)            # the scaled dual is y / rho
-        z, u = _admm(Ht, qt, nonneg, r, n, z, u)
+        z, u = _admm(Ht, qt, sg, nonneg, r, n, z, u)
         prev = r
     return z, u
 
 
 @partial(jax.jit, static_argnames=("stride",))
 def nnls_qp(H, q, nonneg, free, passive0=None, *, rho=0.01, n_admm=200, stride: int = 1,
-            max_solves=MAX_SOLVES):
+            max_solves=MAX_SOLVES, sign=None):
     """Solve the batch of non-negative QPs sharing ``H`` (see module docstring).
 
     Parameters
@@ -264,6 +269,11 @@ def nnls_qp(H, q, nonneg, free, passive0=None, *, rho=0.01, n_admm=200, stride: 
     max_solves : per-spectrum factorisation budget (traced); a spectrum that exhausts it
         is returned with status 0 and the better feasible point (the caller may rescue
         it with a better guess)
+    sign : (B, N) float64 of +1 / -1, or None (all +1) -- the direction of each row's
+        constraint: ``sign x >= 0`` for the variables in ``nonneg`` (-1 makes a variable
+        non-positive).  The equality-constrained solves do not depend on it, so rows
+        with different signs share ``H``, its inverse and the compiled program; only the
+        feasibility tests, the ADMM projection and the final clip read it.
 
     Returns
     -------
@@ -278,6 +288,7 @@ def nnls_qp(H, q, nonneg, free, passive0=None, *, rho=0.01, n_admm=200, stride: 
     d = jnp.where(free & (dg > 0), 1.0 / jnp.sqrt(jnp.where(dg > 0, dg, 1.0)), 0.0)
     Ht = H * d[:, None] * d[None, :] + jnp.diag(jnp.where(d > 0, 0.0, 1.0))
     qt = q * d
+    sg = jnp.ones_like(qt) if sign is None else jnp.where(jnp.asarray(sign) < 0, -1.0, 1.0)
     nonneg = nonneg & (d > 0)
     zero = jnp.zeros_like(qt)
     # a numerically singular H (e.g. very wide RBFs) gets the smallest shift that makes
@@ -288,11 +299,11 @@ def nnls_qp(H, q, nonneg, free, passive0=None, *, rho=0.01, n_admm=200, stride: 
     Kt = jnp.linalg.inv(Ht)
     Kt = 0.5 * (Kt + Kt.T)
     if passive0 is None:
-        za, _ = _admm_staged(Ht, qt[::stride], nonneg, rho, n_admm)
+        za, _ = _admm_staged(Ht, qt[::stride], sg[::stride], nonneg, rho, n_admm)
         zr = jnp.repeat(za, stride, axis=0)[:B]
         # the in-between rows of a strided warm start only borrow the guess
         z = jnp.where((jnp.arange(B) % stride == 0)[:, None], zr, 0.0)
-        P = jnp.where(n_admm > 0, zr > 0, (qt @ Kt) > 0) | ~nonneg
+        P = jnp.where(n_admm > 0, sg * zr > 0, sg * (qt @ Kt) > 0) | ~nonneg
     else:
         z = zero
         P = passive0 | ~nonneg
@@ -302,12 +313,12 @@ def nnls_qp(H, q, nonneg, free, passive0=None, *, rho=0.01, n_admm=200, stride: 
     # steps on a quarter of the batch at a time (the first unfinished rows; every row's
     # first solve is one of them) until every row is done or out of budget
     k = max(1, -(-B // _BUFFER))
-    st = _drain(Ht, Kt, qt, nonneg, st, k, 0, 4 * MAX_SOLVES + B // k)
+    st = _drain(Ht, Kt, qt, sg, nonneg, st, k, 0, 4 * MAX_SOLVES + B // k)
     P, x, V, _, _, nsolve, _ = st
     finite = jnp.isfinite(x).all(axis=1) & jnp.isfinite(qt).all(axis=1)
     done = ~V.any(axis=1) & finite & (nsolve > 0)
     # guard: an unfinished solve returns the better feasible point
-    xc = jnp.where(nonneg, jnp.maximum(jnp.where(finite[:, None], x, 0.0), 0.0), x)
+    xc = jnp.where(nonneg, sg * jnp.maximum(sg * jnp.where(finite[:, None], x, 0.0), 0.0), x)
     xc = jnp.where(finite[:, None], xc, 0.0)
 
     def obj(v):
@@ -319,5 +330,5 @@ def nnls_qp(H, q, nonneg, free, passive0=None, *, rho=0.01, n_admm=200, stride: 
                        jnp.where(finite, NNLS_STATUS["BUDGET"], NNLS_STATUS["NONFINITE"])
                        ).astype(jnp.int32)
     xs = jnp.where((status < 0)[:, None], z, xs)   # failed: flagged, ADMM estimate kept
-    xs = jnp.where(nonneg & done[:, None], jnp.maximum(xs, 0.0), xs)
+    xs = jnp.where(nonneg & done[:, None], sg * jnp.maximum(sg * xs, 0.0), xs)
     return NNLSOut(xs * d, status, P, nsolve.astype(jnp.int32))

@@ -23,6 +23,8 @@ _LAZY = {
     "FitStatus": "fastfit.fitting",
     "kk": "fastfit.validation",
     "KKResult": "fastfit.validation",
+    "zhit": "fastfit.validation",
+    "ZHITResult": "fastfit.validation",
     "drt": "fastfit.relaxation",
     "DRTResult": "fastfit.relaxation",
     "read": "fastfit.io",

@@ -4,8 +4,11 @@ For every fit run: parameters vs time (area-specific when the run has an ``area_
 option), chi2 vs time, Nyquist and Bode plots with the fitted model and residuals for
 the first, middle and last fitted spectrum, an Arrhenius plot of each resistance when
 the spectra carry a temperature, and a parameter table (all rows also in a CSV).  KK
-runs get their test indicators over time; DRT results a heat map over time.  The HTML
-embeds every PNG as base64, so it can be mailed or archived alone.
+runs get their test indicators over time and, for the first, middle and last spectrum,
+the lin-KK and Z-HIT residuals (both tests recomputed for those spectra); DRT results a
+heat map over time and, for the same three spectra, the DRT with its 95 % credible band
+and peak intervals (recomputed with the run's lambda, tau range and sign option:
+bands are not stored).  The HTML embeds every PNG as base64, so it can be mailed or archived alone.
 """
 from __future__ import annotations
 
@@ -188,8 +191,16 @@ def _fit_section(page, store, run, info):
                + ["chi2", "status"], rows, left=0)
 
 
+def _picks(spectra) -> list[int]:
+    """Rows of the first, middle and last spectrum of a run table."""
+    n = len(spectra)
+    return sorted({0, n // 2, n - 1}) if n else []
+
+
 def _kk_section(page, store, run, kk, times, tag):
-    from .plot import params_vs_time
+    from .plot import params_vs_time, validation_residuals
+    from .validation import kk as lin_kk
+    from .validation import zhit
 
     step = max(1, kk["M"].size // _MAX_POINTS)
     vals = np.c_[kk["M"], kk["mu"], kk["pseudo_chi2"]][::step]
@@ -197,6 +208,22 @@ def _kk_section(page, store, run, kk, times, tag):
     page.figure(params_vs_time(vals, ["M", "mu", "pseudo_chi2"], time=times[::step],
                                status=np.where(kk["valid"], 1, 0)[::step],
                                title=f"{run}: lin-KK"), f"{tag}_kk")
+    rows = _picks(kk["spectrum"])
+    if not rows:
+        return
+    spectra = [int(kk["spectrum"][r]) for r in rows]
+    series = store.spectra(spectra)
+    opts = store.run_info(run).get("options", {})
+    limit = opts.get("max_rel_residual") or opts.get("kk_threshold") or 0.05
+    rk = lin_kk(series.freq, series.Z, mask=series.mask, max_rel_residual=float(limit))
+    rz = zhit(series.freq, series.Z, mask=series.mask)
+    page.p(f"Residuals of the lin-KK and Z-HIT tests (Z-HIT: {int(rz.valid.sum())} of "
+           f"{len(rz)} shown spectra valid)")
+    figs: list[str] = []
+    for i, s in enumerate(spectra):
+        page.figure(validation_residuals(rk, rz, i, title=f"{run}: spectrum #{s}"),
+                    f"{tag}_residuals_{s}", figs)
+    page.parts.append(f"<div class='figs'>{''.join(figs)}</div>")
 
 
 def _drt_section(page, store, run, drt, times, tag):
@@ -209,6 +236,33 @@ def _drt_section(page, store, run, drt, times, tag):
     step = max(1, drt["gamma"].shape[0] // 2000)
     page.figure(drt_heatmap(times[::step], tau, np.nan_to_num(drt["gamma"][::step]),
                             title=f"{run}: DRT"), f"{tag}_drt")
+    _drt_bands(page, store, run, drt, tag)
+
+
+def _drt_bands(page, store, run, drt, tag):
+    """The first, middle and last DRT of a run again, with a 95 % credible band."""
+    from .plot import drt_band
+    from .relaxation import drt as solve_drt
+
+    rows = _picks(drt["spectrum"])
+    lam = np.asarray(drt["lam"], float)
+    if not rows or not np.all(np.isfinite(lam[rows]) & (lam[rows] > 0)):
+        return
+    spectra = [int(drt["spectrum"][r]) for r in rows]
+    series = store.spectra(spectra)
+    opts = store.run_info(run).get("options", {})
+    tr = opts.get("tau_range")
+    sign = opts.get("sign") if opts.get("sign") in ("nonnegative", "free", "auto") else None
+    d = solve_drt(series.freq, series.Z, mask=series.mask, lam=lam[rows],
+                  tau_range=None if tr is None else tuple(tr), sign=sign, bands=0.95,
+                  n_samples=100)
+    peaks = d.peaks()
+    figs: list[str] = []
+    for i, s in enumerate(spectra):
+        page.figure(drt_band(d.tau, d.gamma[i], d.gamma_lo[i], d.gamma_hi[i],
+                             peaks=peaks.spectrum(i), level=0.95,
+                             title=f"{run}: DRT of spectrum #{s}"), f"{tag}_drt_band_{s}", figs)
+    page.parts.append(f"<div class='figs'>{''.join(figs)}</div>")
 
 
 def write_report(store_path, out_dir, run: str | None = None) -> Path:

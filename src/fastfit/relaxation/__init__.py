@@ -5,7 +5,9 @@
 * :func:`find_peaks` -> :class:`DRTPeaks`, :func:`track_peaks` -> :class:`PeakTracks`.
 
 Private parts: ``_system`` (options, tau grid, matrices), ``_solve`` (the driver),
-``_result``, ``_peaks``.
+``_joint`` (the solve of one group: signs, tail, bands), ``_qp`` (the batched exact QP),
+``_sign`` (inductive regions of ``sign="auto"``), ``_tail`` (series tails), ``_bands``
+(credible bands), ``_result``, ``_peaks``.
 
 Model (Z in ohm, ``y = ln tau``, tau in s)::
 
@@ -18,7 +20,10 @@ solves the non-negative Tikhonov problem (exactly, see :mod:`fastfit.kernels._nn
               + lam * integral (d^k gamma / dy^k)^2 dy        over x >= 0, R_inf >= 0, L >= 0
 
 with ``w_i`` 1 for used points and 0 for masked ones (``part`` keeps only the real or
-the imaginary rows).
+the imaginary rows).  ``sign="free"`` drops the constraint; ``sign="auto"`` makes gamma
+non-positive on the tau regions where the spectrum turns inductive (negative peaks of
+inductive loops); ``tail=`` adds a CPE or finite Warburg solved jointly with gamma;
+``bands=`` gives credible bands of gamma and intervals of the peaks.
 
 **How lam is normalised: pyDRTtools' convention, for both discretisations.**  The misfit
 is the plain *sum* of squared residuals over the used points (ohm^2) and the penalty the

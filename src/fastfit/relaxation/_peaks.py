@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import DataError
+from ._system import FWHM_GAUSS
 
 __all__ = ["DRTPeaks", "PeakTracks", "find_peaks", "track_peaks"]
 
@@ -20,9 +21,17 @@ class DRTPeaks:
     area : ohm, resistance of the process: integral of gamma over ln tau across the
         peak's region (regions split at the minimum between neighbouring peaks; each
         basis function counts for the region holding its centre, so the areas of a
-        spectrum, plus any rising tail at the grid ends, add up to R_pol)
+        spectrum, plus any rising tail at the grid ends, add up to R_pol); negative for
+        a negative (inductive) peak
     width : decades, full width at half maximum in log10 tau (within the region)
-    height : ohm, gamma at the apex;  prominence : ohm
+    height : ohm, gamma at the apex (negative for a negative peak);  prominence : ohm
+    sign : +1 (capacitive peak of gamma) or -1 (negative peak)
+    tau_lo, tau_hi : s;  area_lo, area_hi : ohm -- credible interval of the apex
+        position and the area at the result's band level (quantiles over the posterior
+        samples, the peak's region fixed); NaN when the result has no samples.  They
+        carry the noise, not the regularisation bias; under an active constraint the
+        samples are those of the truncated posterior, whose area quantiles lie somewhat
+        above the optimum's area (clipping only adds mass)
     count : (B,) int, peaks per spectrum
     """
 
@@ -33,6 +42,11 @@ class DRTPeaks:
     height: np.ndarray
     prominence: np.ndarray
     count: np.ndarray
+    sign: np.ndarray | None = None
+    tau_lo: np.ndarray | None = None
+    tau_hi: np.ndarray | None = None
+    area_lo: np.ndarray | None = None
+    area_hi: np.ndarray | None = None
 
     def __len__(self) -> int:
         return self.count.shape[0]
@@ -40,8 +54,7 @@ class DRTPeaks:
     def spectrum(self, i: int) -> dict:
         """Peaks of spectrum ``i`` as a dict of 1-D arrays (no padding)."""
         n = int(self.count[i])
-        return {k: getattr(self, k)[i, :n] for k in
-                ("tau", "f_apex", "area", "width", "height", "prominence")}
+        return {k: getattr(self, k)[i, :n] for k in _FIELDS}
 
     def track(self, max_shift: float = 0.5) -> "PeakTracks":
         """Follow peaks through the batch order (see :func:`track_peaks`)."""
@@ -64,13 +77,15 @@ class PeakTracks:
     log_tau_mean: np.ndarray
 
 
-def _one(lt, g, wts, ltb, coef, thr):
-    """Peaks of one DRT on ascending ln tau grid ``lt``; returns list of dicts."""
+_FIELDS = ("tau", "f_apex", "area", "width", "height", "prominence", "sign", "tau_lo",
+           "tau_hi", "area_lo", "area_hi")
+
+
+def _one(lt, g, wts, ltb, coef, thr, gmax):
+    """Peaks of one DRT (g >= 0 here) on ascending ln tau grid ``lt``, prominence at
+    least ``thr * gmax``; returns list of dicts."""
     T = g.size
-    if T < 3 or not np.all(np.isfinite(g)):
-        return []
-    gmax = g.max()
-    if gmax <= 0:
+    if T < 3 or not np.all(np.isfinite(g)) or g.max() <= 0:
         return []
     # candidates: strict interior maxima (plateaus: first point) and rising grid ends
     up = np.diff(g)
@@ -127,7 +142,7 @@ def _one(lt, g, wts, ltb, coef, thr):
             k += 1
         right_x = lt[k] if k == b else lt[k] + (g[k] - half) / (g[k] - g[k + 1]) * (lt[k + 1] - lt[k])
         peaks.append(dict(lt=lt_apex, area=area, width=(right_x - left_x) / np.log(10.0),
-                          height=float(height), prom=float(prom)))
+                          height=float(height), prom=float(prom), lo=lo, hi=hi))
     return peaks
 
 
@@ -145,34 +160,102 @@ def _base(side, top):
     return float(side[:stop].min())
 
 
+def _basis_matrix(result, b, lt) -> np.ndarray:
+    """(T, Tb) matrix E of spectrum b: gamma(lt) = E @ coef (padding columns 0)."""
+    wts = result.basis_weight[b]
+    live = wts > 0
+    ltb = np.log(result.tau_basis[b][live])
+    E = np.zeros((lt.size, wts.size))
+    if result.options.get("basis") == "piecewise_linear":
+        eye = np.eye(ltb.size)
+        E[:, live] = np.stack([np.interp(lt, ltb, eye[j], left=0.0, right=0.0)
+                               for j in range(ltb.size)], axis=1)
+        return E
+    eps = result.options.get("eps")
+    if eps is None:                      # pyDRTtools' discretisation: shape from the spacing
+        eps = result.options["rbf_shape"] * FWHM_GAUSS / abs(np.mean(np.diff(ltb)))
+    E[:, live] = np.exp(-(eps * (lt[:, None] - ltb[None, :])) ** 2)
+    return E
+
+
+def _intervals(result, b, lt, peaks, level):
+    """Credible intervals (tau_lo, tau_hi, area_lo, area_hi) of each peak of spectrum b
+    from the posterior samples of its coefficients (regions fixed)."""
+    C = result.samples[b]                                  # (S, Tb)
+    G = C @ _basis_matrix(result, b, lt).T                 # (S, T)
+    wts = result.basis_weight[b]
+    ltb = np.log(np.where(wts > 0, result.tau_basis[b], 1.0))
+    q = (0.5 - 0.5 * level, 0.5 + 0.5 * level)
+    for p in peaks:
+        lo, hi = p["lo"], p["hi"]
+        w = np.where((ltb > lo) & (ltb < hi), wts, 0.0) + 0.5 * np.where(
+            (ltb == lo) | (ltb == hi), wts, 0.0)
+        area = p["sign"] * (np.maximum(p["sign"] * C, 0.0) @ w)   # as the point estimate
+        sel = np.nonzero((lt >= lo) & (lt <= hi))[0]
+        g = p["sign"] * G[:, sel]
+        i = np.argmax(g, axis=1)
+        j0, j2 = np.clip(i - 1, 0, sel.size - 1), np.clip(i + 1, 0, sel.size - 1)
+        rows = np.arange(g.shape[0])
+        y0, y1, y2 = g[rows, j0], g[rows, i], g[rows, j2]
+        den = y0 - 2 * y1 + y2
+        inner = (i > 0) & (i < sel.size - 1) & (den < 0)
+        d = np.clip(np.where(inner, 0.5 * (y0 - y2) / np.where(den < 0, den, -1.0), 0.0),
+                    -0.5, 0.5)
+        lts = lt[sel]
+        step = np.diff(lts).mean() if sel.size > 1 else 0.0
+        apex = lts[i] + d * step
+        p["tau_lo"], p["tau_hi"] = np.exp(np.quantile(apex, q))
+        p["area_lo"], p["area_hi"] = np.quantile(area, q)
+
+
 def find_peaks(result, min_prominence: float = 0.1) -> DRTPeaks:
     """Peaks of every DRT in ``result`` (a :class:`~fastfit.DRTResult`).
 
-    A peak is an interior local maximum of gamma on ``result.tau`` whose topographic
-    prominence is at least ``min_prominence`` times the largest gamma of that spectrum
-    (maxima at the ends of the tau grid, e.g. a capacitive tail, are not reported but
-    still bound the regions of their neighbours).
+    A peak is an interior local maximum of gamma (or, for negative peaks, of -gamma) on
+    ``result.tau`` whose topographic prominence is at least ``min_prominence`` times the
+    largest |gamma| of that spectrum (maxima at the ends of the tau grid, e.g. a
+    capacitive tail, are not reported but still bound the regions of their neighbours).
+    Positive and negative peaks are found on max(gamma, 0) and max(-gamma, 0)
+    separately.  When the result has posterior samples (``drt(..., bands=level)``), every
+    peak gets a credible interval of its apex position and its area at that level: the
+    quantiles over the samples of the apex (in the peak's region) and of the area.
     """
     if not (np.isscalar(min_prominence) and 0 <= min_prominence < 1):
         raise DataError(f"min_prominence must be in [0, 1) (fraction of max gamma), "
                         f"got {min_prominence!r}")
     lt = np.log(result.tau)
     B = len(result)
+    level = result.options.get("bands")
     found = []
     for b in range(B):
         wts = result.basis_weight[b]
         ltb = np.log(np.where(wts > 0, result.tau_basis[b], 1.0))
-        found.append(_one(lt, result.gamma[b], wts, ltb, result.coef[b], min_prominence))
+        g, coef = result.gamma[b], result.coef[b]
+        gmax = float(np.max(np.abs(g))) if np.all(np.isfinite(g)) else np.nan
+        pk = []
+        for sgn in (1.0, -1.0):
+            for p in _one(lt, np.maximum(sgn * g, 0.0), wts, ltb, np.maximum(sgn * coef, 0.0),
+                          min_prominence, gmax):
+                p.update(sign=sgn, area=sgn * p["area"], height=sgn * p["height"])
+                pk.append(p)
+        pk.sort(key=lambda p: p["lt"])
+        if result.samples is not None and level is not None and pk:
+            _intervals(result, b, lt, pk, float(level))
+        found.append(pk)
     P = max([len(p) for p in found] + [1])
-    arr = {k: np.full((B, P), np.nan) for k in ("lt", "area", "width", "height", "prom")}
+    keys = ("lt", "area", "width", "height", "prom", "sign", "tau_lo", "tau_hi", "area_lo",
+            "area_hi")
+    arr = {k: np.full((B, P), np.nan) for k in keys}
     for b, pk in enumerate(found):
         for j, p in enumerate(pk):
-            for k in arr:
-                arr[k][b, j] = p[k]
+            for k in keys:
+                arr[k][b, j] = p.get(k, np.nan)
     tau = np.exp(arr["lt"])
     return DRTPeaks(tau=tau, f_apex=1.0 / (2 * np.pi * tau), area=arr["area"],
                     width=arr["width"], height=arr["height"], prominence=arr["prom"],
-                    count=np.array([len(p) for p in found], np.int64))
+                    count=np.array([len(p) for p in found], np.int64), sign=arr["sign"],
+                    tau_lo=arr["tau_lo"], tau_hi=arr["tau_hi"], area_lo=arr["area_lo"],
+                    area_hi=arr["area_hi"])
 
 
 def track_peaks(peaks: DRTPeaks, max_shift: float = 0.5) -> PeakTracks:

@@ -8,7 +8,7 @@ import numpy as np
 from .._batch import as_batch
 from ..errors import DataError, ShapeError
 
-__all__ = ["DRTSystem", "drt_system", "build_system", "check_options", "check_lam",
+__all__ = ["DRTSystem", "drt_system", "build_system", "check_options", "check_extras", "check_lam",
            "fastfit_tau", "pydrttools_tau", "LAM_GRID", "TAU_PAD", "FWHM_GAUSS"]
 
 FWHM_GAUSS = 2.0 * np.sqrt(np.log(2.0))   # full width at half maximum of exp(-x^2)
@@ -81,6 +81,24 @@ def check_options(o: dict) -> None:
                             f"tau_max, got {o['tau_range']!r}")
     if o["part"] == "real" and o["lam_select"] == "re-im":
         raise DataError("lam_select='re-im' needs both parts (part='both')")
+
+
+def check_extras(o: dict) -> None:
+    """Raise DataError for an invalid tail, band or misfit option of :func:`drt`."""
+    from ._tail import check_tail
+
+    check_tail(o["tail"], o["tail_grid"])
+    lv = o["bands"]
+    if lv is not None and (isinstance(lv, bool) or not np.isscalar(lv)
+                           or not np.isfinite(lv) or not 0 < lv < 1):
+        raise DataError(f"bands must be a credible level in (0, 1) (e.g. 0.95) or None, "
+                        f"got {lv!r}")
+    n = o["n_samples"]
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 10:
+        raise DataError(f"n_samples must be an integer >= 10, got {n!r}")
+    m = o["max_misfit"]
+    if isinstance(m, bool) or not np.isscalar(m) or not np.isfinite(m) or m <= 0:
+        raise DataError(f"max_misfit must be a positive number, got {m!r}")
 
 
 def check_lam(lam, B: int) -> np.ndarray:

@@ -9,7 +9,7 @@ from ._basic import PAPER_CIRCUIT, add_noise, log_freq
 # Drifting sweep series (issue 5, Kramers-Kronig / nonstationarity)
 # =====================================================================================
 
-__all__ = ["DRIFT_CIRCUIT", "drift_series"]
+__all__ = ["DRIFT_CIRCUIT", "drift_series", "sweep_fraction", "magnitude_drift"]
 
 DRIFT_CIRCUIT = PAPER_CIRCUIT
 
@@ -79,6 +79,36 @@ def drift_series(n_sweeps: int = 12, seed: int = 0, drift: float = 0.02, noise: 
     truth = {"circuit": DRIFT_CIRCUIT, "params0": params, "point_params": p, "drift": drift,
              "noise": noise, "sweep_s": T}
     return series, truth
+
+
+def sweep_fraction(freq, point_time: str = "cycles") -> np.ndarray:
+    """(F,) fraction of a high-to-low frequency sweep elapsed at each point of ``freq``
+    (any order): 0 at the start of the first (highest) point, 1 at the end of the last.
+    Each point lasts 0.5 s + 2 periods ("cycles") or the same time ("linear"); a point is
+    stamped at its middle."""
+    f = np.asarray(freq, np.float64)
+    order = np.argsort(-f, kind="stable")
+    if point_time == "cycles":
+        dur = 0.5 + 2.0 / f[order]
+    elif point_time == "linear":
+        dur = np.ones(f.size)
+    else:
+        raise ValueError(f"point_time must be 'cycles' or 'linear', got {point_time!r}")
+    frac = np.empty(f.size)
+    frac[order] = (np.cumsum(dur) - dur / 2) / dur.sum()
+    return frac
+
+
+def magnitude_drift(freq, Z, drift: float = 0.05, point_time: str = "cycles"):
+    """Spectra whose magnitude drifts during the sweep (Z-HIT tests, issue 21).
+
+    The sweep runs from high to low frequency, so low frequencies are measured last;
+    every point is scaled by ``1 + drift * s`` with s the elapsed fraction of the sweep at
+    that point (:func:`sweep_fraction`): |Z| grows by ``drift`` (5 %: 0.05) over the
+    sweep while the phase is untouched -- a spectrum no single KK-compliant impedance
+    produces.  ``Z`` (F,) or (B, F) complex; returns the same shape.
+    """
+    return np.asarray(Z) * (1.0 + drift * sweep_fraction(freq, point_time))
 
 
 # =====================================================================================

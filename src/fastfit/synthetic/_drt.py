@@ -6,7 +6,7 @@ import numpy as np
 from ._basic import add_noise
 
 # ---------------------------------------------------------------- DRT (issue 6) -----
-__all__ = ["drt_mixtures", "drt_series"]
+__all__ = ["drt_mixtures", "drt_series", "inductive_loops"]
 
 
 def drt_mixtures(freq, n: int, seed: int = 0, noise=(1e-3, 1e-2)):
@@ -52,3 +52,37 @@ def drt_series(freq, n: int, seed: int = 0, noise: float = 0.002):
     Z = (10 + 5 * t + 50 * (1 + t) / (1 + (jw * 1e-4 * 10 ** (0.5 * t)) ** 0.85)
          + 80 * (1 + 2 * t ** 2) / (1 + (jw * 1e-2 * 10 ** (-0.3 * t)) ** 0.9))
     return add_noise(Z, noise, rng)
+
+
+def inductive_loops(freq, n: int, seed: int = 0, noise: float = 0.002):
+    """Spectra with one capacitive arc and one low-frequency inductive loop (signed DRT,
+    issue 21): R0 + R1 / (1 + (j w tau1)^phi) - R2 / (1 + j w tau2), i.e. R0 - p(R1, CPE)
+    - p(R2, L2) with R2 moved into R0 (p(R2, L2) = R2 - R2 / (1 + j w L2/R2)).
+
+    R1 10-1000 ohm, phi 0.9-1, tau1 log-uniform over [1e-4, 1e-2] s clipped to 1.2 decades
+    inside the measured 1/w range; R2 = 0.15-0.6 R1, tau2 1.8-3 decades above tau1
+    (clipped 0.5 decade inside the range); R0 5-50 % of R1; proportional noise ``noise``.
+
+    Returns
+    -------
+    Z : (n, F) complex128, ohm
+    truth : dict of (n,) arrays R1, tau1, R2, tau2 (the DRT has a positive peak of area R1
+        at tau1 and a negative one of area -R2 at tau2)
+    """
+    rng = np.random.default_rng(seed)
+    f = np.asarray(freq, np.float64)
+    w = 2 * np.pi * f
+    lo, hi = np.log10(1 / w.max()), np.log10(1 / w.min())
+    Z = np.zeros((n, f.size), complex)
+    truth = {k: np.zeros(n) for k in ("R1", "tau1", "R2", "tau2")}
+    for i in range(n):
+        R1 = 10 ** rng.uniform(1, 3)
+        t1 = 10 ** np.clip(rng.uniform(-4, -2), lo + 1.2, hi - 3.0)
+        R2 = R1 * rng.uniform(0.15, 0.6)
+        t2 = 10 ** min(np.log10(t1) + rng.uniform(1.8, 3.0), hi - 0.5)
+        z = R1 * rng.uniform(0.05, 0.5) + R1 / (1 + (1j * w * t1) ** rng.uniform(0.9, 1.0)) \
+            - R2 / (1 + 1j * w * t2)
+        Z[i] = add_noise(z, noise, rng)
+        for k, v in zip(truth, (R1, t1, R2, t2)):
+            truth[k][i] = v
+    return Z, truth

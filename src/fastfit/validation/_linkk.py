@@ -9,7 +9,7 @@ batch, and packages the result.
 """
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import fields, replace
 
 import numpy as np
 
@@ -21,13 +21,19 @@ from ._result import KKResult, KKStatus, kk_status
 __all__ = ["kk"]
 
 _MODES = ("complex", "real", "imag")
+_REPRESENTATIONS = ("impedance", "admittance", "auto")
+_RETRIES = 4         # admittance: continued M searches after an early mu stop
 _EXCLUDE = ("ends", "any", None)
 _CHUNK = 512
 _WIDTH = 50         # padded RC columns of the compiled kernel (max_M up to this)
 _MAX_COND = 1e10     # condition estimate above which the lin-KK fit is numerically rank deficient
 
 
-def _check_options(c, max_M, min_M, mode, exclude, max_rel_residual, max_excluded):
+def _check_options(c, max_M, min_M, mode, exclude, max_rel_residual, max_excluded,
+                   representation="impedance"):
+    if representation not in _REPRESENTATIONS:
+        raise DataError(f"representation must be one of {_REPRESENTATIONS}, "
+                        f"got {representation!r}")
     if c is not None:
         if isinstance(c, bool) or not np.isscalar(c) or not np.isfinite(c) or not 0 < c <= 1:
             raise DataError(f"c must be a number in (0, 1] or None (fixed M), got {c!r}")
@@ -51,7 +57,7 @@ def kk(freq, Z=None, c: float | None = 0.85, max_M: int = 50, mode: str = "compl
        add_capacitance: bool = False, add_inductance: bool = True,
        max_rel_residual: float = 0.05, exclude: str | None = "ends", mask=None,
        max_excluded: float = 0.25, min_M: int = 1, time=None, time_end=None,
-       groups=None) -> KKResult:
+       groups=None, representation: str = "impedance") -> KKResult:
     r"""Linear Kramers-Kronig test of a batch of impedance spectra.
 
     Parameters
@@ -81,6 +87,14 @@ def kk(freq, Z=None, c: float | None = 0.85, max_M: int = 50, mode: str = "compl
     time, time_end : optional (B,) s, start/end of each sweep: the spectra form a time
         series and drift indicators are computed (see :func:`fastfit.validation.drift`)
     groups : optional (B,) labels: consecutive spectra with equal labels form one series
+    representation : "impedance" (default) | "admittance" | "auto" -- fit the Voigt chain
+        to Z, the parallel RC ladder (Maxwell form) with a parallel capacitance to
+        Y = 1/Z, or both, keeping per spectrum the one with the lower pseudo chi^2
+        (``KKResult.representation`` says which).  Residuals, ``pseudo_chi2``, ``mask``
+        and ``valid`` always refer to the impedance, so the 5 % rule reads the same.
+        The admittance test suits spectra without a low-frequency intercept (blocking
+        electrodes, capacitive tails); ``add_capacitance``/``add_inductance`` only apply
+        to the impedance model.
 
     Returns
     -------
@@ -111,11 +125,33 @@ def kk(freq, Z=None, c: float | None = 0.85, max_M: int = 50, mode: str = "compl
     normal equations (errors up to ~1e-4 in mu); fastfit solves every problem to the exact
     least-squares optimum (checked against exact rational arithmetic in the tests).
 
+    Admittance representation (Schönleber & Ivers-Tiffée 2015): the parallel connection
+    of a conductance, a capacitance, [an inductance,] and M branches R_k -- C_k in series,
+
+    .. math:: \hat Y(\omega) = G_0 + j\omega C_p \;[+ \frac{1}{j\omega L_p}]
+              + \sum_{k=1}^{M} G_k \frac{j\omega\tau_k}{1 + j\omega\tau_k},
+              \qquad G_k = 1/R_k,\; \tau_k = R_k C_k,
+
+    on the same tau grid, fitted to Y with weights 1/|Y| (relative residuals); the
+    parallel inductance follows ``add_inductance`` (it absorbs the part of a
+    low-frequency capacitive tail beyond the longest tau, as the series capacitance does
+    for the impedance).  With :math:`\omega' = 1/\omega`, :math:`\tau' = 1/\tau`,
+    :math:`j\omega\tau/(1+j\omega\tau) = \overline{1/(1+j\omega'\tau')}`, so this
+    is the impedance model (R0 = G_0, R_k = G_k, 1/C = C_p, L = 1/L_p) fitted to
+    :math:`\bar Y` at :math:`\omega'`: the same solver, equally well conditioned, and mu
+    is computed on the G_k.  The fit is reported as Z_fit = 1/Y_fit.  On the coarse
+    tau grids of small M, mu often drops below c while the fit is still poor; the
+    admittance test therefore continues the M search (from M + 1, up to 4 times) for
+    spectra whose fit leaves a point outside ``max_rel_residual`` (the impedance test
+    keeps impedance.py's rule).
+
     References
     ----------
     M. Schönleber, D. Klotz, E. Ivers-Tiffée, Electrochim. Acta 131 (2014) 20-27,
     doi:10.1016/j.electacta.2014.01.034.
     B. A. Boukamp, J. Electrochem. Soc. 142 (1995) 1885-1894, doi:10.1149/1.2044210.
+    M. Schönleber, E. Ivers-Tiffée, Electrochem. Commun. 58 (2015) 15-19,
+    doi:10.1016/j.elecom.2015.05.018.
 
     Examples
     --------
@@ -129,16 +165,23 @@ def kk(freq, Z=None, c: float | None = 0.85, max_M: int = 50, mode: str = "compl
     (26, True, True)
     """
     series = freq if (Z is None and hasattr(freq, "Z") and hasattr(freq, "mask")) else None
-    _check_options(c, max_M, min_M, mode, exclude, max_rel_residual, max_excluded)
+    _check_options(c, max_M, min_M, mode, exclude, max_rel_residual, max_excluded,
+                   representation)
     batch = as_batch(freq, Z, mask, min_points=3)
     _check_series_labels(batch.n_spectra, time=time, time_end=time_end, groups=groups)
-    out = _run_kernel(batch, c, int(max_M), int(min_M), mode, bool(add_capacitance),
-                      bool(add_inductance))
     options = dict(c=c, max_M=int(max_M), min_M=int(min_M), mode=mode,
                    add_capacitance=bool(add_capacitance),
                    add_inductance=bool(add_inductance), max_rel_residual=float(max_rel_residual),
-                   exclude=exclude, max_excluded=float(max_excluded))
-    result = _package(batch, out, options)
+                   exclude=exclude, max_excluded=float(max_excluded),
+                   representation=representation)
+    args = (c, int(max_M), int(min_M), mode, bool(add_capacitance), bool(add_inductance))
+    run = lambda adm: _package(batch, (  # noqa: E731
+        _run_admittance(batch, *args, float(max_rel_residual)) if adm
+        else _run_kernel(batch, *args)), options, adm)
+    if representation == "auto":
+        result = _choose(run(False), run(True))
+    else:
+        result = run(representation == "admittance")
     auto = (series is not None and len(series) >= 2 and np.all(np.isfinite(series.time)))
     if time is not None or auto:
         src = series if series is not None else batch.freq
@@ -155,7 +198,20 @@ def _check_series_labels(B: int, **labels) -> None:
             raise ShapeError(f"{name} has {np.asarray(t).size} entries for {B} spectra")
 
 
-def _package(batch: Batch, out: dict, options: dict) -> KKResult:
+def _choose(rz: KKResult, ry: KKResult) -> KKResult:
+    """Per spectrum the representation with the lower pseudo chi^2 (impedance on ties or
+    when the admittance fit is not finite)."""
+    pick = ry.pseudo_chi2 < np.where(np.isfinite(rz.pseudo_chi2), rz.pseudo_chi2, np.inf)
+    kw = {}
+    for fld in fields(rz):
+        a, b = getattr(rz, fld.name), getattr(ry, fld.name)
+        if fld.name in rz.shared_fields or not isinstance(a, np.ndarray):
+            continue
+        kw[fld.name] = np.where(pick.reshape((-1,) + (1,) * (a.ndim - 1)), b, a)
+    return replace(rz, **kw)
+
+
+def _package(batch: Batch, out: dict, options: dict, admittance: bool = False) -> KKResult:
     """KKResult from the kernel output: relative residuals, excluded points, validity."""
     max_rel, max_M = options["max_rel_residual"], options["max_M"]
     used = batch.mask
@@ -172,18 +228,62 @@ def _package(batch: Batch, out: dict, options: dict) -> KKResult:
     valid = ((status != KKStatus.NONFINITE) & (out["cond"] < _MAX_COND) & within & (n_keep >= 3)
              & (n_used - n_keep <= np.floor(options["max_excluded"] * n_used + 1e-9)))
     coef = out["coef"]
-    x_c = coef[:, -2]
-    with np.errstate(divide="ignore"):
-        C = np.where(x_c != 0, 1.0 / np.where(x_c != 0, x_c, 1.0), np.inf)
+    B = coef.shape[0]
+    nan, nanM = np.full(B, np.nan), np.full((B, max_M), np.nan)
+    if admittance:      # coefficients of G0, G_k, j w C_p, 1 / (j w L_p)
+        x_l = coef[:, -1]
+        with np.errstate(divide="ignore"):
+            L_par = np.where(x_l != 0, 1.0 / np.where(x_l != 0, x_l, 1.0), np.inf)
+        # the kernel's time constants are 1/tau, ascending: reverse the first M of each row
+        k = np.arange(max_M)[None, :]
+        rev = np.where(k < out["M"][:, None], out["M"][:, None] - 1 - k, k)
+        G = np.take_along_axis(coef[:, 1:max_M + 1], rev, axis=1)
+        t = np.take_along_axis(out["tau"], rev, axis=1)
+        tau = np.where(t > 0, 1.0 / np.where(t > 0, t, 1.0), 0.0)
+        zpart = dict(R0=nan, R=nanM, L=nan, C=nan)
+        ypart = dict(G0=coef[:, 0], G=G, C_par=coef[:, -2], L_par=L_par)
+    else:
+        x_c = coef[:, -2]
+        with np.errstate(divide="ignore"):
+            C = np.where(x_c != 0, 1.0 / np.where(x_c != 0, x_c, 1.0), np.inf)
+        zpart = dict(R0=coef[:, 0], R=coef[:, 1:max_M + 1], L=coef[:, -1], C=C)
+        ypart = dict(G0=nan, G=nanM, C_par=nan, L_par=nan)
+        tau = out["tau"]
+    rep = np.full(B, "admittance" if admittance else "impedance")
     return KKResult(
         M=out["M"], mu=out["mu"], residuals_real=rr, residuals_imag=ri, pseudo_chi2=pseudo,
-        mask=keep, valid=valid, Z_fit=Z_fit, status=status, cond=out["cond"], R0=coef[:, 0],
-        R=coef[:, 1:max_M + 1], tau=out["tau"], L=coef[:, -1], C=C, freq=batch.freq, used=used,
-        options=options)
+        mask=keep, valid=valid, Z_fit=Z_fit, status=status, cond=out["cond"],
+        tau=tau, freq=batch.freq, used=used, representation=rep, options=options,
+        **zpart, **ypart)
 
 
-def _run_kernel(batch: Batch, c, max_M, min_M, mode, add_cap, add_ind) -> dict:
-    """Pad to a bucket, call the compiled kernel, slice back (numpy dict)."""
+def _run_admittance(batch: Batch, c, max_M, min_M, mode, add_cap, add_ind, max_rel) -> dict:
+    """The admittance test with its M search continued past a mu stop that leaves a
+    point outside ``max_rel`` (an early stop of the coarse grid): such spectra run again
+    from M + 1, up to ``_RETRIES`` times (the remaining ones keep their fit), in one call
+    on the whole batch that the others skip."""
+    out = {k: np.array(v) for k, v in
+           _run_kernel(batch, c, max_M, min_M, mode, add_cap, add_ind, True).items()}
+    for _ in range(_RETRIES if c is not None else 0):
+        res = (batch.Z - out["z_fit"]) / np.abs(batch.Z)
+        rel = np.where(batch.mask, np.maximum(np.abs(res.real), np.abs(res.imag)), 0.0)
+        under = ((out["status"] == KKStatus.MU_REACHED) & (out["M"] < max_M)
+                 & ~np.all(rel <= max_rel, axis=1))
+        if not under.any():
+            break
+        # the whole batch again (same shapes, same compiled program); the others skip
+        start = np.where(under, out["M"] + 1, max_M + 1)
+        again = _run_kernel(batch, c, max_M, start, mode, add_cap, add_ind, True)
+        for k, v in again.items():
+            out[k][under] = v[under]
+    return out
+
+
+def _run_kernel(batch: Batch, c, max_M, min_M, mode, add_cap, add_ind, admittance=False):
+    """Pad to a bucket, call the compiled kernel, slice back (numpy dict).  ``min_M``: int
+    or (B,) per spectrum (above ``max_M``: skipped, outputs meaningless).  With
+    ``admittance`` the kernel fits the impedance model at 1/w to conj(1/Z) (see the Notes
+    of :func:`kk`) and ``z_fit`` is converted back to the impedance."""
     from fastfit.kernels import KK_MODES, lin_kk
 
     B, F = batch.Z.shape
@@ -194,37 +294,59 @@ def _run_kernel(batch: Batch, c, max_M, min_M, mode, add_cap, add_ind) -> dict:
         Zp = np.concatenate([Zp, np.repeat(Zp[-1:], pad, axis=0)])
         fp = np.concatenate([fp, np.repeat(fp[-1:], pad, axis=0)])
         mp = np.concatenate([mp, np.repeat(mp[-1:], pad, axis=0)])
+    # per spectrum (one program for first runs and reruns); padding rows are skipped
+    min_M = np.concatenate([np.broadcast_to(np.asarray(min_M, np.int64), (B,)),
+                            np.full(pad, max_M + 1, np.int64)])
     omega = 2 * np.pi * fp
     shared = batch.shared_freq and bool(np.all(mp == mp[:1]))
     om = omega[0] if shared else omega
     width = _WIDTH if max_M <= _WIDTH else -(-max_M // 25) * 25   # one program per width
+    if admittance:     # the impedance model at 1/w fitted to conj(Y) (see kk's Notes)
+        Zp, add_cap, om = np.conj(1.0 / Zp), True, 1.0 / om
     o = lin_kk(om, Zp, mp.astype(np.float64), 0.85 if c is None else float(c), max_M=max_M,
                min_M=min_M, fixed=c is None, mode=KK_MODES[mode], add_cap=add_cap,
                add_ind=add_ind, width=width, chunk=min(_CHUNK, size))
+    z_fit = np.asarray(o.z_fit)[:B]
+    if admittance:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z_fit = 1.0 / np.conj(z_fit)
     return dict(M=np.asarray(o.M)[:B].astype(np.int64), mu=np.asarray(o.mu)[:B],
                 coef=np.asarray(o.coef)[:B], tau=np.asarray(o.tau)[:B, :max_M],
-                z_fit=np.asarray(o.z_fit)[:B], status=kk_status(np.asarray(o.status)[:B]),
+                z_fit=z_fit, status=kk_status(np.asarray(o.status)[:B]),
                 cond=np.asarray(o.cond)[:B])
 
 
 def _exclusion(freq, rr, ri, used, max_rel, exclude) -> np.ndarray:
-    """(B, F) bool, used points dropped by the test (vectorised over spectra).
+    """(B, F) bool, used points dropped by the test (vectorised over spectra): a used
+    point is bad when max(|res'|, |res''|) > max_rel (NaN counts as bad); see
+    :func:`drop_points` for ``exclude``."""
+    rel = np.maximum(np.abs(rr), np.abs(ri))
+    return drop_points(freq, used & ~(rel <= max_rel), used, exclude)
 
-    A used point is bad when max(|res'|, |res''|) > max_rel (NaN counts as bad).  "ends":
-    the run of bad points at the high-frequency end and the run at the low-frequency end,
-    each up to the first good point (unused points are skipped); "any": every bad point.
+
+def drop_points(freq, bad, used, exclude) -> np.ndarray:
+    """(B, F) bool, the bad used points a test drops (vectorised over spectra).
+
+    ``exclude``: "ends" -- the run of bad points at the high-frequency end and the run at
+    the low-frequency end, each up to the first good point (unused points are skipped);
+    "any" -- every bad point; None -- none.
     """
     if exclude is None:
         return np.zeros(used.shape, bool)
-    rel = np.maximum(np.abs(rr), np.abs(ri))
-    bad = used & ~(rel <= max_rel)
+    bad = used & bad
     if exclude == "any":
         return bad
-    order = np.argsort(np.where(used, freq, np.inf), axis=1, kind="stable")  # ascending f
-    b_s = np.take_along_axis(bad, order, axis=1)
-    skip = b_s | ~np.take_along_axis(used, order, axis=1)
+    drop = np.zeros_like(bad)
+    rows = np.nonzero(bad.any(axis=1))[0]            # only spectra with a bad point
+    if not rows.size:
+        return drop
+    f, bd, us = freq[rows], bad[rows], used[rows]
+    order = np.argsort(np.where(us, f, np.inf), axis=1, kind="stable")  # ascending f
+    b_s = np.take_along_axis(bd, order, axis=1)
+    skip = b_s | ~np.take_along_axis(us, order, axis=1)
     low = np.cumprod(skip, axis=1).astype(bool)
     high = np.cumprod(skip[:, ::-1], axis=1)[:, ::-1].astype(bool)
-    drop = np.zeros_like(bad)
-    np.put_along_axis(drop, order, (low | high) & b_s, axis=1)
+    sub = np.zeros_like(bd)
+    np.put_along_axis(sub, order, (low | high) & b_s, axis=1)
+    drop[rows] = sub
     return drop

@@ -8,7 +8,7 @@ import numpy as np
 
 from .._results import BatchResult, Status, translate
 
-__all__ = ["KKStatus", "KKResult", "DriftResult", "kk_status", "RATIO_THRESHOLD"]
+__all__ = ["KKStatus", "KKResult", "ZHITResult", "DriftResult", "kk_status", "RATIO_THRESHOLD"]
 
 RATIO_THRESHOLD = 3.0      # drift_ratio above this -> nonstationary (stationary: ~1 +- 0.15)
 
@@ -54,6 +54,13 @@ class KKResult(BatchResult):
         and mu is not meaningful -- such spectra are not ``valid``
     R0 : (B,) ohm;  R : (B, max_M) ohm (0 beyond M);  tau : (B, max_M) s (0 beyond M)
     L : (B,) H (0 unless ``add_inductance``);  C : (B,) F (inf unless ``add_capacitance``)
+        (R0, R, L, C: NaN for spectra tested as admittance)
+    G0 : (B,) S, DC conductance;  G : (B, max_M) S, branch conductances 1/R_k (0 beyond M);
+        C_par : (B,) F, parallel capacitance;  L_par : (B,) H, parallel inductance (inf
+        unless ``add_inductance``) -- the admittance model Y = G0 + j w C_par
+        + 1/(j w L_par) + sum G_k j w tau_k / (1 + j w tau_k) (NaN for spectra tested as
+        impedance)
+    representation : (B,) str, "impedance" or "admittance": the model of each spectrum
     freq : (B, F) Hz;  used : (B, F) bool, the input mask
     options : dict, the arguments of :func:`kk`
     drift : :class:`DriftResult` or None, drift indicators when the
@@ -77,6 +84,11 @@ class KKResult(BatchResult):
     C: np.ndarray
     freq: np.ndarray
     used: np.ndarray
+    G0: np.ndarray | None = None
+    G: np.ndarray | None = None
+    C_par: np.ndarray | None = None
+    L_par: np.ndarray | None = None
+    representation: np.ndarray | None = None
     options: dict = field(default_factory=dict)
     drift: object | None = None
 
@@ -106,6 +118,8 @@ class KKResult(BatchResult):
         mr = np.where(self.used, self.max_residual, -np.inf).max(axis=1)
         data = dict(M=self.M, mu=self.mu, pseudo_chi2=self.pseudo_chi2, max_residual=mr,
                     n_excluded=self.n_excluded, valid=self.valid, status=self.status)
+        if self.representation is not None:
+            data["representation"] = self.representation
         if self.drift is not None:
             data.update(self.drift.to_dict())
         return pd.DataFrame(data)
@@ -119,6 +133,72 @@ class KKResult(BatchResult):
 
     def __repr__(self) -> str:
         return f"KKResult({len(self)} spectra, {int(self.valid.sum())} valid)"
+
+
+@dataclass(frozen=True, eq=False)
+class ZHITResult(BatchResult):
+    """Result of the Z-HIT test of B spectra (F points each, padded); ``result[key]`` is a
+    sub-batch.  No status: every spectrum gets a reconstruction.
+
+    Attributes
+    ----------
+    modulus : (B, F) float, ohm, |Z| reconstructed from the phase (NaN where unused)
+    residuals : (B, F) float, (|Z| - modulus) / |Z| (dimensionless; NaN where unused)
+    valid : (B,) bool, the spectrum passes: |decision| <= ``tolerance`` at every used
+        point (the evaluation window)
+    mask : (B, F) bool, points kept: the input mask minus the failing points that
+        ``exclude`` drops; pass it to ``fit(..., mask=)`` like ``kk().mask``
+    decision : (B, F) float, the residuals after the residual smoother (what ``valid``
+        and ``mask`` are decided on)
+    tolerance : (B, F) float, the bound on |decision|: max(max_rel_residual,
+        significance x noise x gain), gain the std of ``decision`` per unit noise at that
+        point (larger at the ends)
+    noise : (B,) float, noise std of ln|Z| (~ relative noise of |Z|) estimated from the
+        roughness of the residuals
+    phase : (B, F) float, rad, arg Z of the input
+    reference : (B, F) bool, points the offset was fitted on
+    freq : (B, F) Hz;  used : (B, F) bool, the input mask
+    options : dict, the arguments of :func:`zhit`
+    """
+
+    modulus: np.ndarray
+    residuals: np.ndarray
+    valid: np.ndarray
+    mask: np.ndarray
+    decision: np.ndarray
+    tolerance: np.ndarray
+    noise: np.ndarray
+    phase: np.ndarray
+    reference: np.ndarray
+    freq: np.ndarray
+    used: np.ndarray
+    options: dict = field(default_factory=dict)
+
+    rows_field: ClassVar[str] = "valid"
+
+    @property
+    def max_residual(self) -> np.ndarray:
+        """(B,) largest |residual| over the used points."""
+        return np.nanmax(np.where(self.used, np.abs(self.residuals), np.nan), axis=1)
+
+    def to_dataframe(self):
+        """pandas DataFrame, one row per spectrum: max |residual|, max |decision|,
+        n_excluded, valid."""
+        import pandas as pd
+
+        dec = np.nanmax(np.where(self.used, np.abs(self.decision), np.nan), axis=1)
+        return pd.DataFrame(dict(max_residual=self.max_residual, max_decision=dec,
+                                 n_excluded=(self.used & ~self.mask).sum(axis=1),
+                                 valid=self.valid))
+
+    def summary(self, max_rows: int = 10) -> str:
+        """Readable table of the first spectra."""
+        head = (f"ZHITResult: {len(self)} spectra, correction={self.options.get('correction')}, "
+                f"{int(self.valid.sum())} valid")
+        return head + "\n" + self.to_dataframe().head(max_rows).to_string()
+
+    def __repr__(self) -> str:
+        return f"ZHITResult({len(self)} spectra, {int(self.valid.sum())} valid)"
 
 
 @dataclass(frozen=True, eq=False)
