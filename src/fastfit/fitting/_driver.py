@@ -17,7 +17,7 @@ from ._problem import FitProblem
 from ._result import FitResult, FitStatus, fit_status
 from ._starts import StartPlan, canonical_permutation, chain_of, plan_starts
 
-__all__ = ["run", "STAGES"]
+__all__ = ["run", "STAGES", "assemble"]
 
 # LM iterations: every start (stage 1), then the best start of every spectrum (stage 2);
 # what is still running after that continues in compacted batches (kernels._fit)
@@ -153,3 +153,7 @@ def _assemble(problem: FitProblem, out, absolute_sigma: bool, options: dict) -> 
                      n_points=problem.n_points.astype(np.int64), dof=dof.astype(np.int64),
                      fixed=fixed, weight=problem.weight, mask=problem.batch.mask,
                      options=options)
+
+
+# public for fitting._local (a local refit is assembled exactly as a fit)
+assemble = _assemble

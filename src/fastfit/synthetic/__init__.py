@@ -9,7 +9,9 @@ from ._drift import *  # noqa: F401,F403
 from ._drift import __all__ as _a_drift
 from ._drt import *  # noqa: F401,F403
 from ._drt import __all__ as _a_drt
+from ._inference import *  # noqa: F401,F403
+from ._inference import __all__ as _a_inference
 from ._reference import *  # noqa: F401,F403
 from ._reference import __all__ as _a_reference
 
-__all__ = [*_a_basic, *_a_reference, *_a_drift, *_a_drt]
+__all__ = [*_a_basic, *_a_reference, *_a_drift, *_a_drt, *_a_inference]

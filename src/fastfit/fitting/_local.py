@@ -1,0 +1,203 @@
+"""`refit_local`, `fit_from`: Levenberg-Marquardt from given starting points only, no
+start search.
+
+The path that bootstrap resamples and profile likelihoods need: many fits that start at
+(or next to) a known optimum.  It runs only the stable LM stages of the kernels
+(:func:`fastfit.kernels.fresh_state`, :func:`~fastfit.kernels.lm_continue`,
+:func:`~fastfit.kernels.lm_rescue`, :func:`~fastfit.kernels.lm_finalize`), never the
+multi-start planning of :func:`fastfit.fit`, so it costs a few LM iterations per row.
+
+Rows are independent problems: row r fits spectrum ``rows[r]`` of a
+:class:`~fastfit.fitting.FitProblem` (its frequencies, weights, mask and bounds), to the
+problem's data or to a replacement ``Z[r]`` (a resampled spectrum), from ``p_start[r]``.
+A resample batch is therefore just a bigger batch of spectra: rows are cut into chunks
+padded to one shape bucket, so any number of rows runs through the same few compiled
+programs.
+"""
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+from .._devices import auto_chunk, devices_for, run_split, split_size
+from ..errors import ShapeError
+from ._driver import assemble
+from ._problem import FitProblem
+from ._result import FitResult, FitStatus, fit_status
+
+__all__ = ["LocalFit", "refit_local", "fit_from", "FIRST_STAGE_ITER", "TAIL_SIZE"]
+
+FIRST_STAGE_ITER = 25   # LM iterations every row of a chunk gets; from an optimum most
+                        # rows converge within ~10, the rest continue in small batches
+TAIL_SIZE = 32          # batch size of those stragglers (the rescue program's shape)
+
+
+class LocalFit(NamedTuple):
+    """Outcome of :func:`refit_local` for R rows (row order of the call).
+
+    params : (R, P) float64, fitted parameters in physical units (held ones as given)
+    chi2 : (R,) float64, weighted sum of squared residuals at ``params``
+    status : (R,) int64, :class:`FitStatus` codes (> 0 converged; SINGULAR, MAX_ITER and
+        NONFINITE as in :func:`fastfit.fit`)
+    n_iter : (R,) int64, LM iterations taken
+    """
+
+    params: np.ndarray
+    chi2: np.ndarray
+    status: np.ndarray
+    n_iter: np.ndarray
+
+
+def refit_local(problem: FitProblem, p_start, *, rows=None, Z=None, hold=None,
+                max_iter: int = 200, ftol: float = 1e-10, xtol: float = 1e-10,
+                gtol: float = 1e-12, chunk: int | None = None,
+                progress: Callable[[int, int], None] | None = None) -> LocalFit:
+    """Fit R rows by LM from the given starting points (no start search).
+
+    Parameters
+    ----------
+    problem : FitProblem of B spectra (:func:`fastfit.fitting.prepare`): frequencies,
+        weights, mask, bounds and fixed parameters of every row come from it
+    p_start : (R, P) float, physical starting points (clipped into the bounds); held and
+        fixed columns keep these values (fixed ones: the problem's)
+    rows : optional (R,) int, spectrum of the problem each row fits (default: row b fits
+        spectrum b, R = B)
+    Z : optional (R, F) complex, ohm: data replacing ``problem.batch.Z[rows]`` (e.g. a
+        bootstrap resample); the weights stay the problem's
+    hold : optional (P,) bool, parameters held at ``p_start`` as well (a profile)
+    max_iter : LM iteration budget per row
+    ftol, xtol, gtol : convergence tolerances as in :func:`fastfit.fit`
+    chunk : rows per compiled call (default: as :func:`fastfit.fit`)
+    progress : optional callable(done, total) after each chunk
+
+    Returns
+    -------
+    LocalFit
+
+    Notes
+    -----
+    Every chunk runs ``FIRST_STAGE_ITER`` iterations on all its rows, then the rows still
+    running continue in batches of ``TAIL_SIZE`` (the kernels' rescue program) for the
+    rest of the budget, so one slow row does not hold a whole chunk.
+    """
+    held, p_fixed, out = _run_rows(problem, p_start, rows, Z, hold, max_iter,
+                                   (ftol, xtol, gtol), chunk, progress)
+    return _local_fit(problem, held, p_fixed, out)
+
+
+def fit_from(problem: FitProblem, p_start, *, max_iter: int = 200, absolute_sigma: bool = False,
+             ftol: float = 1e-10, xtol: float = 1e-10, gtol: float = 1e-12,
+             chunk: int | None = None) -> FitResult:
+    """Fit every spectrum of ``problem`` by LM from ``p_start`` (B, P) only, as a
+    :class:`FitResult` (covariance, status, residuals exactly as :func:`fastfit.fit`
+    reports them; no start search, parameters keep the order they start in).
+
+    Options as :func:`refit_local`; ``absolute_sigma`` as :func:`fastfit.fit`.
+    """
+    _, _, out = _run_rows(problem, p_start, None, None, None, max_iter, (ftol, xtol, gtol),
+                          chunk, None)
+    return assemble(problem, out, absolute_sigma, dict(starts=0, max_iter=max_iter,
+                                                       chunk=chunk, local=True))
+
+
+def _run_rows(problem: FitProblem, p_start, rows, Z, hold, max_iter, tols, chunk, progress):
+    """(held (P,), p_fixed (R, P), FitOut of numpy arrays for the R rows)."""
+    B, F = problem.batch.Z.shape
+    P = problem.circuit.n_params
+    rows = np.arange(B) if rows is None else np.asarray(rows, np.int64).reshape(-1)
+    R = rows.size
+    if R == 0:
+        raise ShapeError("no rows to fit")
+    p_start = np.asarray(p_start, np.float64)
+    if p_start.shape != (R, P):
+        raise ShapeError(f"p_start must have shape ({R}, {P}) for parameters "
+                         f"{', '.join(problem.circuit.param_names)}; got {p_start.shape}")
+    if (rows.min() < 0 or rows.max() >= B):
+        raise ShapeError(f"rows must index the problem's {B} spectra")
+    if Z is not None:
+        Z = np.asarray(Z, np.complex128)
+        if Z.shape != (R, F):
+            raise ShapeError(f"Z must have shape ({R}, {F}); got {Z.shape}")
+    held = problem.fixed.copy()
+    if hold is not None:
+        held |= np.asarray(hold, bool).reshape(P)
+    free = ~held
+    p_fixed = np.where(problem.fixed[None, :], problem.p_fixed[rows], p_start)
+    size_hint = chunk or auto_chunk(F, P)
+    devs = devices_for(min(R, size_hint))
+    D = len(devs)
+    size = split_size(_per_device(-(-min(R, size_hint) // D), -(-size_hint // D)) * D, D)
+    outs = []
+    for start in range(0, R, size):
+        stop = min(start + size, R)
+        idx = np.arange(start, stop)
+        if stop - start < size:                       # pad with copies of the first row
+            idx = np.concatenate([idx, np.full(size - (stop - start), start)])
+        r = rows[idx]
+        data = dict(omega=2 * np.pi * problem.batch.freq[r],
+                    Z=problem.batch.Z[r] if Z is None else Z[idx],
+                    w_re=problem.w_re[r], w_im=problem.w_im[r],
+                    lo=np.broadcast_to(problem.lo, (size, P)),
+                    hi=np.broadcast_to(problem.hi, (size, P)),
+                    p_fixed=p_fixed[idx], p0=p_start[idx])
+        call = _slice_program(problem, free, data, max_iter, tols)
+        o = run_split(call, size, devs)
+        outs.append(type(o)(*(v[: stop - start] for v in o)))
+        if progress is not None:
+            progress(stop, R)
+    return held, p_fixed, type(outs[0])(*(np.concatenate(vs) for vs in zip(*outs)))
+
+
+def _per_device(n: int, full: int) -> int:
+    """Rows per device for n rows: 64, 256 or the full chunk -- few shapes, so the many
+    small refits of one analysis share compiled programs (padding a small batch costs
+    milliseconds, compiling a new shape about a second)."""
+    return 64 if n <= 64 else 256 if n <= 256 else full
+
+
+def _slice_program(problem: FitProblem, free, data: dict, max_iter: int, tols):
+    """fn(slice) -> FitOut: the local LM on one device's slice of a padded chunk."""
+    from fastfit.kernels import LM_STATUS, fresh_state, lm_continue, lm_finalize, lm_rescue
+
+    tree, lm = problem.circuit.tree, problem.logmask
+
+    def call(s):
+        d = {k: np.asarray(v[s]) for k, v in data.items()}
+        args = (d["omega"], d["Z"], d["w_re"], d["w_im"], d["lo"], d["hi"])
+        st = fresh_state(lm, d["p0"], d["lo"], d["hi"], free, d["p_fixed"])
+        first = min(FIRST_STAGE_ITER, max_iter)
+        st = _host(lm_continue(tree, lm, st, *args, free, first, *tols))
+        left = max_iter - first
+        running = np.nonzero(st.status == LM_STATUS["RUNNING"])[0]
+        if left > 0 and running.size:
+            n = st.x.shape[0]
+            tail = min(TAIL_SIZE, n)
+            for k in range(0, running.size, tail):
+                sel = running[k:k + tail]
+                sel = np.concatenate([sel, np.full(tail - sel.size, sel[0])])
+                sub = type(st)(*(leaf[sel] for leaf in st))
+                sub = _host(lm_rescue(tree, lm, sub, *(a[sel] for a in args), free, left, *tols))
+                for leaf, new in zip(st, sub):
+                    leaf[sel] = new
+        return lm_finalize(tree, lm, st, d["omega"], d["lo"], d["hi"], free)
+
+    return call
+
+
+def _host(state):
+    return type(state)(*(np.array(leaf) for leaf in state))
+
+
+def _local_fit(problem: FitProblem, held, p_fixed, out) -> LocalFit:
+    """Physical parameters and :class:`FitStatus` codes (as :func:`fastfit.fit` assigns
+    them: at a bound, singular normal matrix, non-finite chi2)."""
+    params = np.where(held[None, :], p_fixed, out.p)
+    chi2 = 2.0 * out.cost
+    status = fit_status(out.status)
+    conv = status > 0
+    status = np.where(conv & out.at_bound.any(axis=1), FitStatus.AT_BOUND, status)
+    status = np.where(conv & (out.min_pivot < 1e-15), FitStatus.SINGULAR, status)
+    status = np.where(~np.isfinite(chi2), FitStatus.NONFINITE, status)
+    return LocalFit(params=params, chi2=chi2, status=status.astype(np.int64),
+                    n_iter=out.n_iter.astype(np.int64))
