@@ -13,7 +13,7 @@ from ..fitting import FitResult, FitStatus, refit_local
 from ._data import problem_of
 from ._stats import t_ppf_two_sided
 
-__all__ = ["bootstrap", "BootstrapResult", "KINDS", "MULTIPLIERS", "leverages"]
+__all__ = ["bootstrap", "BootstrapResult", "KINDS", "MULTIPLIERS", "leverages", "resample"]
 
 KINDS = ("residual", "wild")
 MULTIPLIERS = ("rademacher", "mammen")
@@ -271,8 +271,9 @@ def bootstrap(fit_result: FitResult, freq, Z=None, n: int = 200, kind: str = "re
     n : resamples per spectrum (>= 2)
     kind : "residual" (resample the spectrum's residuals with replacement) or "wild"
         (each residual times a random sign or Mammen multiplier)
-    seed : int, resample r of every spectrum is drawn from ``numpy.random.default_rng([seed,
-        r])``, so results do not depend on ``chunk`` or on how a batch is split
+    seed : int, resample r of all converged spectra is drawn from
+        ``numpy.random.default_rng([seed, r])``, so results do not depend on ``chunk`` or
+        ``n`` (the first k resamples of n > k are those of k; :func:`resample` gives one)
     multipliers : "rademacher" (±1, default) or "mammen", for ``kind="wild"``
     leverage : scale residuals by 1/sqrt(1 - h) (leverage h at the optimum; see Notes)
     weight : the fit's weighting; default ``fit_result.weight`` (a sigma array must be
@@ -309,31 +310,19 @@ def bootstrap(fit_result: FitResult, freq, Z=None, n: int = 200, kind: str = "re
     out (NaN) of ``samples``; intervals are percentiles of the rest.
     """
     r = fit_result
-    if not isinstance(r, FitResult):
-        raise ShapeError(f"fit_result must be a FitResult; got {type(r).__name__}")
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
-        raise DataError(f"n (resamples) must be an integer >= 2; got {n!r}")
-    if kind not in KINDS:
-        raise DataError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
-    if multipliers not in MULTIPLIERS:
-        raise DataError(f"multipliers must be one of {', '.join(MULTIPLIERS)}; got {multipliers!r}")
-    problem = problem_of(r, freq, Z, weight, bounds)
-    B, F = problem.batch.Z.shape
+    _check_args(r, n, kind, multipliers)
+    setup = _Resampler(r, freq, Z, kind, multipliers, leverage, weight, bounds, seed)
+    problem, ok = setup.problem, setup.ok
+    B = len(r)
     P = r.circuit.n_params
-    pool, n_pool, r2 = _residuals(r, problem, kind, leverage)
-    ok = np.nonzero(r.status > 0)[0]
     samples = np.full((n, B, P), np.nan)
     status = np.zeros((n, B), np.int64)
     status[:] = r.status[None, :]
     per_call = max(1, ROWS_PER_CALL // max(ok.size, 1))
-    Zf = r.Z_fit[ok]
-    inv_w = (np.where(problem.w_re[ok] > 0, 1.0 / np.where(problem.w_re[ok] > 0, problem.w_re[ok], 1.0), 0.0),
-             np.where(problem.w_im[ok] > 0, 1.0 / np.where(problem.w_im[ok] > 0, problem.w_im[ok], 1.0), 0.0))
     done = 0
     for first in range(0, n if ok.size else 0, per_call):
         reps = range(first, min(n, first + per_call))
-        Zstar = np.concatenate([_resample(kind, multipliers, seed, i, pool[ok], n_pool[ok],
-                                          r2[ok], Zf, inv_w) for i in reps])
+        Zstar = np.concatenate([setup.draw(i) for i in reps])
         rows = np.tile(ok, len(reps))
         lf = refit_local(problem, r.params[rows], rows=rows, Z=Zstar, max_iter=max_iter,
                          chunk=chunk)
@@ -352,6 +341,58 @@ def bootstrap(fit_result: FitResult, freq, Z=None, n: int = 200, kind: str = "re
                            seed=int(seed),
                            options={"multipliers": multipliers, "leverage": leverage,
                                     "max_iter": max_iter, "weight": problem.weight})
+
+
+def resample(fit_result: FitResult, freq, Z=None, index: int = 0, kind: str = "residual",
+             seed: int = 0, *, multipliers: str = "rademacher", leverage: bool = True,
+             weight=None, bounds=None) -> np.ndarray:
+    """The data of one bootstrap resample, exactly as :func:`bootstrap` (same arguments)
+    refits it: (B, F) complex128, ohm.
+
+    ``index`` is the resample number (0 <= index; resample ``index`` of ``bootstrap(...,
+    n)`` for any n > index).  Rows of spectra whose fit failed (not resampled) are NaN.
+    For inspecting resamples or refitting them with another tool; the other arguments as
+    in :func:`bootstrap`.
+    """
+    _check_args(fit_result, 2, kind, multipliers)
+    if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or index < 0:
+        raise DataError(f"index (resample number) must be an integer >= 0; got {index!r}")
+    setup = _Resampler(fit_result, freq, Z, kind, multipliers, leverage, weight, bounds, seed)
+    out = np.full(setup.problem.batch.Z.shape, np.nan + 0j)
+    out[setup.ok] = setup.draw(int(index))
+    return out
+
+
+def _check_args(r, n, kind, multipliers) -> None:
+    if not isinstance(r, FitResult):
+        raise ShapeError(f"fit_result must be a FitResult; got {type(r).__name__}")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2:
+        raise DataError(f"n (resamples) must be an integer >= 2; got {n!r}")
+    if kind not in KINDS:
+        raise DataError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
+    if multipliers not in MULTIPLIERS:
+        raise DataError(f"multipliers must be one of {', '.join(MULTIPLIERS)}; got {multipliers!r}")
+
+
+class _Resampler:
+    """The fit's problem and corrected residuals; ``draw(i)``: data of resample i for the
+    converged spectra (rows ``ok``)."""
+
+    def __init__(self, r: FitResult, freq, Z, kind, multipliers, leverage, weight, bounds, seed):
+        self.problem = problem_of(r, freq, Z, weight, bounds)
+        self.kind, self.mult, self.seed = kind, multipliers, int(seed)
+        self.ok = np.nonzero(r.status > 0)[0]
+        pool, n_pool, r2 = _residuals(r, self.problem, kind, leverage)
+        ok = self.ok
+        self.pool, self.n_pool, self.r2, self.Zf = pool[ok], n_pool[ok], r2[ok], r.Z_fit[ok]
+        self.inv_w = tuple(np.where(w > 0, 1.0 / np.where(w > 0, w, 1.0), 0.0)
+                           for w in (self.problem.w_re[ok], self.problem.w_im[ok]))
+
+    def draw(self, i: int) -> np.ndarray:
+        """(B_ok, F): Z_fit minus the drawn residuals over the weights."""
+        rng = np.random.default_rng([self.seed, int(i)])
+        d = _draws(self.kind, self.mult, rng, self.pool, self.n_pool, self.r2)
+        return self.Zf - d[:, 0] * self.inv_w[0] - 1j * d[:, 1] * self.inv_w[1]
 
 
 def _residuals(r: FitResult, problem, kind: str, leverage: bool):
@@ -373,10 +414,3 @@ def _residuals(r: FitResult, problem, kind: str, leverage: bool):
     order = np.argsort(~vflat, axis=1, kind="stable")
     pool = np.take_along_axis(flat, order, axis=1)
     return pool, np.maximum(n_pool, 1), flat.reshape(e.shape)
-
-
-def _resample(kind, mult, seed, i, pool, n_pool, r2, Zf, inv_w) -> np.ndarray:
-    """(B_ok, F) data of resample i: Z_fit minus the drawn residuals over the weights."""
-    rng = np.random.default_rng([int(seed), int(i)])
-    d = _draws(kind, mult, rng, pool, n_pool, r2)
-    return Zf - d[:, 0] * inv_w[0] - 1j * d[:, 1] * inv_w[1]
