@@ -150,10 +150,11 @@ def _run_rows(problem: FitProblem, p_start, rows, Z, hold, max_iter, tols, chunk
 
 
 def _per_device(n: int, full: int) -> int:
-    """Rows per device for n rows: 64, 256 or the full chunk -- few shapes, so the many
-    small refits of one analysis share compiled programs (padding a small batch costs
-    milliseconds, compiling a new shape about a second)."""
-    return 64 if n <= 64 else 256 if n <= 256 else full
+    """Rows per device for n rows: 256 or the full chunk -- one shape for every small
+    call, so the many small refits of one analysis (profile steps, refits of a few
+    spectra) share one compiled program (padding 256 rows costs a few ms per call,
+    compiling another shape about a second)."""
+    return min(256, full) if n <= 256 else full
 
 
 def _slice_program(problem: FitProblem, free, data: dict, max_iter: int, tols):

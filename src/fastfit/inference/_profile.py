@@ -41,8 +41,10 @@ class ProfileResult(BatchResult):
     delta_chi2 : (B, G) float64, chi2 of the refit at ``grid`` minus the fit's chi2
     stderr_linear : (B,) float64, the fit's linearised standard error;  dof : (B,) int
     status : (B,) int64, :class:`FitStatus` of the original fit
-    failed : (B,) bool, a refit along the profile failed (status <= 0): that side's
-        end is NaN
+    failed : (B,) bool, a refit along the profile failed (iteration budget exhausted or
+        not finite; a converged refit with a singular J^T J -- the other parameters not
+        identifiable there, e.g. an arc shrinking away -- still gives the profile's
+        value): that side's end is NaN
     improved : (B,) bool, a refit found a lower chi2 than the fit (the fit was not at
         the global optimum; the interval is relative to the fit's chi2)
     level : float;  absolute_sigma : bool
@@ -270,7 +272,7 @@ class _Profile:
             x = np.where(done, x_in, target)
             lf = self._refit(spec, x, np.where(done[:, None], p_in, p_cur))
             d = lf.chi2 - cmin
-            bad = ~done & ((lf.status <= 0) | ~np.isfinite(d))
+            bad = ~done & (~_converged(lf.status) | ~np.isfinite(d))
             failed |= bad
             done |= bad
             self._record(spec, x, d, ~done)
@@ -296,7 +298,7 @@ class _Profile:
             x_new = np.where(crossed, x_new, x_in)
             lf = self._refit(spec, x_new, p_in)
             d = lf.chi2 - cmin
-            good = crossed & (lf.status > 0) & np.isfinite(d)
+            good = crossed & _converged(lf.status) & np.isfinite(d)
             self._record(spec, x_new, d, good)
             above = good & (d >= c)
             below = good & (d < c)
@@ -335,6 +337,11 @@ class _Profile:
             lower = self.best < self.chi2_min[np.concatenate([ok, ok])] * (1 - 1e-9)
             out[ok] = lower[:n] | lower[n:]
         return out
+
+
+def _converged(status) -> np.ndarray:
+    """The refit reached a minimum (singular J^T J included: chi2 is still the profile's)."""
+    return (status > 0) | (status == FitStatus.SINGULAR)
 
 
 def _secant(x_a, d_a, x_b, d_b, c):
