@@ -14,7 +14,8 @@ from scipy import special, stats
 
 import fastfit as ff
 from fastfit.errors import DataError, FastfitError, ShapeError
-from fastfit.inference import Comparison, information_criteria, is_nested, nested_pairs
+from fastfit.inference import (Comparison, information_criteria, is_nested, nested_pairs,
+                               residual_correlation)
 from fastfit.synthetic import NESTED_CIRCUITS, nested_candidates
 
 from inference_ref import rcpe_model, scipy_refit
@@ -120,6 +121,19 @@ def test_series_input_same_choice(cmp, data):
     again = ff.compare(series, circuits=[C1, C2])
     np.testing.assert_array_equal(again.best_index, cmp.best_index)
     np.testing.assert_allclose(again.results[1].chi2, cmp.results[1].chi2, rtol=1e-9)
+
+
+def test_residual_correlation_shows_a_missing_arc(cmp, data):
+    """One arc fitted to two-arc spectra leaves runs of one sign (lag-1 correlation near
+    1); the right circuit leaves white noise (rho ~ N(-1/N, 1/(2N)), |rho| < 0.3)."""
+    f, _, labels, _ = data
+    one = cmp.results[0]
+    rho = residual_correlation(one, f)
+    e = np.concatenate([one.residuals[3].real, one.residuals[3].imag])
+    ref = np.sum(one.residuals[3].real[1:] * one.residuals[3].real[:-1]
+                 + one.residuals[3].imag[1:] * one.residuals[3].imag[:-1]) / np.sum(e ** 2)
+    assert abs(rho[3] - ref) < 1e-12
+    assert np.all(rho[labels == 1] > 0.5) and np.all(np.abs(rho[labels == 0]) < 0.3)
 
 
 def test_nesting_from_the_circuit_strings():

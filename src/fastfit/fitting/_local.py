@@ -26,11 +26,13 @@ from ._driver import assemble
 from ._problem import FitProblem
 from ._result import FitResult, FitStatus, fit_status
 
-__all__ = ["LocalFit", "refit_local", "fit_from", "FIRST_STAGE_ITER", "TAIL_SIZE"]
+__all__ = ["LocalFit", "refit_local", "fit_from", "FIRST_STAGE_ITER", "TAIL_SIZE", "MU_START"]
 
 FIRST_STAGE_ITER = 25   # LM iterations every row of a chunk gets; from an optimum most
                         # rows converge within ~10, the rest continue in small batches
 TAIL_SIZE = 32          # batch size of those stragglers (the rescue program's shape)
+MU_START = 1e-3         # initial LM damping, relative to diag(J^T J): near an optimum the
+                        # Gauss-Newton step is nearly right
 
 
 class LocalFit(NamedTuple):
@@ -51,7 +53,8 @@ class LocalFit(NamedTuple):
 
 def refit_local(problem: FitProblem, p_start, *, rows=None, Z=None, hold=None,
                 max_iter: int = 200, ftol: float = 1e-10, xtol: float = 1e-10,
-                gtol: float = 1e-12, chunk: int | None = None,
+                gtol: float = 1e-12, mu_start: float | None = MU_START,
+                chunk: int | None = None,
                 progress: Callable[[int, int], None] | None = None) -> LocalFit:
     """Fit R rows by LM from the given starting points (no start search).
 
@@ -68,6 +71,11 @@ def refit_local(problem: FitProblem, p_start, *, rows=None, Z=None, hold=None,
     hold : optional (P,) bool, parameters held at ``p_start`` as well (a profile)
     max_iter : LM iteration budget per row
     ftol, xtol, gtol : convergence tolerances as in :func:`fastfit.fit`
+    mu_start : initial LM damping mu of (J^T J + mu diag(J^T J)) delta = -J^T r
+        (default ``MU_START`` = 1e-3: nearly Gauss-Newton, for starts next to an optimum:
+        a bootstrap resample converges in ~5 iterations instead of ~11); None: the
+        kernels' start value for far starts (1e-3 max diag(J^T J)), more robust where the
+        problem is nearly singular (a flat profile)
     chunk : rows per compiled call (default: as :func:`fastfit.fit`)
     progress : optional callable(done, total) after each chunk
 
@@ -82,13 +90,13 @@ def refit_local(problem: FitProblem, p_start, *, rows=None, Z=None, hold=None,
     rest of the budget, so one slow row does not hold a whole chunk.
     """
     held, p_fixed, out = _run_rows(problem, p_start, rows, Z, hold, max_iter,
-                                   (ftol, xtol, gtol), chunk, progress)
+                                   (ftol, xtol, gtol), mu_start, chunk, progress)
     return _local_fit(problem, held, p_fixed, out)
 
 
 def fit_from(problem: FitProblem, p_start, *, max_iter: int = 200, absolute_sigma: bool = False,
              ftol: float = 1e-10, xtol: float = 1e-10, gtol: float = 1e-12,
-             chunk: int | None = None) -> FitResult:
+             mu_start: float | None = MU_START, chunk: int | None = None) -> FitResult:
     """Fit every spectrum of ``problem`` by LM from ``p_start`` (B, P) only, as a
     :class:`FitResult` (covariance, status, residuals exactly as :func:`fastfit.fit`
     reports them; no start search, parameters keep the order they start in).
@@ -96,12 +104,13 @@ def fit_from(problem: FitProblem, p_start, *, max_iter: int = 200, absolute_sigm
     Options as :func:`refit_local`; ``absolute_sigma`` as :func:`fastfit.fit`.
     """
     _, _, out = _run_rows(problem, p_start, None, None, None, max_iter, (ftol, xtol, gtol),
-                          chunk, None)
+                          mu_start, chunk, None)
     return assemble(problem, out, absolute_sigma, dict(starts=0, max_iter=max_iter,
                                                        chunk=chunk, local=True))
 
 
-def _run_rows(problem: FitProblem, p_start, rows, Z, hold, max_iter, tols, chunk, progress):
+def _run_rows(problem: FitProblem, p_start, rows, Z, hold, max_iter, tols, mu_start, chunk,
+              progress):
     """(held (P,), p_fixed (R, P), FitOut of numpy arrays for the R rows)."""
     B, F = problem.batch.Z.shape
     P = problem.circuit.n_params
@@ -141,7 +150,7 @@ def _run_rows(problem: FitProblem, p_start, rows, Z, hold, max_iter, tols, chunk
                     lo=np.broadcast_to(problem.lo, (size, P)),
                     hi=np.broadcast_to(problem.hi, (size, P)),
                     p_fixed=p_fixed[idx], p0=p_start[idx])
-        call = _slice_program(problem, free, data, max_iter, tols)
+        call = _slice_program(problem, free, data, max_iter, tols, mu_start)
         o = run_split(call, size, devs)
         outs.append(type(o)(*(v[: stop - start] for v in o)))
         if progress is not None:
@@ -157,20 +166,26 @@ def _per_device(n: int, full: int) -> int:
     return min(256, full) if n <= 256 else full
 
 
-def _slice_program(problem: FitProblem, free, data: dict, max_iter: int, tols):
+def _slice_program(problem: FitProblem, free, data: dict, max_iter: int, tols, mu_start):
     """fn(slice) -> FitOut: the local LM on one device's slice of a padded chunk."""
     from fastfit.kernels import LM_STATUS, fresh_state, lm_continue, lm_finalize, lm_rescue
 
     tree, lm = problem.circuit.tree, problem.logmask
+    running_code = LM_STATUS["RUNNING"]
 
     def call(s):
         d = {k: np.asarray(v[s]) for k, v in data.items()}
         args = (d["omega"], d["Z"], d["w_re"], d["w_im"], d["lo"], d["hi"])
         st = fresh_state(lm, d["p0"], d["lo"], d["hi"], free, d["p_fixed"])
+        # the evaluation trip alone (budget 0), then Gauss-Newton-like damping: the
+        # kernels' start value (1e-3 max diag(J^T J), times diag(J^T J)) suits far starts
+        if mu_start is not None:
+            st = _host(lm_continue(tree, lm, st, *args, free, 0, *tols))
+            st = st._replace(mu=np.where(st.status == running_code, mu_start, st.mu))
         first = min(FIRST_STAGE_ITER, max_iter)
         st = _host(lm_continue(tree, lm, st, *args, free, first, *tols))
         left = max_iter - first
-        running = np.nonzero(st.status == LM_STATUS["RUNNING"])[0]
+        running = np.nonzero(st.status == running_code)[0]
         if left > 0 and running.size:
             n = st.x.shape[0]
             tail = min(TAIL_SIZE, n)

@@ -7,10 +7,12 @@
   data of one resample);
 * :func:`profile` -> :class:`ProfileResult` -- profile-likelihood interval of one
   parameter per spectrum;
-* :func:`is_nested`, :func:`nested_pairs`, :func:`information_criteria` -- the pieces.
+* :func:`is_nested`, :func:`nested_pairs`, :func:`information_criteria`,
+  :func:`residual_correlation` -- the pieces.
 
-Private parts: ``_compare``, ``_nesting``, ``_bootstrap``, ``_profile``, ``_stats``
-(F distribution and quantiles in numpy).  Refits use the local LM path of
+Private parts: ``_compare``, ``_criteria``, ``_refits`` (refits from another candidate's
+optimum), ``_nesting``, ``_bootstrap``, ``_data``, ``_profile``, ``_stats`` (F
+distribution and quantiles in numpy).  Refits use the local LM path of
 :func:`fastfit.fitting.refit_local` (no start search).
 """
 from ._bootstrap import KINDS, MULTIPLIERS, BootstrapResult, bootstrap, leverages, resample
@@ -18,8 +20,8 @@ from ._compare import Comparison, compare
 from ._criteria import CRITERIA, information_criteria
 from ._nesting import is_nested, nested_pairs
 from ._profile import ProfileResult, profile
+from ._refits import residual_correlation
 
 __all__ = ["compare", "Comparison", "CRITERIA", "information_criteria", "is_nested",
            "nested_pairs", "bootstrap", "BootstrapResult", "KINDS", "MULTIPLIERS", "leverages",
-           "resample",
-           "profile", "ProfileResult"]
+           "resample", "profile", "ProfileResult", "residual_correlation"]

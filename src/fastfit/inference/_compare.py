@@ -306,10 +306,13 @@ def compare(freq, Z=None, circuits=None, criterion: str = "bic", *, nested=None,
     -----
     Each candidate is one batched :func:`fastfit.fit` call over all spectra, so comparing
     M circuits costs the sum of M fits, plus the refits of ``shared_starts``: a
-    candidate j that fits a spectrum worse (higher chi2) than the chosen circuit i, shares
-    elements with it and is not nested in it, is fitted again -- its other parameters with
-    i's shared values held, then all of them by LM from there -- and the better fit is
-    kept; then the choice is made again.
+    candidate j that fits a spectrum worse (higher chi2) than a candidate i it shares
+    elements with is fitted again by LM, starting from i's values of the shared
+    parameters and a grid of time constants for its other elements, and the better fit
+    is kept; then the choice is made again.  That happens where i is nested in j; where
+    j would be chosen if it fitted as well as i; and where the chosen circuit leaves
+    residuals correlated along frequency (:func:`residual_correlation` > 0.3, a missing
+    arc or tail) and j has more parameters.
     At its optimum a circuit fits at least as well as any circuit nested in it, so a
     bigger circuit that fits worse has missed its optimum; a circuit that shares most
     elements with the winner (two arcs and a Warburg against three arcs) starts next to

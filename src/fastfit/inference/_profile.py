@@ -246,7 +246,7 @@ class _Profile:
     def _refit(self, spec, x, p_from):
         p0 = p_from.copy()
         p0[:, self.k] = _to_p(x, self.log)
-        lf = refit_local(self.problem, p0, rows=spec, hold=self.hold, **self.opts)
+        lf = refit_local(self.problem, p0, rows=spec, hold=self.hold, mu_start=None, **self.opts)
         return lf
 
     def both_sides(self, ok, x_hat, half, steps):

@@ -139,6 +139,7 @@ def refit_from(ci: Circuit, donor: FitResult, cj: Circuit, rows, batch, weight, 
     lm = dict(max_iter=sub.get("max_iter", 1000), chunk=sub.get("chunk"),
               **{k: sub[k] for k in TOLS if k in sub and k != "absolute_sigma"})
     lf = refit_local(problem, starts.reshape(S * R, P), rows=np.tile(np.arange(R), S),
+                     mu_start=None,               # far starts: the kernels' damping
                      **{**lm, "max_iter": min(START_ITER, lm["max_iter"])})
     chi2 = np.where(lf.status >= 0, lf.chi2, np.inf).reshape(S, R)
     pick = np.argmin(chi2, axis=0)
