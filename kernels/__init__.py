@@ -8,7 +8,7 @@ batch axis (or is vmapped once at the API edge), in float64/complex128.
 * batched Levenberg-Marquardt: :func:`lm_init_state`, :func:`lm_iterate`,
   :func:`lm_covariance` (``_lm``), variable-projection starts :func:`varpro_starts`,
   the staged pipeline :func:`fit_pipeline` and its LM stages :func:`fresh_state`,
-  :func:`lm_continue`, :func:`lm_rescue`, :func:`lm_finalize` (``_fit``), shared-parameter series
+  :func:`lm_continue`, :func:`lm_finalize` (``_fit``), shared-parameter series
   :func:`joint_lm` (``_joint``)
 * lin-KK: :func:`lin_kk` (``_kk``)
 * DRT: system matrices :func:`drt_matrices` (``_drt``), batched non-negative QP
@@ -39,7 +39,7 @@ from ._lm import LMState, lm_covariance, lm_init_state, lm_iterate  # noqa: E402
 from ._varpro import varpro_starts  # noqa: E402
 from ._fit import FitConfig, FitOut, fit_pipeline, to_internal, to_physical  # noqa: E402
 # the stable LM stages, for callers that bring their own starting points (fitting._local)
-from ._fit import fresh_state, lm_continue, lm_finalize, lm_rescue  # noqa: E402
+from ._fit import fresh_state, lm_continue, lm_finalize  # noqa: E402
 from ._joint import JointOut, joint_lm  # noqa: E402
 from . import _lm  # noqa: E402
 
@@ -62,7 +62,7 @@ __all__ = [
     "ELEMENTS", "ElementSpec", "circuit_impedance", "circuit_impedance_jac", "eval_tree",
     "n_params_of", "LMState", "lm_covariance", "lm_init_state", "lm_iterate", "varpro_starts",
     "FitConfig", "FitOut", "fit_pipeline", "to_internal", "to_physical", "fresh_state",
-    "lm_continue", "lm_finalize", "lm_rescue", "JointOut",
+    "lm_continue", "lm_finalize", "JointOut",
     "joint_lm", "LM_STATUS",
 ] + sorted(_LAZY)
 

@@ -4,8 +4,8 @@ start search.
 The path that bootstrap resamples and profile likelihoods need: many fits that start at
 (or next to) a known optimum.  It runs only the stable LM stages of the kernels
 (:func:`fastfit.kernels.fresh_state`, :func:`~fastfit.kernels.lm_continue`,
-:func:`~fastfit.kernels.lm_rescue`, :func:`~fastfit.kernels.lm_finalize`), never the
-multi-start planning of :func:`fastfit.fit`, so it costs a few LM iterations per row.
+:func:`~fastfit.kernels.lm_finalize`), never the multi-start planning of
+:func:`fastfit.fit`, so it costs a few LM iterations per row.
 
 Rows are independent problems: row r fits spectrum ``rows[r]`` of a
 :class:`~fastfit.fitting.FitProblem` (its frequencies, weights, mask and bounds), to the
@@ -26,11 +26,14 @@ from ._driver import assemble
 from ._problem import FitProblem
 from ._result import FitResult, FitStatus, fit_status
 
-__all__ = ["LocalFit", "refit_local", "fit_from", "FIRST_STAGE_ITER", "TAIL_SIZE", "MU_START"]
+__all__ = ["LocalFit", "refit_local", "fit_from", "FIRST_STAGE_ITER", "COMPACT_SIZE",
+           "COMPACT_ITER", "TAIL_SIZE", "MU_START"]
 
-FIRST_STAGE_ITER = 8    # LM iterations per round on a whole chunk; from an optimum 99 %
-                        # of bootstrap refits converge within 7 (median 5)
-TAIL_SIZE = 32          # batch size of the stragglers (the rescue program's shape)
+FIRST_STAGE_ITER = 5    # LM iterations on a whole chunk; from an optimum bootstrap refits
+                        # converge in a median of 4 (99 %: 6); 4-8 measured, 5 fastest
+COMPACT_SIZE = 256      # chunks above this size: many rows still running continue in
+COMPACT_ITER = 24       # groups of this size for up to this many iterations, ...
+TAIL_SIZE = 32          # ... the rest in groups of this size
 MU_START = 1e-3         # initial LM damping, relative to diag(J^T J): near an optimum the
                         # Gauss-Newton step is nearly right
 
@@ -85,13 +88,15 @@ def refit_local(problem: FitProblem, p_start, *, rows=None, Z=None, hold=None,
 
     Notes
     -----
-    Every chunk runs rounds of ``FIRST_STAGE_ITER`` iterations on all its rows while more
-    than an eighth of them are still running; the rest continue in batches of
-    ``TAIL_SIZE`` (the kernels' rescue program) for the remaining budget, so a few slow
-    rows do not hold a whole chunk.
+    A chunk of more than ``COMPACT_SIZE`` rows runs ``FIRST_STAGE_ITER`` iterations on all
+    its rows; the rows still running are gathered into groups of ``COMPACT_SIZE`` for up
+    to ``COMPACT_ITER`` more (when there are more than half a group of them), then into
+    groups of ``TAIL_SIZE`` for the rest of the budget, so a few slow rows do not hold a
+    whole chunk.  Smaller calls (padded to 256 rows) run to the end in one program.  Parameters, chi2 and status are read from the final LM state on
+    the host (no covariance or model evaluation: :func:`fit_from` adds those).
     """
     held, p_fixed, out = _run_rows(problem, p_start, rows, Z, hold, max_iter,
-                                   (ftol, xtol, gtol), mu_start, chunk, progress)
+                                   (ftol, xtol, gtol), mu_start, chunk, progress, False)
     return _local_fit(problem, held, p_fixed, out)
 
 
@@ -105,14 +110,15 @@ def fit_from(problem: FitProblem, p_start, *, max_iter: int = 200, absolute_sigm
     Options as :func:`refit_local`; ``absolute_sigma`` as :func:`fastfit.fit`.
     """
     _, _, out = _run_rows(problem, p_start, None, None, None, max_iter, (ftol, xtol, gtol),
-                          mu_start, chunk, None)
+                          mu_start, chunk, None, True)
     return assemble(problem, out, absolute_sigma, dict(starts=0, max_iter=max_iter,
                                                        chunk=chunk, local=True))
 
 
 def _run_rows(problem: FitProblem, p_start, rows, Z, hold, max_iter, tols, mu_start, chunk,
-              progress):
-    """(held (P,), p_fixed (R, P), FitOut of numpy arrays for the R rows)."""
+              progress, full: bool):
+    """(held (P,), p_fixed (R, P), kernel output of numpy arrays for the R rows: a FitOut
+    when ``full``, else the fields of :func:`_host_finish`)."""
     B, F = problem.batch.Z.shape
     P = problem.circuit.n_params
     rows = np.arange(B) if rows is None else np.asarray(rows, np.int64).reshape(-1)
@@ -151,12 +157,16 @@ def _run_rows(problem: FitProblem, p_start, rows, Z, hold, max_iter, tols, mu_st
                     lo=np.broadcast_to(problem.lo, (size, P)),
                     hi=np.broadcast_to(problem.hi, (size, P)),
                     p_fixed=p_fixed[idx], p0=p_start[idx])
-        call = _slice_program(problem, free, data, max_iter, tols, mu_start)
+        call = _slice_program(problem, free, data, max_iter, tols, mu_start, full)
         o = run_split(call, size, devs)
-        outs.append(type(o)(*(v[: stop - start] for v in o)))
+        outs.append({k: v[: stop - start] for k, v in (o._asdict() if full else o).items()})
         if progress is not None:
             progress(stop, R)
-    return held, p_fixed, type(outs[0])(*(np.concatenate(vs) for vs in zip(*outs)))
+    out = {k: np.concatenate([o[k] for o in outs]) for k in outs[0]}
+    if full:
+        from fastfit.kernels import FitOut
+        out = FitOut(**out)
+    return held, p_fixed, out
 
 
 def _per_device(n: int, full: int) -> int:
@@ -167,9 +177,10 @@ def _per_device(n: int, full: int) -> int:
     return min(256, full) if n <= 256 else full
 
 
-def _slice_program(problem: FitProblem, free, data: dict, max_iter: int, tols, mu_start):
-    """fn(slice) -> FitOut: the local LM on one device's slice of a padded chunk."""
-    from fastfit.kernels import LM_STATUS, fresh_state, lm_continue, lm_finalize, lm_rescue
+def _slice_program(problem: FitProblem, free, data: dict, max_iter: int, tols, mu_start,
+                   full: bool):
+    """fn(slice) -> kernel output: the local LM on one device's slice of a padded chunk."""
+    from fastfit.kernels import LM_STATUS, fresh_state, lm_continue, lm_finalize
 
     tree, lm = problem.circuit.tree, problem.logmask
     running_code = LM_STATUS["RUNNING"]
@@ -183,41 +194,100 @@ def _slice_program(problem: FitProblem, free, data: dict, max_iter: int, tols, m
         if mu_start is not None:
             st = _host(lm_continue(tree, lm, st, *args, free, 0, *tols))
             st = st._replace(mu=np.where(st.status == running_code, mu_start, st.mu))
-        left = max_iter
         n = st.x.shape[0]
-        running = np.arange(n)
-        while left > 0 and running.size > max(TAIL_SIZE, n // 8):
-            k = min(FIRST_STAGE_ITER, left)
-            st = _host(lm_continue(tree, lm, st, *args, free, k, *tols))
-            left -= k
-            running = np.nonzero(st.status == running_code)[0]
-        if left > 0 and running.size:
-            tail = min(TAIL_SIZE, n)
-            for k in range(0, running.size, tail):
-                sel = running[k:k + tail]
-                sel = np.concatenate([sel, np.full(tail - sel.size, sel[0])])
-                sub = type(st)(*(leaf[sel] for leaf in st))
-                sub = _host(lm_rescue(tree, lm, sub, *(a[sel] for a in args), free, left, *tols))
-                for leaf, new in zip(st, sub):
-                    leaf[sel] = new
-        return lm_finalize(tree, lm, st, d["omega"], d["lo"], d["hi"], free)
+        left = max_iter
+        # a big chunk: the first iterations on all rows, stragglers in groups of 256,
+        # then of 32; a small one (<= 256 rows): all of it to the end, in the one
+        # program every small call shares (no other shape is compiled)
+        big = n > COMPACT_SIZE
+        tiers = ((n, FIRST_STAGE_ITER if big else None),
+                 (COMPACT_SIZE if big else n, COMPACT_ITER),
+                 (TAIL_SIZE if big else n, None))
+        for k, (size, cap) in enumerate(tiers):
+            running = np.nonzero(st.status == running_code)[0] if k else np.arange(n)
+            if left <= 0 or not running.size:
+                break
+            if k == 1 and (not big or running.size <= size // 2):
+                continue                    # few left: straight to the small batches
+            iters = left if cap is None else min(cap, left)
+            if size == n:
+                st = _host(lm_continue(tree, lm, st, *args, free, iters, *tols))
+            else:
+                for j in range(0, running.size, size):
+                    sel = running[j:j + size]
+                    sel = np.concatenate([sel, np.full(size - sel.size, sel[0])])
+                    sub = type(st)(*(leaf[sel] for leaf in st))
+                    sub = _host(lm_continue(tree, lm, sub, *(a[sel] for a in args), free,
+                                            iters, *tols))
+                    for leaf, new in zip(st, sub):
+                        leaf[sel] = new
+            left -= iters
+        if full:
+            return lm_finalize(tree, lm, st, d["omega"], d["lo"], d["hi"], free)
+        return _host_finish(st, lm, d["lo"], d["hi"], free)
 
     return call
+
+
+def _host_finish(st, logmask, lo, hi, free) -> dict:
+    """What :func:`refit_local` reports, from the final LM state in numpy: physical
+    parameters, cost, status, iterations, free parameters at a bound and the smallest
+    relative Cholesky pivot of the Jacobi-scaled J^T J on the other free parameters (as
+    ``kernels.lm_covariance`` computes them)."""
+    x = st.x
+    lm = np.asarray(logmask, bool)
+    with np.errstate(over="ignore"):
+        p = np.where(lm, np.exp(np.where(lm, x, 0.0)), x)
+    with np.errstate(invalid="ignore"):
+        eps = 1e-9 * (np.abs(hi - lo) + 1.0)
+        at_bound = free & ((x <= lo + eps) | (x >= hi - eps))
+    m = free & ~at_bound
+    mm = m[:, :, None] & m[:, None, :]
+    P = x.shape[1]
+    H = np.where(mm, st.A, 0.0) + np.where(np.eye(P, dtype=bool) & ~m[:, :, None], 1.0, 0.0)
+    dg = np.sqrt(np.maximum(np.diagonal(H, axis1=1, axis2=2), 1e-300))
+    Hs = H / (dg[:, :, None] * dg[:, None, :])
+    return dict(p=p, cost=st.cost, status=st.status, n_iter=st.n_iter, at_bound=at_bound,
+                min_pivot=_min_pivot(Hs))
+
+
+def _min_pivot(A: np.ndarray) -> np.ndarray:
+    """(B,) smallest Cholesky pivot of A (B, P, P) relative to max |diag A| (the
+    kernels' ``_factor``, in numpy)."""
+    P = A.shape[-1]
+    scale = np.max(np.abs(np.diagonal(A, axis1=1, axis2=2)), axis=1) + 1e-300
+    L = np.zeros_like(A)
+    piv = np.full(A.shape[0], np.inf)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for j in range(P):
+            _pivot_column(A, L, j, scale, piv)
+    return piv
+
+
+def _pivot_column(A, L, j, scale, piv) -> None:
+    """Column j of the Cholesky factor L (in place) and its pivot into ``piv``."""
+    s = A[:, j, j] - np.sum(L[:, j, :j] ** 2, axis=1)
+    np.minimum(piv, s / scale, out=piv)
+    dj = np.sqrt(np.maximum(s, 1e-300 * scale))
+    L[:, j, j] = dj
+    if j + 1 < A.shape[-1]:
+        L[:, j + 1:, j] = (A[:, j + 1:, j] - np.einsum("bik,bk->bi", L[:, j + 1:, :j],
+                                                       L[:, j, :j])) / dj[:, None]
 
 
 def _host(state):
     return type(state)(*(np.array(leaf) for leaf in state))
 
 
-def _local_fit(problem: FitProblem, held, p_fixed, out) -> LocalFit:
+def _local_fit(problem: FitProblem, held, p_fixed, out: dict) -> LocalFit:
     """Physical parameters and :class:`FitStatus` codes (as :func:`fastfit.fit` assigns
     them: at a bound, singular normal matrix, non-finite chi2)."""
-    params = np.where(held[None, :], p_fixed, out.p)
-    chi2 = 2.0 * out.cost
-    status = fit_status(out.status)
+    params = np.where(held[None, :], p_fixed, out["p"])
+    chi2 = 2.0 * out["cost"]
+    status = fit_status(out["status"])
     conv = status > 0
-    status = np.where(conv & out.at_bound.any(axis=1), FitStatus.AT_BOUND, status)
-    status = np.where(conv & (out.min_pivot < 1e-15), FitStatus.SINGULAR, status)
+    status = np.where(conv & out["at_bound"].any(axis=1), FitStatus.AT_BOUND, status)
+    status = np.where(conv & (out["min_pivot"] < 1e-15), FitStatus.SINGULAR, status)
     status = np.where(~np.isfinite(chi2), FitStatus.NONFINITE, status)
     return LocalFit(params=params, chi2=chi2, status=status.astype(np.int64),
-                    n_iter=out.n_iter.astype(np.int64))
+                    n_iter=out["n_iter"].astype(np.int64))

@@ -41,10 +41,11 @@ class ProfileResult(BatchResult):
     delta_chi2 : (B, G) float64, chi2 of the refit at ``grid`` minus the fit's chi2
     stderr_linear : (B,) float64, the fit's linearised standard error;  dof : (B,) int
     status : (B,) int64, :class:`FitStatus` of the original fit
-    failed : (B,) bool, a refit along the profile failed (iteration budget exhausted or
-        not finite; a converged refit with a singular J^T J -- the other parameters not
-        identifiable there, e.g. an arc shrinking away -- still gives the profile's
-        value): that side's end is NaN
+    failed : (B,) bool, a refit along the profile failed (not finite, or its iteration
+        budget ran out above the threshold; a converged refit with a singular J^T J --
+        the other parameters not identifiable there, e.g. an arc shrinking away -- still
+        gives the profile's value, and one that stopped short below the threshold is
+        inside the interval for sure): that side's end is NaN
     improved : (B,) bool, a refit found a lower chi2 than the fit (the fit was not at
         the global optimum; the interval is relative to the fit's chi2)
     level : float;  absolute_sigma : bool
@@ -272,7 +273,7 @@ class _Profile:
             x = np.where(done, x_in, target)
             lf = self._refit(spec, x, np.where(done[:, None], p_in, p_cur))
             d = lf.chi2 - cmin
-            bad = ~done & (~_converged(lf.status) | ~np.isfinite(d))
+            bad = ~done & ~_usable(lf.status, d, c)
             failed |= bad
             done |= bad
             self._record(spec, x, d, ~done)
@@ -298,7 +299,7 @@ class _Profile:
             x_new = np.where(crossed, x_new, x_in)
             lf = self._refit(spec, x_new, p_in)
             d = lf.chi2 - cmin
-            good = crossed & _converged(lf.status) & np.isfinite(d)
+            good = crossed & _usable(lf.status, d, c)
             self._record(spec, x_new, d, good)
             above = good & (d >= c)
             below = good & (d < c)
@@ -339,9 +340,14 @@ class _Profile:
         return out
 
 
-def _converged(status) -> np.ndarray:
-    """The refit reached a minimum (singular J^T J included: chi2 is still the profile's)."""
-    return (status > 0) | (status == FitStatus.SINGULAR)
+def _usable(status, d, c) -> np.ndarray:
+    """A refit tells where the profile is: it converged (a singular J^T J included: its
+    chi2 is still the profile's minimum), or it stopped short but already below the
+    threshold (chi2 at any point bounds the profile from above, so the position is
+    inside the interval for sure)."""
+    converged = (status > 0) | (status == FitStatus.SINGULAR)
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(d) & (converged | ((status == FitStatus.MAX_ITER) & (d < c)))
 
 
 def _secant(x_a, d_a, x_b, d_b, c):

@@ -13,7 +13,8 @@ from ._criteria import criterion_at, rank_scores
 from ._nesting import is_nested
 
 __all__ = ["PER_NAME", "TOLS", "shared_refits", "LACK_OF_FIT", "residual_correlation",
-           "refit_from", "N_TAU", "START_ITER", "added_starts", "replace_rows"]
+           "refit_from", "N_TAU", "START_ITER", "CONTINUE_ITER", "added_starts",
+           "replace_rows"]
 
 PER_NAME = ("p0", "bounds", "fixed")      # fit options given per parameter name
 TOLS = ("ftol", "xtol", "gtol", "absolute_sigma")
@@ -144,11 +145,15 @@ def refit_from(ci: Circuit, donor: FitResult, cj: Circuit, rows, batch, weight, 
     chi2 = np.where(lf.status >= 0, lf.chi2, np.inf).reshape(S, R)
     pick = np.argmin(chi2, axis=0)
     best = lf.params.reshape(S, R, P)[pick, np.arange(R)]
-    return fit_from(problem, best, absolute_sigma=sub.get("absolute_sigma", False), **lm)
+    return fit_from(problem, best, absolute_sigma=sub.get("absolute_sigma", False),
+                    **{**lm, "max_iter": min(CONTINUE_ITER, lm["max_iter"])})
 
 
 N_TAU = 6         # time constants tried for the added elements
-START_ITER = 100  # LM iterations of each of those starts (the best one then continues)
+START_ITER = 100  # LM iterations of each of those starts (the best one then continues ...
+CONTINUE_ITER = 300   # ... for up to this many: a refit still running then is dropped
+                      # (the candidate keeps its own fit; ~1 % of refits, but they cost as
+                      # much as all the others)
 
 
 def added_starts(c: Circuit, which: np.ndarray, freq: np.ndarray, Z: np.ndarray, mask: np.ndarray,
