@@ -43,6 +43,7 @@ def test_picks_the_generating_circuit(cmp, data):
     assert list(cmp.best) == [[C1, C2][k] for k in labels]
     assert np.all(cmp.ok) and not cmp.excluded.any()
     assert cmp.counts() == {C1: 8, C2: 8, "none": 0}
+    assert cmp.message[0].startswith(C1 + " (weight ") and len(cmp.message) == 16
     # BIC, weights exp(-d/2) normalised (Burnham & Anderson 2.9), from the table itself
     bic = np.stack([r.bic for r in cmp.results], axis=1)
     np.testing.assert_allclose(cmp.scores, bic)

@@ -74,6 +74,12 @@ class Comparison(BatchResult):
         return self.best_index >= 0
 
     @property
+    def message(self) -> list[str]:
+        """Per spectrum: the chosen circuit and its weight, or why there is none."""
+        return [f"{self.names[b]} (weight {self.weights[i, b]:.3g})" if b >= 0 else
+                "no candidate converged" for i, b in enumerate(self.best_index)]
+
+    @property
     def names(self) -> list[str]:
         """The candidates' circuit strings."""
         return [str(c) for c in self.circuits]
