@@ -9,13 +9,14 @@ Every function returns a :class:`matplotlib.figure.Figure`; save it with
 `params_vs_time`       fitted parameters vs time with error bars
 `drt_heatmap`          DRT over time (tau vs time, colour = gamma)
 `arrhenius`            ln(sigma T) (or ln 1/R, ln sigma) vs 1000/T with the fit
+`model_choice`         circuit chosen per spectrum and candidate weights vs time
 =====================  ==========================================================
 """
 from __future__ import annotations
 
 from ._base import new_figure, save
-from ._series import arrhenius, drt_heatmap, params_vs_time, time_axis
+from ._series import arrhenius, drt_heatmap, model_choice, params_vs_time, time_axis
 from ._spectra import bode, nyquist
 
-__all__ = ["nyquist", "bode", "params_vs_time", "drt_heatmap", "arrhenius", "new_figure",
-           "save", "time_axis"]
+__all__ = ["nyquist", "bode", "params_vs_time", "drt_heatmap", "arrhenius", "model_choice",
+           "new_figure", "save", "time_axis"]
