@@ -22,6 +22,7 @@ OUT = Path(__file__).resolve().parent / "api.md"
 MODULES = [
     ("fastfit", "the package: public names, imported lazily"),
     ("fastfit.fitting", "API: equivalent-circuit fitting"),
+    ("fastfit.inference", "API: model choice, bootstrap and profile likelihood"),
     ("fastfit.validation", "API: lin-KK, Z-HIT and drift"),
     ("fastfit.relaxation", "API: distribution of relaxation times"),
     ("fastfit.nonstationary", "alias of the drift part of fastfit.validation"),

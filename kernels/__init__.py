@@ -7,7 +7,8 @@ batch axis (or is vmapped once at the API edge), in float64/complex128.
   :func:`circuit_impedance_jac`, :func:`eval_tree`
 * batched Levenberg-Marquardt: :func:`lm_init_state`, :func:`lm_iterate`,
   :func:`lm_covariance` (``_lm``), start scans over candidate shapes :func:`scan_combos`,
-  the staged pipeline :func:`fit_pipeline` (``_fit``), shared-parameter series
+  the staged pipeline :func:`fit_pipeline` and its LM stages :func:`fresh_state`,
+  :func:`lm_continue`, :func:`lm_finalize` (``_fit``), shared-parameter series
   :func:`joint_lm` (``_joint``)
 * lin-KK: :func:`lin_kk` (``_kk``); Z-HIT: :func:`zhit_operators`,
   :func:`zhit_reconstruct` (``_zhit``)
@@ -38,6 +39,8 @@ from ._circuit import (  # noqa: E402
 from ._lm import LMState, lm_covariance, lm_init_state, lm_iterate  # noqa: E402
 from ._scan import ScanOut, ScanTables, scan_combos, scan_starts, term_shapes  # noqa: E402
 from ._fit import FitConfig, FitOut, fit_pipeline, to_internal, to_physical  # noqa: E402
+# the stable LM stages, for callers that bring their own starting points (fitting._local)
+from ._fit import fresh_state, lm_continue, lm_finalize  # noqa: E402
 from ._joint import JointOut, joint_lm  # noqa: E402
 from ._attain import kk_chi2, kk_chi2_shared  # noqa: E402
 from . import _lm  # noqa: E402
@@ -63,7 +66,8 @@ __all__ = [
     "ELEMENTS", "ElementSpec", "circuit_impedance", "circuit_impedance_jac", "eval_tree",
     "n_params_of", "LMState", "lm_covariance", "lm_init_state", "lm_iterate", "ScanOut",
     "ScanTables", "scan_combos", "scan_starts", "term_shapes",
-    "FitConfig", "FitOut", "fit_pipeline", "to_internal", "to_physical", "JointOut",
+    "FitConfig", "FitOut", "fit_pipeline", "to_internal", "to_physical", "fresh_state",
+    "lm_continue", "lm_finalize", "JointOut",
     "joint_lm", "LM_STATUS", "kk_chi2", "kk_chi2_shared",
 ] + sorted(_LAZY)
 

@@ -227,7 +227,8 @@ def test_a_cycle_would_be_found():
 LAYERS = [
     ("application", {"cli", "stream", "serve", "distributed", "report"}),
     ("data in, out and derived", {"io", "store", "analysis", "plot", "synthetic"}),
-    ("API", {"fitting", "validation", "relaxation", "nonstationary", "circuit", "elements", "series"}),
+    ("API", {"fitting", "inference", "validation", "relaxation", "nonstationary", "circuit",
+             "elements", "series"}),
     ("shared", {"_batch", "_devices", "_results", "_version", "errors"}),
     ("compiled core", {"kernels"}),
 ]

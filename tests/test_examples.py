@@ -1,4 +1,4 @@
-"""Smoke tests of the runnable examples (issue 10): each script runs in a subprocess with
+"""Smoke tests of the runnable examples (issues 10, 20): each script runs in a subprocess with
 ``--quick --out DIR`` from a foreign working directory, exits 0, writes its PNG figures and
 prints/saves numbers that make sense.
 
@@ -110,3 +110,26 @@ def test_example_03_geis_dissolution(tmp_path, jax_cache):
     # the DRT follows the interface once it is large
     R_drt = np.array(s["R_int_drt_ohm_cm2"])
     assert abs(R_drt[-1] / Rt[-1] - 1) < 0.15
+
+
+def test_example_04_model_choice_bootstrap(tmp_path, jax_cache):
+    out = tmp_path / "ex4"
+    stdout, s = run_example("04_model_choice_bootstrap", out, jax_cache, tmp_path)
+    check_pngs(out, ["model_choice.png", "R2_bootstrap_bands.png", "nyquist_before_after.png"])
+    assert "Chosen circuit per spectrum" in stdout and "Profile of R3" in stdout
+    # the new arc is found by compare exactly where it is in the data
+    assert s["best_index"] == s["true_best"]
+    t = np.array(s["t_h"])
+    assert s["switch_h"] == t[t >= s["t_appear_h"]].min()
+    # bootstrap bands of the drifting R2 cover the truth like the linearised intervals
+    n = s["n_spectra"]
+    assert s["R2_covered_bootstrap"] >= n - 3 and s["R2_covered_linear"] >= n - 3
+    lo, hi = np.array(s["R2_lo"]), np.array(s["R2_hi"])
+    llo, lhi = np.array(s["R2_linear_lo"]), np.array(s["R2_linear_hi"])
+    ratio = (hi - lo) / (lhi - llo)
+    assert 0.5 < np.median(ratio) < 2.0, ratio
+    R3, R3_true = np.array(s["R3"]), np.array(s["R3_true"])
+    new = R3_true > 0
+    assert np.all(np.isnan(R3[~new])) and np.all(np.abs(R3[new] / R3_true[new] - 1) < 0.3)
+    plo, phi = np.array(s["profile_R3_lo"]), np.array(s["profile_R3_hi"])
+    assert np.all(plo < R3[new][:2]) and np.all(R3[new][:2] < phi)

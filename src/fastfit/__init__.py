@@ -27,13 +27,20 @@ _LAZY = {
     "ZHITResult": "fastfit.validation",
     "drt": "fastfit.relaxation",
     "DRTResult": "fastfit.relaxation",
+    "compare": "fastfit.inference",
+    "Comparison": "fastfit.inference",
+    "bootstrap": "fastfit.inference",
+    "BootstrapResult": "fastfit.inference",
+    "profile": "fastfit.inference",
+    "ProfileResult": "fastfit.inference",
     "read": "fastfit.io",
     "Store": "fastfit.store",
     "configure": "fastfit._devices",
     "element": "fastfit.elements",
 }
 _SUBMODULES = {"errors", "analysis", "io", "kernels", "plot", "stream", "store", "distributed",
-               "nonstationary", "synthetic", "fitting", "validation", "relaxation", "elements"}
+               "nonstationary", "synthetic", "fitting", "validation", "relaxation", "elements",
+               "inference"}
 
 __all__ = sorted(_LAZY) + sorted(_SUBMODULES)
 

@@ -8,7 +8,9 @@ runs get their test indicators over time and, for the first, middle and last spe
 the lin-KK and Z-HIT residuals (both tests recomputed for those spectra); DRT results a
 heat map over time and, for the same three spectra, the DRT with its 95 % credible band
 and peak intervals (recomputed with the run's lambda, tau range and sign option:
-bands are not stored).  The HTML embeds every PNG as base64, so it can be mailed or archived alone.
+bands are not stored); compare runs (``fastfit fit`` with several circuits) the circuit
+chosen per spectrum and the candidates' weights over time, with a count table.  The HTML
+embeds every PNG as base64, so it can be mailed or archived alone.
 """
 from __future__ import annotations
 
@@ -197,6 +199,42 @@ def _picks(spectra) -> list[int]:
     return sorted({0, n // 2, n - 1}) if n else []
 
 
+def _compare_section(page, store, run, info):
+    from .plot import model_choice
+
+    tag = _safe(run)
+    df = store.choices(run)
+    circuits, cands = list(info["circuits"]), list(info["candidates"])
+    crit = info.get("criterion", "bic")
+    page.h(2, f"Run {run!r}: choice of circuit by {crit.upper()}")
+    n = len(df)
+    rows = [[m, c, cand, int((df["best"] == m).sum())]
+            for m, (c, cand) in enumerate(zip(circuits, cands))]
+    none = int((df["best"] < 0).sum())
+    if none:
+        rows.append(["–", "none converged", "", none])
+    page.table(["#", "circuit", "run", "spectra chosen"], rows, left=3)
+    if n == 0:
+        return
+    csv = page.out / f"{tag}_choice.csv"
+    df.to_csv(csv)
+    page.files.append(csv)
+    # where the choice changes: the first spectrum of each new choice
+    best = df["best"].to_numpy()
+    change = np.nonzero(np.diff(best) != 0)[0] + 1
+    if change.size:
+        t = df["time"].to_numpy()
+        page.p("Choice changes at spectrum " + ", ".join(
+            f"{int(df.index[i])} ({_fmt(t[i])} s: {html.escape(circuits[best[i]] if best[i] >= 0 else 'none')})"
+            for i in change[:20]) + (" …" if change.size > 20 else ""))
+    step = max(1, n // _MAX_POINTS)
+    w = df[[f"weight_{m}" for m in range(len(circuits))]].to_numpy()
+    page.figure(model_choice(df["time"].to_numpy()[::step], best[::step], w[::step], circuits,
+                             title=f"{run}: chosen circuit"), f"{tag}_choice")
+    page.p(f"All choices and weights: <code>{html.escape(csv.name)}</code>; each "
+           "candidate's fit is in its own run below.")
+
+
 def _kk_section(page, store, run, kk, times, tag):
     from .plot import params_vs_time, validation_residuals
     from .validation import kk as lin_kk
@@ -293,7 +331,9 @@ def write_report(store_path, out_dir, run: str | None = None) -> Path:
         for r in runs:
             info = store.run_info(r)
             tag = _safe(r)
-            if "param_names" in info:
+            if info.get("kind") == "compare":
+                _compare_section(page, store, r, info)
+            elif "param_names" in info:
                 _fit_section(page, store, r, info)
             else:
                 page.h(2, f"Run {r!r}: {info.get('kind')}")

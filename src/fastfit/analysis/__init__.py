@@ -1,6 +1,8 @@
 """Analysis of fitted parameters: geometry, effective capacitance and apex frequency of
 R‖CPE arcs (with delta-method errors), process assignment by capacitance, temperature
-correction of time series, and Arrhenius fits.
+correction of time series, and Arrhenius fits.  ``effective_capacitance``,
+``apex_frequency`` (``samples=True``) and ``arrhenius`` (``sigma_samples=``) also take
+bootstrap samples (:func:`fastfit.bootstrap`) and return percentile intervals.
 
 Plain numpy (no JAX, no scipy).  Units: Ω, Ω cm², F, F cm⁻², Hz, s, K inside (°C at the
 edges where named ``_C``), cm and cm², eV.
@@ -14,6 +16,7 @@ from __future__ import annotations
 from ._common import K_B_EV
 from .arrhenius import LAWS, ArrheniusResult, arrhenius
 from .assign import DEFAULT_RANGES, assign_process
+from ._samples import SampleInterval, sample_interval
 from .capacitance import (RCPEDerived, apex_frequency, effective_capacitance, rcpe_derived,
                           rcpe_from_fit, rcpe_from_params, relaxation_time)
 from .geometry import (area_from_diameter, areal_capacitance, conductivity, from_area_specific,
@@ -30,6 +33,8 @@ __all__ = [
     # R||CPE
     "effective_capacitance", "apex_frequency", "relaxation_time", "RCPEDerived",
     "rcpe_derived", "rcpe_from_params", "rcpe_from_fit",
+    # bootstrap samples -> percentile intervals
+    "SampleInterval", "sample_interval",
     # assignment
     "DEFAULT_RANGES", "assign_process",
     # temperature

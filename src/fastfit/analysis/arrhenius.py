@@ -26,12 +26,14 @@ least-squares solution is ``beta = (Xᵀ W X)⁻¹ Xᵀ W y`` with covariance
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..errors import DataError, ShapeError
 from ._common import K_B_EV, as_float, check_finite_or_nan, positive
+from ._samples import SampleInterval, sample_interval
 from ._stats import normal_quantile_two_sided, t_quantile_two_sided
 
 __all__ = ["K_B_EV", "LAWS", "ArrheniusResult", "arrhenius", "law_T_power"]
@@ -75,6 +77,8 @@ class ArrheniusResult:
     T_K : (n,) float, K — temperatures used
     y : (n,) float — the log quantity fitted
     y_err : (n,) float or None — its standard errors
+    Ea_bootstrap : SampleInterval or None — with ``sigma_samples``: Ea [eV] refitted to
+        every bootstrap resample, its percentile interval (``lo``, ``hi``) and ``stderr``
     """
 
     law: str
@@ -94,6 +98,7 @@ class ArrheniusResult:
     T_K: np.ndarray = field(repr=False)
     y: np.ndarray = field(repr=False)
     y_err: np.ndarray | None = field(repr=False, default=None)
+    Ea_bootstrap: SampleInterval | None = field(repr=False, default=None)
 
     def predict(self, T_K):
         """The fitted quantity (sigma for sigma_T/sigma, R for inv_R) at ``T_K`` (K)."""
@@ -113,7 +118,10 @@ class ArrheniusResult:
             f"  prefactor = {self.prefactor:.4g} ± {self.prefactor_stderr:.2g} "
             f"{_A_UNIT[self.law]}",
             f"  r²        = {self.r2:.6f}, χ²_red = {self.chi2_red:.3g}",
-        ])
+        ] + ([] if self.Ea_bootstrap is None else [
+            f"  Ea bootstrap {100 * self.Ea_bootstrap.level:g} % interval "
+            f"{self.Ea_bootstrap.lo:.4f} … {self.Ea_bootstrap.hi:.4f} eV, s.e. "
+            f"{self.Ea_bootstrap.stderr:.4f} ({int(self.Ea_bootstrap.n_valid)} resamples)"]))
 
     def plot(self, ax=None):
         """Arrhenius plot (y vs 1000/T) with the fitted line; returns the axes."""
@@ -133,7 +141,8 @@ class ArrheniusResult:
 
 
 def arrhenius(T_K, sigma, law: str = "sigma_T", sigma_err=None, *,
-              absolute_sigma: bool = True) -> ArrheniusResult:
+              absolute_sigma: bool = True, sigma_samples=None,
+              level: float = 0.95) -> ArrheniusResult:
     """Fit an Arrhenius law by (weighted) linear least squares in log space.
 
     Parameters
@@ -146,6 +155,12 @@ def arrhenius(T_K, sigma, law: str = "sigma_T", sigma_err=None, *,
     sigma_err : (N,) float, optional — standard errors of ``sigma`` (same units)
     absolute_sigma : bool — with ``sigma_err``, take the errors at face value (default)
         instead of rescaling the covariance by χ²_red
+    sigma_samples : (n_boot, N) float, optional — bootstrap samples of ``sigma`` (of R for
+        "inv_R") at each temperature, resample axis first, e.g. one column of
+        :func:`fastfit.bootstrap`'s ``samples`` (NaN: failed resample, that point is left
+        out of that resample's fit).  Ea is refitted to every resample with the same
+        weights; ``Ea_bootstrap`` holds the samples and their percentile interval.
+    level : float — confidence level of that interval
 
     Returns
     -------
@@ -207,8 +222,36 @@ def arrhenius(T_K, sigma, law: str = "sigma_T", sigma_err=None, *,
     r2 = 1.0 - chi2 / ss_tot if ss_tot > 0 else np.nan
     lnA, Ea = float(beta[0]), float(beta[1])
     A = float(np.exp(lnA))
+    boot = None
+    if sigma_samples is not None:
+        boot = _bootstrap_Ea(sigma_samples, T_K, keep, T, w, sign, m, vname, level)
     return ArrheniusResult(
         law=law, Ea_eV=Ea, Ea_stderr_eV=se, ci95=(Ea - q * se, Ea + q * se), prefactor=A,
         prefactor_stderr=A * float(np.sqrt(cov[0, 0])), ln_prefactor=lnA, cov=cov, r2=r2,
         n=n, dof=dof, chi2_red=chi2_red, absolute_sigma=absolute, residuals=r, T_K=T, y=y,
-        y_err=y_err)
+        y_err=y_err, Ea_bootstrap=boot)
+
+
+def _bootstrap_Ea(sigma_samples, T_all, keep, T, w, sign, m, vname, level) -> SampleInterval:
+    """Ea of every resample: the weighted straight line y = ln A + Ea x through that
+    resample's points (x = -1/(k_B T)), by its 2x2 normal equations."""
+    S = positive(f"{vname}_samples", sigma_samples)
+    N = np.shape(T_all)[0]
+    if S.ndim != 2 or S.shape[1] != N:
+        raise ShapeError(f"{vname}_samples must be (n_resamples, {N}) for {N} temperatures; "
+                         f"got shape {S.shape}")
+    S = S[:, keep]
+    ok = np.isfinite(S)
+    y = np.where(ok, sign * np.log(np.where(ok, S, 1.0)) + m * np.log(T)[None, :], 0.0)
+    wk = np.where(ok, w[None, :], 0.0)
+    x = -1.0 / (K_B_EV * T)[None, :]
+    sw, sx, sy = wk.sum(1), (wk * x).sum(1), (wk * y).sum(1)
+    sxx, sxy = (wk * x * x).sum(1), (wk * x * y).sum(1)
+    det = sw * sxx - sx * sx
+    Tk = np.where(ok, T[None, :], np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
+        spread = np.nanmax(Tk, axis=1) - np.nanmin(Tk, axis=1)
+        Ea = (sw * sxy - sx * sy) / det
+    Ea = np.where((ok.sum(1) >= 2) & (spread > 0) & (det > 0), Ea, np.nan)
+    return sample_interval(Ea, level, name=f"{vname}_samples")

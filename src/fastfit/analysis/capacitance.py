@@ -48,6 +48,7 @@ import numpy as np
 from ..errors import DataError, ShapeError
 from ._common import (as_float, broadcast, check_finite_or_nan, cpe_exponent, positive,
                       scalar_or_array)
+from ._samples import sample_interval
 
 __all__ = [
     "effective_capacitance",
@@ -67,7 +68,7 @@ def _rqn(R, Q, n):
     return broadcast(R=R, Q=Q, n=n)
 
 
-def effective_capacitance(R, Q, n):
+def effective_capacitance(R, Q, n, *, samples: bool = False, level: float = 0.95):
     """Effective capacitance of an R‖CPE, ``C_eff = (Q R^(1-n))^(1/n)`` (Hsu–Mansfeld form).
 
     Parameters
@@ -75,12 +76,17 @@ def effective_capacitance(R, Q, n):
     R : float or array, Ω (or Ω cm²), > 0
     Q : float or array, F s^(n-1) (or F s^(n-1) cm⁻²), > 0
     n : float or array, CPE exponent in (0, 1]
+    samples : bool, R, Q and n are bootstrap samples with the resample axis first
+        (e.g. ``bs.samples[..., k]`` of :func:`fastfit.bootstrap`, (n_boot, B)); NaN marks a
+        failed resample.  Returns their percentile interval instead of values.
+    level : float, confidence level of that interval
 
     Arguments broadcast; NaN entries give NaN.
 
     Returns
     -------
-    C_eff : float or array, F (F cm⁻² for area-specific inputs)
+    C_eff : float or array, F (F cm⁻² for area-specific inputs) -- or, with ``samples``, a
+        ``fastfit.analysis.SampleInterval`` (value = median, lo, hi, stderr, samples of C_eff)
 
     Examples
     --------
@@ -88,13 +94,17 @@ def effective_capacitance(R, Q, n):
     1e-09
     """
     R, Q, n = _rqn(R, Q, n)
-    return scalar_or_array(Q ** (1.0 / n) * R ** ((1.0 - n) / n))
+    C = Q ** (1.0 / n) * R ** ((1.0 - n) / n)
+    if samples:
+        return sample_interval(C, level, name="R, Q, n samples")
+    return scalar_or_array(C)
 
 
-def apex_frequency(R, Q, n):
+def apex_frequency(R, Q, n, *, samples: bool = False, level: float = 0.95):
     """Frequency of the −Im(Z) maximum of an R‖CPE, ``f = 1 / (2 pi (R Q)^(1/n))``, Hz.
 
-    Parameters and broadcasting as in :func:`effective_capacitance`.
+    Parameters, broadcasting and ``samples`` / ``level`` (bootstrap samples in, a
+    ``SampleInterval`` out) as in :func:`effective_capacitance`.
 
     Examples
     --------
@@ -102,7 +112,10 @@ def apex_frequency(R, Q, n):
     159155
     """
     R, Q, n = _rqn(R, Q, n)
-    return scalar_or_array(1.0 / (2 * np.pi * (R * Q) ** (1.0 / n)))
+    f = 1.0 / (2 * np.pi * (R * Q) ** (1.0 / n))
+    if samples:
+        return sample_interval(f, level, name="R, Q, n samples")
+    return scalar_or_array(f)
 
 
 def relaxation_time(R, Q, n):

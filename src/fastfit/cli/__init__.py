@@ -126,7 +126,11 @@ def load_element_modules(paths) -> None:
 
 @cli.command()
 @_files
-@click.option("-c", "--circuit", required=True, help='Circuit string, e.g. "R0-p(R1,CPE1)".')
+@click.option("-c", "--circuit", "circuits", required=True, multiple=True,
+              help='Circuit string, e.g. "R0-p(R1,CPE1)". Give it several times to fit every '
+                   'candidate and choose one per spectrum (see --criterion).')
+@click.option("--criterion", type=click.Choice(["bic", "aic", "aicc"]), default="bic",
+              show_default=True, help="With several --circuit: what chooses the circuit.")
 @click.option("-o", "--out", type=click.Path(dir_okay=False), default=None,
               help="HDF5 store to write (created or resumed); defaults to the input store "
                    "when FILES is one .h5 store.")
@@ -147,8 +151,8 @@ def load_element_modules(paths) -> None:
 @element_module
 @_quiet
 @_debug_option
-def fit(files, circuit, out, run_name, area_cm2, kk_threshold, weight, chunk, scheduler,
-        element_modules, quiet, debug):
+def fit(files, circuits, criterion, out, run_name, area_cm2, kk_threshold, weight, chunk,
+        scheduler, element_modules, quiet, debug):
     """Fit CIRCUIT to every spectrum in FILES and store the results.
 
     FILES are instrument files (anything `fastfit info` can read) or fastfit stores.
@@ -156,10 +160,22 @@ def fit(files, circuit, out, run_name, area_cm2, kk_threshold, weight, chunk, sc
     interruption continues where it stopped.  With --scheduler the fits run on a Dask
     cluster (one piece per input file, or per --chunk spectra of an input store) and
     this process gathers them into the same store, with the same numbers.
-    """
-    from ._fit import run_fit
 
-    return run_fit(files, circuit=circuit, out=out, run=run_name, area_cm2=area_cm2,
+    With several --circuit, every candidate is fitted to every spectrum (runs RUN.0,
+    RUN.1, ... hold their fits) and run RUN records the circuit chosen per spectrum
+    by --criterion, with the weights (fastfit.compare; `fastfit report` shows the
+    choice over time).
+    """
+    from ._fit import run_compare, run_fit
+
+    if len(circuits) > 1:
+        if scheduler is not None:
+            raise click.UsageError("--scheduler fits one --circuit at a time")
+        load_element_modules(element_modules)
+        return run_compare(files, circuits=list(circuits), criterion=criterion, out=out,
+                           run=run_name, area_cm2=area_cm2, kk_threshold=kk_threshold,
+                           weight=weight, chunk=chunk, quiet=quiet)
+    return run_fit(files, circuit=circuits[0], out=out, run=run_name, area_cm2=area_cm2,
                    kk_threshold=kk_threshold, weight=weight, chunk=chunk, quiet=quiet,
                    scheduler=scheduler, element_modules=element_modules)
 

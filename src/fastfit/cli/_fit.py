@@ -15,7 +15,7 @@ import numpy as np
 
 from ._common import echo, ingest, is_store, progress, setup_jax
 
-__all__ = ["run_fit", "fit_options"]
+__all__ = ["run_fit", "run_compare", "fit_options", "candidate_runs"]
 
 
 def fit_options(circuit, weight, kk_threshold, area_cm2) -> dict:
@@ -32,7 +32,7 @@ def _resolve_out(files, out):
     raise click.UsageError("--out is required (the HDF5 store to write)")
 
 
-def _check_run(store, run: str, options: dict) -> None:
+def _check_run(store, run: str, options: dict, kind: str = "fit") -> None:
     from ..errors import StoreError
 
     if run not in store.runs():
@@ -40,8 +40,8 @@ def _check_run(store, run: str, options: dict) -> None:
     info = store.run_info(run)
     old = info.get("options", {})
     diff = sorted(k for k in set(old) | set(options) if old.get(k) != options.get(k))
-    if info.get("kind") != "fit" or diff:
-        what = f"is a {info.get('kind')} run" if info.get("kind") != "fit" else \
+    if info.get("kind") != kind or diff:
+        what = f"is a {info.get('kind')} run" if info.get("kind") != kind else \
             "was made with other " + ", ".join(diff)
         raise StoreError(f"{store.path}: run {run!r} {what}; use --run NAME for a new run")
 
@@ -167,4 +167,67 @@ def _run_on_cluster(files, circ, out, run, options, kk_threshold, weight, chunk,
     echo(f"fastfit fit: {indices.size} spectra, {fitted.size} fitted ({n_ok} converged), "
          f"{indices.size - n_todo} already done; run {run!r} in {out} ({dt:.1f} s, "
          f"scheduler {scheduler})")
+    return 0
+
+
+def candidate_runs(run: str, n: int) -> list[str]:
+    """Names of the runs holding the candidates' fits of compare run ``run``."""
+    return [f"{run}.{m}" for m in range(n)]
+
+
+def run_compare(files, *, circuits, criterion, out, run, area_cm2, kk_threshold, weight, chunk,
+                quiet) -> int:
+    """``fastfit fit`` with several ``--circuit``: :func:`fastfit.compare` per chunk; every
+    candidate's fit goes to run ``<run>.<m>``, the choice per spectrum to run ``run``
+    (written last, so a chunk counts as done only when all of it is committed)."""
+    out = _resolve_out(files, out)
+    setup_jax()
+    from ..circuit import Circuit
+    from ..errors import FastfitError
+    from ..inference import compare
+    from ..store import Store
+
+    circs = [Circuit(c) for c in circuits]
+    names = candidate_runs(run, len(circs))
+    options = {"circuits": [str(c) for c in circs], "criterion": criterion, "weight": weight,
+               "kk_threshold": kk_threshold, "area_cm2": area_cm2}
+    cand_options = [fit_options(c, weight, kk_threshold, area_cm2) for c in circs]
+    t_start = time.perf_counter()
+    with Store(out, "a") as store:
+        if store.recovered_rows:
+            echo(f"fastfit fit: {out}: dropped {store.recovered_rows} uncommitted rows of an "
+                 "interrupted run")
+        _check_run(store, run, options, kind="compare")
+        for name, opts in zip(names, cand_options):
+            _check_run(store, name, opts)
+        indices = ingest(files, store, chunk, quiet)
+        done = store.done(run)
+        chunks = [indices[i:i + chunk] for i in range(0, indices.size, chunk)]
+        todo = [c[~np.isin(c, done)] for c in chunks]
+        todo = [c for c in todo if c.size]
+        n_todo = int(sum(c.size for c in todo))
+        counts = np.zeros(len(circs) + 1, np.int64)
+        with progress("comparing", indices.size, done=indices.size - n_todo, quiet=quiet) as bar:
+            for idx in todo:
+                series = store.spectra(idx)
+                kres, mask = (None, series.mask)
+                try:
+                    if kk_threshold is not None:
+                        kres, mask = kk_mask(series, kk_threshold)
+                    cmp = compare(series, circuits=circs, criterion=criterion, weight=weight,
+                                  mask=mask)
+                except FastfitError as exc:
+                    raise locate_error(series, exc) from exc
+                for name, c, res, opts in zip(names, circs, cmp.results, cand_options):
+                    store.write_fit(name, idx, res, c, opts, kk=kres)
+                store.write_compare(run, idx, cmp, names, options)
+                counts += np.bincount(np.where(cmp.best_index >= 0, cmp.best_index, len(circs)),
+                                      minlength=len(circs) + 1)
+                bar.advance(idx.size)
+    dt = time.perf_counter() - t_start
+    chosen = ", ".join(f"{name} ({c}): {int(k)}" for name, c, k in zip(names, circs, counts))
+    echo(f"fastfit fit: {indices.size} spectra, {n_todo} compared, "
+         f"{indices.size - n_todo} already done; chosen by {criterion}: {chosen}"
+         + (f", none: {int(counts[-1])}" if counts[-1] else "")
+         + f"; run {run!r} in {out} ({dt:.1f} s)")
     return 0

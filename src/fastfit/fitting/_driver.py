@@ -18,7 +18,7 @@ from ._problem import FitProblem
 from ._result import FitResult, FitStatus, fit_status
 from ._starts import N_SCAN, StartPlan, canonical_permutation, is_arc_chain, plan_starts
 
-__all__ = ["run", "STAGES"]
+__all__ = ["run", "STAGES", "assemble"]
 
 # LM iterations: every start (stage 1), then the best two starts of every spectrum
 # (stage 2); what is still running after that continues in compacted batches
@@ -164,3 +164,7 @@ def _assemble(problem: FitProblem, out, attainable, absolute_sigma: bool,
                      fixed=fixed, weight=problem.weight, mask=problem.batch.mask,
                      escalated=np.asarray(out.escalated, bool), chi2_attainable=attainable,
                      options=options)
+
+
+# public for fitting._local (a local refit is assembled exactly as a fit)
+assemble = _assemble

@@ -8,6 +8,7 @@ import numpy as np
 
 from .._results import BatchResult, Status, translate
 from ..circuit import Circuit
+from ..errors import ShapeError
 
 __all__ = ["FitStatus", "FitResult", "fit_status"]
 
@@ -146,9 +147,28 @@ class FitResult(BatchResult):
                     n_iter=self.n_iter)
         return pd.DataFrame(data)
 
-    def summary(self, max_rows: int = 10) -> str:
-        """Readable table: value ± stderr (unit) per parameter for the first spectra."""
+    def summary(self, max_rows: int = 10, *, bootstrap=None, level: float = 0.95,
+                factor: float = 2.0) -> str:
+        """Readable table: value ± stderr (unit) per parameter for the first spectra.
+
+        With ``bootstrap`` (the :class:`~fastfit.inference.BootstrapResult` of this fit),
+        a parameter whose bootstrap interval and linearised interval (value ± t stderr)
+        at ``level`` differ in width by more than ``factor`` (either way, or only one of
+        them is finite) is marked "!": its linearised stderr is not to be trusted (a
+        parameter near a bound, merged arcs...; :func:`fastfit.profile` gives a
+        likelihood-based interval).  The flags are ``bootstrap.disagreement(level,
+        factor)``.
+        """
         names, units = self.param_names, self.units
+        flags = None
+        if bootstrap is not None:
+            if not hasattr(bootstrap, "disagreement"):
+                raise ShapeError("bootstrap must be a BootstrapResult (fastfit.bootstrap); "
+                                 f"got {type(bootstrap).__name__}")
+            flags = np.asarray(bootstrap.disagreement(level, factor), bool)
+            if flags.shape != self.params.shape:
+                raise ShapeError(f"bootstrap has {flags.shape[0]} spectra of "
+                                 f"{flags.shape[1]} parameters; this fit {self.params.shape}")
         lines = [f"FitResult: {self.circuit}  ({len(self)} spectra, weight={self.weight}, "
                  f"{int(self.ok.sum())} converged)"]
         head = ["#", "status"] + [f"{n} [{u}]" for n, u in zip(names, units)] + ["chi2_red"]
@@ -157,7 +177,10 @@ class FitResult(BatchResult):
             cells = [str(b), FitStatus(int(self.status[b])).name.lower()]
             for k in range(len(names)):
                 v, e = self.params[b, k], self.stderr[b, k]
-                cells.append(f"{v:.4g} ± {e:.2g}" if np.isfinite(e) else f"{v:.4g}")
+                cell = f"{v:.4g} ± {e:.2g}" if np.isfinite(e) else f"{v:.4g}"
+                if flags is not None:
+                    cell += " !" if flags[b, k] else "  "
+                cells.append(cell)
             cells.append(f"{self.chi2_red[b]:.3g}")
             rows.append(cells)
         widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head)]
@@ -179,6 +202,10 @@ class FitResult(BatchResult):
                              "minimum, or a circuit that does not describe them")
         if self.n_escalated:
             lines.append(f"escalated: {self.n_escalated} spectra fitted again from more starts")
+        if flags is not None:
+            lines.append(f"! bootstrap and linearised {100 * level:g} % intervals differ in "
+                         f"width by more than {factor:g}x ({int(flags.sum())} of "
+                         f"{flags.size} parameters, all spectra)")
         return "\n".join(lines)
 
     def __repr__(self) -> str:

@@ -8,7 +8,7 @@ import numpy as np
 from ..errors import ShapeError
 from ._base import new_figure
 
-__all__ = ["params_vs_time", "drt_heatmap", "arrhenius", "time_axis"]
+__all__ = ["params_vs_time", "drt_heatmap", "arrhenius", "time_axis", "model_choice"]
 
 
 def time_axis(time):
@@ -85,6 +85,51 @@ def params_vs_time(data, names=None, *, time=None, stderr=None, status=None, uni
     for ax in axes[max(0, P - ncols):P]:
         ax.set_xlabel(xlabel)
         ax.tick_params(labelbottom=True)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def model_choice(time, best, weights, names, *, title=None):
+    """The circuit chosen per spectrum and the candidates' weights against time.
+
+    Parameters
+    ----------
+    time : (N,) s, or None (spectrum number)
+    best : (N,) int, index of the chosen candidate (-1: none converged, drawn in red)
+    weights : (N, M) float, criterion weights (:attr:`fastfit.inference.Comparison.weights`)
+    names : list of M str, the candidates (e.g. circuit strings)
+
+    Returns
+    -------
+    matplotlib.figure.Figure (top: chosen candidate; bottom: weights)
+    """
+    best = np.asarray(best).reshape(-1)
+    w = np.asarray(weights, float).reshape(best.size, -1)
+    M = len(names)
+    if w.shape[1] != M:
+        raise ShapeError(f"weights has {w.shape[1]} columns for {M} candidate names")
+    t, xlabel = time_axis(np.full(best.size, np.nan) if time is None else time)
+    fig = new_figure((8.0, 5.2))
+    top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [1, 1.3]})
+    ok = best >= 0
+    top.step(t[ok], best[ok], where="mid", color="0.6", lw=0.8)
+    top.plot(t[ok], best[ok], "o", ms=4, color="C0")
+    if (~ok).any():
+        top.plot(t[~ok], np.full((~ok).sum(), -0.5), "x", color="C3", label="none converged")
+        top.legend(fontsize="x-small")
+    top.set_yticks(range(M))
+    top.set_yticklabels([str(n) for n in names], fontsize="x-small")
+    top.set_ylim(-0.8, M - 0.2)
+    top.set_ylabel("chosen")
+    top.grid(True, alpha=0.3)
+    for m in range(M):
+        bottom.plot(t, w[:, m], "-o", ms=2.5, lw=1, label=str(names[m]))
+    bottom.set_ylim(-0.03, 1.03)
+    bottom.set_ylabel("weight")
+    bottom.set_xlabel(xlabel)
+    bottom.legend(fontsize="x-small", loc="best")
+    bottom.grid(True, alpha=0.3)
     if title:
         fig.suptitle(title)
     return fig

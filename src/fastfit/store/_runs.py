@@ -1,8 +1,9 @@
-"""Analysis runs inside a store: fit, KK and DRT result tables.
+"""Analysis runs inside a store: fit, KK, DRT and model-choice result tables.
 
 ``/runs/<name>`` is a group whose attributes describe the run (kind, circuit, options,
-fastfit version, timestamps) and whose sub-tables ``fit``, ``kk`` and ``drt`` hold one
-row per analysed spectrum (column ``spectrum`` = row of ``/spectra``).  Rows are only
+fastfit version, timestamps) and whose sub-tables ``fit``, ``kk``, ``drt`` and
+``compare`` hold one row per analysed spectrum (column ``spectrum`` = row of
+``/spectra``).  Rows are only
 appended; when a spectrum has several committed rows the last one wins.
 """
 from __future__ import annotations
@@ -15,9 +16,11 @@ from ..errors import StoreError
 from . import _table as tb
 from ._stamps import created_now, fastfit_version
 
-__all__ = ["PARTS", "fit_rows", "kk_rows", "drt_rows", "latest_rows", "options_json"]
+__all__ = ["PARTS", "fit_rows", "kk_rows", "drt_rows", "compare_rows", "latest_rows",
+           "options_json"]
 
-# part -> {column: (dtype, width key or None)}; width keys: "P" params, "F" points, "T" tau
+# part -> {column: (dtype, width key or None)}; width keys: "P" params, "F" points, "T" tau,
+# "M" candidate circuits
 PARTS = {
     "fit": {"spectrum": ("i8", None), "params": ("f8", "P"), "stderr": ("f8", "P"),
             "chi2": ("f8", None), "chi2_red": ("f8", None), "status": ("i4", None),
@@ -28,6 +31,8 @@ PARTS = {
     "drt": {"spectrum": ("i8", None), "tau": ("f8", "T"), "gamma": ("f8", "T"),
             "R_inf": ("f8", None), "L": ("f8", None), "lam": ("f8", None),
             "status": ("i4", None)},
+    "compare": {"spectrum": ("i8", None), "best": ("i4", None), "weights": ("f8", "M"),
+                "scores": ("f8", "M")},
 }
 
 
@@ -102,6 +107,15 @@ def drt_rows(result, indices: np.ndarray, run: str, path) -> dict:
             "status": _field(result, "status", B, 0, np.int32)}
 
 
+def compare_rows(result, indices: np.ndarray, run: str, path) -> dict:
+    best = np.asarray(result.best_index).reshape(-1)
+    B = best.size
+    _rows_check("compare", B, indices.size, run, path)
+    return {"spectrum": indices, "best": best.astype(np.int32),
+            "weights": np.asarray(result.weights, np.float64).reshape(B, -1),
+            "scores": np.asarray(result.scores, np.float64).reshape(B, -1)}
+
+
 def latest_rows(spectrum: np.ndarray) -> np.ndarray:
     """Row numbers holding the last committed row of each spectrum, sorted by spectrum."""
     if spectrum.size == 0:
@@ -168,7 +182,7 @@ class RunsMixin:
         self._run_ok.add(key)
 
     def _write_part(self, run: str, part: str, rows: dict) -> None:
-        widths = {"P": None, "F": None, "T": None}
+        widths = {"P": None, "F": None, "T": None, "M": None}
         for col, (dt, wkey) in PARTS[part].items():
             if wkey is not None:
                 widths[wkey] = np.shape(rows[col])[1]
@@ -251,6 +265,27 @@ class RunsMixin:
         self._prepare_run(run, "drt", {}, options)
         self._write_part(run, "drt", rows)
 
+    def write_compare(self, run: str, indices, result, candidates, options=None) -> None:
+        """Append a model choice (:func:`fastfit.compare` output) for the store spectra
+        ``indices`` to run ``run`` (kind "compare" if new).
+
+        ``candidates`` are the names of the runs that hold each candidate's fit (in the
+        order of ``result.circuits``; written with :meth:`write_fit`).  The ``compare``
+        table holds, per spectrum, the chosen candidate (``best``, -1 when none
+        converged), the criterion ``weights`` and ``scores`` (M each)."""
+        self._writable()
+        idx = self._check_indices(indices)
+        circuits = [str(c) for c in result.circuits]
+        candidates = [self._run_name(c) for c in candidates]
+        if len(candidates) != len(circuits):
+            raise StoreError(f"{self.path}: run {run!r}: {len(candidates)} candidate runs for "
+                             f"{len(circuits)} circuits")
+        rows = compare_rows(result, idx, run, self.path)
+        attrs = {"circuits": json.dumps(circuits), "criterion": str(result.criterion),
+                 "candidates": json.dumps(candidates)}
+        self._prepare_run(run, "compare", attrs, options)
+        self._write_part(run, "compare", rows)
+
     # ------------------------------------------------------------------ reads
     def runs(self) -> list[str]:
         """Names of the analysis runs, in creation order."""
@@ -265,7 +300,8 @@ class RunsMixin:
         for k, v in g.attrs.items():
             v = v.decode() if isinstance(v, bytes) else v
             v = v.item() if isinstance(v, np.generic) else v
-            out[k] = json.loads(v) if k in ("options", "param_names", "units", "fixed") else v
+            out[k] = json.loads(v) if k in ("options", "param_names", "units", "fixed",
+                                            "circuits", "candidates") else v
         for part in PARTS:
             if part in g:
                 out[f"n_{part}"] = self._n(g[part])
@@ -349,6 +385,32 @@ class RunsMixin:
         data["time"] = self.times(r["spectrum"]) if r["spectrum"].size else np.zeros(0)
         df = pd.DataFrame(data, index=pd.Index(r["spectrum"].astype(np.int64), name="spectrum"))
         return df
+
+
+    def choices(self, run: str):
+        """pandas.DataFrame of a compare run (``fastfit fit`` with several ``--circuit``),
+        one row per spectrum: ``best`` (index of the chosen circuit, -1 when none
+        converged), ``circuit`` (its string, "" for none), ``run`` (the candidate run
+        holding its fit), ``time`` (s), and ``weight_<m>`` per candidate m.  Index:
+        ``spectrum``."""
+        import pandas as pd
+
+        info = self.run_info(run)
+        if info.get("kind") != "compare":
+            raise StoreError(f"{self.path}: run {run!r} is a {info.get('kind')} run, not a "
+                             "compare run")
+        r = self.results(run, "compare")
+        circuits, cands = list(info["circuits"]), list(info["candidates"])
+        best = r["best"].astype(np.int64)
+        pick = np.where(best >= 0, best, len(circuits))
+        data = {"best": best,
+                "circuit": np.array(circuits + [""], dtype=object)[pick],
+                "run": np.array(cands + [""], dtype=object)[pick],
+                "time": self.times(r["spectrum"]) if r["spectrum"].size else np.zeros(0)}
+        w = (r["weights"].reshape(best.size, -1) if best.size
+             else np.zeros((0, len(circuits))))
+        data.update({f"weight_{m}": w[:, m] for m in range(len(circuits))})
+        return pd.DataFrame(data, index=pd.Index(r["spectrum"].astype(np.int64), name="spectrum"))
 
 
 def _circuit_attr(text: str, name: str) -> list[str]:

@@ -11,9 +11,12 @@ from ._drt import *  # noqa: F401,F403
 from ._drt import __all__ as _a_drt
 from ._elements import *  # noqa: F401,F403
 from ._elements import __all__ as _a_elements
+from ._inference import *  # noqa: F401,F403
+from ._inference import __all__ as _a_inference
 from ._reference import *  # noqa: F401,F403
 from ._reference import __all__ as _a_reference
 from ._store import *  # noqa: F401,F403
 from ._store import __all__ as _a_store
 
-__all__ = [*_a_basic, *_a_reference, *_a_drift, *_a_drt, *_a_elements, *_a_store]
+__all__ = [*_a_basic, *_a_reference, *_a_drift, *_a_drt, *_a_elements, *_a_store,
+           *_a_inference]
