@@ -96,11 +96,7 @@ def run_fit(files, *, circuit, out, run, area_cm2, kk_threshold, weight, chunk, 
                  "interrupted run")
         _check_run(store, run, options)
         indices = ingest(files, store, chunk, quiet)
-        done = store.done(run)
-        chunks = [indices[i:i + chunk] for i in range(0, indices.size, chunk)]
-        todo = [c[~np.isin(c, done)] for c in chunks]
-        todo = [c for c in todo if c.size]
-        n_todo = int(sum(c.size for c in todo))
+        todo, n_todo = _pending(store, run, indices, chunk)
         n_fitted = n_ok = 0
         with progress("fitting", indices.size, done=indices.size - n_todo, quiet=quiet) as bar:
             for idx in todo:
@@ -201,11 +197,7 @@ def run_compare(files, *, circuits, criterion, out, run, area_cm2, kk_threshold,
         for name, opts in zip(names, cand_options):
             _check_run(store, name, opts)
         indices = ingest(files, store, chunk, quiet)
-        done = store.done(run)
-        chunks = [indices[i:i + chunk] for i in range(0, indices.size, chunk)]
-        todo = [c[~np.isin(c, done)] for c in chunks]
-        todo = [c for c in todo if c.size]
-        n_todo = int(sum(c.size for c in todo))
+        todo, n_todo = _pending(store, run, indices, chunk)
         counts = np.zeros(len(circs) + 1, np.int64)
         with progress("comparing", indices.size, done=indices.size - n_todo, quiet=quiet) as bar:
             for idx in todo:
@@ -231,3 +223,14 @@ def run_compare(files, *, circuits, criterion, out, run, area_cm2, kk_threshold,
          + (f", none: {int(counts[-1])}" if counts[-1] else "")
          + f"; run {run!r} in {out} ({dt:.1f} s)")
     return 0
+
+
+def _pending(store, run: str, indices: np.ndarray, chunk: int):
+    """The chunks of ``indices`` (store rows, in order) that ``run`` has not stored yet,
+    each without its done rows (a resumed run continues where it stopped), and their
+    total size."""
+    done = store.done(run)
+    chunks = [indices[i:i + chunk] for i in range(0, indices.size, chunk)]
+    todo = [c[~np.isin(c, done)] for c in chunks]
+    todo = [c for c in todo if c.size]
+    return todo, int(sum(c.size for c in todo))
