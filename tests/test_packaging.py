@@ -41,7 +41,7 @@ def test_nothing_points_outside_the_repository():
     import re
 
     pattern = re.compile(r"\.\./shared|shared[/](data|notes)|[\"']shared[\"']\s*/|"
-                         r"FASTFIT_SHARED_DATA|parents\[\d\]\.parent")
+                         r"FASTFIT_[S]HARED_DATA|parents\[\d\]\.parent")
     bad = []
     for top in ("src", "kernels", "tests", "benchmarks", "examples", "docs"):
         for path in sorted((ROOT / top).rglob("*")):
