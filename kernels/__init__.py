@@ -37,7 +37,8 @@ from ._circuit import (  # noqa: E402
     n_params_of,
 )
 from ._lm import LMState, lm_covariance, lm_init_state, lm_iterate  # noqa: E402
-from ._scan import ScanOut, ScanTables, scan_combos, scan_starts, term_shapes  # noqa: E402
+from ._scan import (RelocOut, RelocTables, ScanOut, ScanTables, relocate_terms,  # noqa: E402
+                    relocation_starts, scan_combos, scan_starts, term_impedances, term_shapes)
 from ._fit import FitConfig, FitOut, fit_pipeline, to_internal, to_physical  # noqa: E402
 # the stable LM stages, for callers that bring their own starting points (fitting._local)
 from ._fit import fresh_state, lm_continue, lm_finalize  # noqa: E402
@@ -65,7 +66,8 @@ _LAZY = {
 __all__ = [
     "ELEMENTS", "ElementSpec", "circuit_impedance", "circuit_impedance_jac", "eval_tree",
     "n_params_of", "LMState", "lm_covariance", "lm_init_state", "lm_iterate", "ScanOut",
-    "ScanTables", "scan_combos", "scan_starts", "term_shapes",
+    "ScanTables", "scan_combos", "scan_starts", "term_shapes", "RelocOut", "RelocTables",
+    "relocate_terms", "relocation_starts", "term_impedances",
     "FitConfig", "FitOut", "fit_pipeline", "to_internal", "to_physical", "fresh_state",
     "lm_continue", "lm_finalize", "JointOut",
     "joint_lm", "LM_STATUS", "kk_chi2", "kk_chi2_shared",

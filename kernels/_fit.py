@@ -7,6 +7,12 @@ starts: the best combinations of the start scans (``kernels._scan``, any circuit
      the best of them goes on
   -> stage 3 ("rescue"): the spectra still running are gathered into fixed-size batches
      (a quarter of the chunk, then groups of 8) and get the remaining budget
+  -> relocation: a result whose parameters the data determine loosely (a relative standard
+     error above ``reloc_rel``, a parameter pinned, singular) gets relocation moves: each
+     top-level term moved to the best candidate shape of each time-constant band, the
+     other terms kept in shape and every scale re-solved linearly
+     (``_scan.relocate_terms``); every move runs ``reloc_iter`` iterations, the best
+     continues to the end of the budget and is kept where it fits better
   -> escalation: a spectrum that ends at the budget, singular, with a parameter at a bound
      or vanished (R, Q, L -> 0 or infinity), or with chi2 above ``chi2_limit`` (a multiple
      of what its noise makes attainable), is fitted again from more starts -- its result with the offending
@@ -29,9 +35,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._circuit import eval_tree
-from ._lm import (LMState, RUNNING, lm_covariance, lm_fresh_state, lm_init_state, lm_iterate,
-                  vanished_params)
-from ._scan import ScanTables, scan_combos, scan_starts
+from ._lm import (FTOL, RUNNING, LMState, lm_covariance, lm_fresh_state, lm_init_state,
+                  lm_iterate, vanished_params)
+from ._scan import RelocTables, ScanTables, relocation_starts, scan_combos, scan_starts
 
 __all__ = ["FitConfig", "FitOut", "fit_pipeline", "to_internal", "to_physical", "lm_start",
            "lm_continue", "lm_rescue", "lm_finalize", "fresh_state"]
@@ -53,6 +59,11 @@ class FitConfig(NamedTuple):
     keep: int = 2           # starts carried from stage 1 into stage 2 (best by cost)
     keep_ratio: float = 3.0  # ... where their stage-1 cost is within this factor of the best
     escalate: bool = True   # refit suspicious spectra from more starts
+    relocate: bool = True   # relocation moves for loosely determined results
+    reloc_rel: float = 0.2  # ... where a parameter's relative standard error exceeds this
+    reloc_iter: int = 25    # LM iterations of every relocation start before the tournament
+    loose_mask: tuple = ()  # (P,) bool: parameters whose looseness counts (() = all); a
+                            # CPE's Q is left out, its error follows n's through the units
 
 
 class FitOut(NamedTuple):
@@ -112,14 +123,14 @@ def lm_continue(tree, logmask, state, omega, Z, w_re, w_im, lo, hi, free, max_it
                       ftol, xtol, gtol)
 
 
-# The rescue stage (the few % of spectra still running after stage 2, in compacted
-# batches) runs the same LM program compiled without LLVM's optimisation passes: 1.0 s
-# instead of 1.5 s of a first call's compile (1.6 vs 2.6 CPU-s), for ~2x the time per
-# iteration of those few spectra (~5 % of a 10,000-spectrum fit).  Every rescued
-# spectrum goes through this program, whatever the batch size, so results stay independent
-# of how a batch is split into chunks, devices or Dask tasks.
-lm_rescue = jax.jit(lm_continue.__wrapped__, static_argnums=(0, 1),
-                    compiler_options={"xla_backend_optimization_level": 0})
+# The rescue stage (the spectra still running after stage 2, in compacted batches), the
+# escalation and relocation tournaments run the same LM program under its own name, so
+# its compiled sizes (a quarter of the chunk, groups of 8) stay apart from the chunk-size
+# program.  It used to be compiled without LLVM's optimisation passes (1.0 s less compile
+# on a first call), but on hard circuits (diffusion tails, nested or hidden arcs) 10-30 %
+# of the spectra need 70-500 iterations, and the unoptimised code made those tails 2.5x
+# slower: the whole fit of a two-arc family ran at 278 instead of 605 fits/s.
+lm_rescue = jax.jit(lm_continue.__wrapped__, static_argnums=(0, 1))
 
 
 @partial(jax.jit, static_argnums=(0, 1),
@@ -244,50 +255,109 @@ def _suspicious(out: FitOut, free, logmask, chi2_limit) -> np.ndarray:
     return flag
 
 
+def _tournament(tree, cfg: FitConfig, st: LMState, idx, make_cands, short: int, data, free,
+                p_fixed) -> LMState:
+    """Run the candidate starts of the spectra ``idx`` for ``short`` iterations each,
+    continue the best per spectrum to the end of the budget, and keep it where it beats
+    the state it would replace.  ``make_cands(rows)`` returns the candidates (a list of
+    (len(rows), P) physical points) of chunk rows ``rows``.  Many spectra run on the whole
+    chunk with the optimised program, a few in rescue-size groups."""
+    lm = cfg.logmask
+    tols = (cfg.ftol, cfg.xtol, cfg.gtol)
+    lo, hi = data[4], data[5]
+    B = p_fixed.shape[0]
+    best = _take(st, idx)
+    if B > 8 and idx.size > B // 2:
+        # the whole chunk in one call per candidate; rows outside idx start frozen
+        on = np.zeros(B, bool)
+        on[idx] = True
+        lead = None
+        for q in make_cands(np.arange(B)):
+            s0 = fresh_state(lm, q, lo, hi, free, p_fixed)
+            s0 = s0._replace(status=np.where(on, s0.status, FTOL).astype(np.int32))
+            var = _take(_host(lm_continue(tree, lm, s0, *data, free, short, *tols)), idx)
+            lead = var if lead is None else _better(var, lead)
+    else:
+        size = _rescue_size(cfg, B, idx.size)
+        lead = best
+        for g in _groups(np.arange(idx.size), size):
+            rows = idx[g]
+            glead = None
+            for q in make_cands(rows):
+                s0 = fresh_state(lm, q, lo[rows], hi[rows], free, p_fixed[rows])
+                sub = _host(lm_rescue(tree, lm, s0, *(a[rows] for a in data), free, short,
+                                      *tols))
+                glead = sub if glead is None else _better(sub, glead)
+            if glead is not None:
+                lead = _put(lead, g, glead)
+    if lead is None:
+        return st
+    running = np.nonzero(lead.status == RUNNING)[0]
+    remaining = max(cfg.iter_stage1 + cfg.iter_stage2 + cfg.iter_stage3 - short, 0)
+    if running.size and remaining > 0:
+        gsize = _rescue_size(cfg, B, running.size)
+        for g in _groups(running, gsize):
+            rows = idx[g]
+            sub = _host(lm_rescue(tree, lm, _take(lead, g), *(a[rows] for a in data), free,
+                                  remaining, *tols))
+            lead = _put(lead, g, sub)
+    return _put(st, idx, _better(lead, best))
+
+
+def _physical_np(x, logmask):
+    lm = np.asarray(logmask, bool)
+    return np.where(lm, np.exp(np.where(lm, x, 0.0)), x)
+
+
 def _escalate(tree, cfg: FitConfig, st: LMState, out: FitOut, flag, starts, pool, data, free,
               p_fixed) -> LMState:
     """Refit the flagged spectra from more starts (a tournament; the winner runs to the end
     of the budget).  Never worse than the result it replaces."""
-    lm = cfg.logmask
     idx = np.nonzero(flag)[0]
-    tols = (cfg.ftol, cfg.xtol, cfg.gtol)
-    lo, hi = data[4], data[5]
-    bad = out.at_bound[idx] & (np.asarray(free) & np.asarray(lm))[None, :]
-    cands = []
-    for p0 in starts:       # the result with its offending parameters from each start
-        q = np.where(bad, p0[idx], out.p[idx])
-        cands.append(q)
-    cands += [p[idx] for p in pool]
-    # a tournament like the first pass: every variant runs the first two stages' budget,
-    # the best per spectrum continues with the rest (a full budget for every variant would
-    # let one slow spectrum hold each group for the whole budget)
-    short = cfg.iter_stage1 + cfg.iter_stage2
-    size = _rescue_size(cfg, p_fixed.shape[0], idx.size)
-    best = _take(st, idx)
-    lead = None
-    every = np.arange(idx.size)
-    for q in cands:
-        var = best
-        for g in _groups(every, size):
-            rows = idx[g]
-            s0 = fresh_state(lm, q[g], lo[rows], hi[rows], free, p_fixed[rows])
-            sub = _host(lm_rescue(tree, lm, s0, *(a[rows] for a in data), free, short, *tols))
-            var = _put(var, g, sub)
-        lead = var if lead is None else _better(var, lead)
-    running = np.nonzero(lead.status == RUNNING)[0] if lead is not None else np.zeros(0, int)
-    if running.size and cfg.iter_stage3 > 0:
-        for g in _groups(running, size):
-            rows = idx[g]
-            sub = _host(lm_rescue(tree, lm, _take(lead, g), *(a[rows] for a in data), free,
-                                  cfg.iter_stage3, *tols))
-            lead = _put(lead, g, sub)
-    if lead is not None:
-        best = _better(lead, best)
-    return _put(st, idx, best)
+    positive = (np.asarray(free) & np.asarray(cfg.logmask))[None, :]
+
+    def make_cands(rows):
+        # the result with its offending parameters from each start, then the scan pool
+        bad = out.at_bound[rows] & positive
+        return ([np.where(bad, p0[rows], out.p[rows]) for p0 in starts]
+                + [p[rows] for p in pool])
+
+    return _tournament(tree, cfg, st, idx, make_cands, cfg.iter_stage1 + cfg.iter_stage2,
+                       data, free, p_fixed)
+
+
+def _loose(out: FitOut, free, logmask, n_res, rel_max: float, mask=()) -> np.ndarray:
+    """(B,) bool: results with a parameter that the data hardly determine (relative
+    standard error above ``reloc_rel``), pinned at a bound, or not finite -- where another
+    placement of a term may fit as well or better."""
+    n_free = int(np.sum(free))
+    s2 = 2.0 * out.cost / np.maximum(n_res - n_free, 1)
+    var = np.diagonal(out.cov_x, axis1=1, axis2=2) * s2[:, None]
+    lm = np.asarray(logmask, bool)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        rel = np.where(lm[None, :], np.sqrt(var), np.sqrt(var) / np.abs(out.x))
+    use = np.asarray(free, bool) & (np.asarray(mask, bool) if len(mask) else True)
+    rel = np.where(use[None, :], rel, 0.0)
+    return (~np.isfinite(out.cost) | out.at_bound.any(axis=1) | (out.min_pivot < 1e-15)
+            | np.any(~(rel <= rel_max), axis=1))
+
+
+def _relocate(tree, cfg: FitConfig, st: LMState, out: FitOut, flag, reloc: RelocTables,
+              scan_data, data, free, p_fixed) -> LMState:
+    """Relocation moves (``kernels._scan.relocate_terms``) for the flagged spectra: every
+    term moved to the best candidate of each time-constant band, a tournament as in
+    escalation.  Never worse than the result it replaces."""
+    idx = np.nonzero(flag)[0]
+    p = np.asarray(out.p)
+
+    def make_cands(rows):
+        return relocation_starts(reloc, p[rows], tuple(np.asarray(a)[rows] for a in scan_data))
+
+    return _tournament(tree, cfg, st, idx, make_cands, cfg.reloc_iter, data, free, p_fixed)
 
 
 def fit_pipeline(tree, cfg: FitConfig, omega, Z, w_re, w_im, lo, hi, free, p_fixed, p_starts,
-                 scans=(), scan_data=None, chi2_limit=None) -> FitOut:
+                 scans=(), scan_data=None, chi2_limit=None, reloc=None) -> FitOut:
     """Fit one chunk of spectra (all arrays already padded to the chunk size).
 
     Parameters
@@ -301,6 +371,8 @@ def fit_pipeline(tree, cfg: FitConfig, omega, Z, w_re, w_im, lo, hi, free, p_fix
     scan_data : (Z, wr2, wi2) of the chunk on the scans' common frequency grid
     chi2_limit : optional (B,) chi2 above which a result escalates (a multiple of what the
         spectrum's noise makes attainable)
+    reloc : optional :class:`~fastfit.kernels._scan.RelocTables`: relocation moves for
+        results whose parameters the data determine loosely (``cfg.relocate``)
 
     Returns
     -------
@@ -323,6 +395,12 @@ def fit_pipeline(tree, cfg: FitConfig, omega, Z, w_re, w_im, lo, hi, free, p_fix
         raise ValueError("fit_pipeline needs at least one start or scan")
     st = _multistart(tree, cfg, starts, data, free, p_fixed)
     out = _host_out(lm_finalize(tree, lm, st, omega, w_re, w_im, lo, hi, free))
+    if cfg.relocate and reloc is not None:
+        n_res = np.sum(w_re > 0, axis=-1) + np.sum(w_im > 0, axis=-1)
+        loose = _loose(out, free, lm, n_res, cfg.reloc_rel, cfg.loose_mask)
+        if loose.any():
+            st = _relocate(tree, cfg, st, out, loose, reloc, scan_data, data, free, p_fixed)
+            out = _host_out(lm_finalize(tree, lm, st, omega, w_re, w_im, lo, hi, free))
     if not cfg.escalate:
         return out
     flag = _suspicious(out, free, lm, chi2_limit)

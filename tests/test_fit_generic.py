@@ -67,7 +67,11 @@ def _scipy_bounded(model, circuit, z, p0):
 @pytest.fixture(scope="module")
 def wo_tail():
     p, Z, model = _spectra("wo", 48, 777)
-    return p, Z, model, ff.fit(F, Z, WO_TAIL), ff.fit(F, Z, WO_TAIL, escalate=False)
+    # default; then without relocation moves, with and without escalation (the moves
+    # fix most of what escalation would see, so escalation is tested without them)
+    return (p, Z, model, ff.fit(F, Z, WO_TAIL),
+            (ff.fit(F, Z, WO_TAIL, relocate=False),
+             ff.fit(F, Z, WO_TAIL, escalate=False, relocate=False)))
 
 
 def test_local_fit_from_p0_only_matches_scipy_from_the_same_point():
@@ -84,19 +88,21 @@ def test_local_fit_from_p0_only_matches_scipy_from_the_same_point():
 
 
 def test_default_fit_reaches_the_truth_started_optimum(wo_tail):
-    """No guess: chi2 <= the bounded scipy fit started at the truth on >= 44 of 48 (the
-    family's measured basin is ~96-99 %, benchmarks/README.md)."""
-    p, Z, model, r, _ = wo_tail
+    """No guess: chi2 <= the bounded scipy fit started at the truth on >= 47 of 48 (the
+    family's measured basin is 99.75 % with relocation moves, 94 % without them,
+    benchmarks/README.md)."""
+    p, Z, model, r, (r1, _) = wo_tail
     ref = np.array([_scipy_bounded(model, WO_TAIL, z, q) for z, q in zip(Z, p)])
     hit = r.chi2 <= ref * (1 + 1e-6)
-    assert hit.sum() >= 44, np.nonzero(~hit)[0]
+    assert hit.sum() >= 47, np.nonzero(~hit)[0]
+    assert hit.sum() >= np.sum(r1.chi2 <= ref * (1 + 1e-6))       # the moves never cost
     # a miss by more than 25 % never comes back as a plain CONVERGED
     big = r.chi2 > 1.25 * ref
     assert not np.any(big & (r.status == FitStatus.CONVERGED))
 
 
 def test_escalation_never_worse_and_recorded(wo_tail):
-    _, _, _, r, r0 = wo_tail
+    r, r0 = wo_tail[4]
     assert r0.n_escalated == 0 and not r0.escalated.any()
     assert r.n_escalated == int(r.escalated.sum()) > 0
     assert np.all(r.chi2 <= r0.chi2 * (1 + 1e-9))

@@ -14,7 +14,7 @@ def fit(freq, Z=None, circuit=None, *, p0=None, bounds=None, fixed=None, weight=
         mask=None, starts: int = 2, max_iter: int = 1000, absolute_sigma: bool = False,
         chunk: int | None = None, ftol: float = 1e-10, xtol: float = 1e-10, gtol: float = 1e-12,
         progress: Callable[[int, int], None] | None = None, extra_starts=None,
-        escalate: bool = True) -> FitResult:
+        escalate: bool = True, relocate: bool = True) -> FitResult:
     r"""Fit one equivalent circuit to a batch of spectra in one compiled call.
 
     Parameters
@@ -35,6 +35,11 @@ def fit(freq, Z=None, circuit=None, *, p0=None, bounds=None, fixed=None, weight=
         from ``p0`` / ``extra_starts`` only (warm starts, refits)
     escalate : refit spectra whose result looks wrong (a parameter at a bound or
         vanished, singular, out of iterations) from more starts (``FitResult.escalated``)
+    relocate : relocation moves for results the data determine loosely (a parameter with
+        a relative standard error above 20 %, or pinned): each top-level term in turn is
+        moved to the best candidate shape in each time-constant band, the other terms
+        kept in shape and every scale re-solved linearly; the moves run as a tournament
+        that keeps a result only where it fits better (docs/design-notes.md)
     max_iter : LM iteration budget per spectrum
     absolute_sigma : covariance (J^T J)^-1 without rescaling by chi2_red (sigma known)
     chunk : spectra per compiled call; None picks it from the device (1024 per CPU device,
@@ -61,4 +66,4 @@ def fit(freq, Z=None, circuit=None, *, p0=None, bounds=None, fixed=None, weight=
                       mask=mask)
     return run(problem, starts=starts, max_iter=max_iter, absolute_sigma=absolute_sigma,
                chunk=chunk, ftol=ftol, xtol=xtol, gtol=gtol, progress=progress,
-               extra_starts=extra_starts, escalate=escalate)
+               extra_starts=extra_starts, escalate=escalate, relocate=relocate)

@@ -16,6 +16,7 @@ from ..errors import DataError
 from ._attainable import ATTAINABLE_FACTOR, attainable_chi2
 from ._problem import FitProblem
 from ._result import FitResult, FitStatus, fit_status
+from ._scanplan import loose_mask
 from ._starts import N_SCAN, StartPlan, canonical_permutation, is_arc_chain, plan_starts
 
 __all__ = ["run", "STAGES", "assemble"]
@@ -32,7 +33,7 @@ KEEP = 2                 # starts of every spectrum that continue into stage 2 (
 def run(problem: FitProblem, *, starts: int, max_iter: int, absolute_sigma: bool,
         chunk: int | None, ftol: float, xtol: float, gtol: float,
         progress: Callable[[int, int], None] | None, extra_starts=None,
-        escalate: bool = True) -> FitResult:
+        escalate: bool = True, relocate: bool = True) -> FitResult:
     """Fit every spectrum of ``problem`` (the options are those of :func:`fastfit.fit`)."""
     from fastfit.kernels import FitConfig   # importing the kernels enables float64
 
@@ -48,7 +49,8 @@ def run(problem: FitProblem, *, starts: int, max_iter: int, absolute_sigma: bool
                     iter_stage1=min(it1, max_iter), iter_stage2=min(it2, max(max_iter - it1, 0)),
                     iter_stage3=max(max_iter - it1 - it2, 0), rescue_frac=0.25,
                     ftol=ftol, xtol=xtol, gtol=gtol,
-                    keep=1 if is_arc_chain(plan.terms) else KEEP, escalate=escalate)
+                    keep=1 if is_arc_chain(plan.terms) else KEEP, escalate=escalate,
+                    relocate=relocate, loose_mask=loose_mask(problem.circuit.tree))
     if chunk is None:
         chunk = _auto_chunk(problem, plan)
     attainable = attainable_chi2(problem)
@@ -56,7 +58,8 @@ def run(problem: FitProblem, *, starts: int, max_iter: int, absolute_sigma: bool
     out = _canonical_order(problem, plan, out)
     out = out._replace(escalated=np.asarray(out.escalated, bool))
     return _assemble(problem, out, attainable, absolute_sigma,
-                     dict(starts=starts, max_iter=max_iter, chunk=chunk, escalate=escalate))
+                     dict(starts=starts, max_iter=max_iter, chunk=chunk, escalate=escalate,
+                          relocate=relocate))
 
 
 def _auto_chunk(problem: FitProblem, plan: StartPlan) -> int:
@@ -96,7 +99,7 @@ def _chunk_program(problem: FitProblem, plan: StartPlan, cfg, chunk: dict) -> Ca
         return fit_pipeline(problem.circuit.tree, cfg, d["omega"], d["Z"], d["w_re"], d["w_im"],
                             d["lo"], d["hi"], free, d["p_fixed"], d["p_starts"], plan.scans,
                             (d["scan_Z"], d["scan_wr2"], d["scan_wi2"]),
-                            ATTAINABLE_FACTOR * d["attainable"])
+                            ATTAINABLE_FACTOR * d["attainable"], reloc=plan.reloc)
 
     return call
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 __all__ = ["param_roles", "Term", "ScanPlan", "plan_scan", "scan_tables", "scan_grid",
+           "plan_relocation", "reloc_tables", "split_terms", "loose_mask",
            "term_log_tau", "N_SCAN"]
 
 # exponents of the two start scans (a typical dispersed arc, and the ideal limit)
@@ -114,7 +115,8 @@ class ScanPlan:
     coords: np.ndarray = None   # (NC, D) float64
 
 
-def _term(node, elements, log_tau, log_tau_slow, n_scan, fixed_vals, n_grid=()):
+def _term(node, elements, log_tau, log_tau_slow, n_scan, fixed_vals, n_grid=(),
+          tail_n=TAIL_N):
     params = []        # (global index, role, path, element first index)
     for sym, first, path in _walk(node):
         for k, role in enumerate(param_roles(_spec_of(elements, sym))):
@@ -136,7 +138,7 @@ def _term(node, elements, log_tau, log_tau_slow, n_scan, fixed_vals, n_grid=()):
     free_n = [i for i, r in enumerate(roles) if r == "n" and params[i][0] not in fixed_vals]
     if not dims:
         if free_n:
-            dims, grids = [free_n[0]], [np.array(TAIL_N)]
+            dims, grids = [free_n[0]], [np.array(tail_n)]
     elif len(dims) == 1 and len(free_n) == 1 and len(n_grid) > 1:
         # one time constant and one exponent (R||CPE, ZARC): the exponent is a dimension
         dims.append(free_n[0]), grids.append(np.array(n_grid))
@@ -234,6 +236,76 @@ def _combos(terms):
     return grid[keep].astype(np.int32)
 
 
+def split_terms(tree):
+    """(statics, shaped term nodes) of a circuit's top-level series connection."""
+    items = tree[1] if tree[0] == "S" else (tree,)
+    statics = tuple((n[1], n[2]) for n in items if n[0] == "E" and n[1] in ("R", "L", "C"))
+    nodes = [n for n in items if not (n[0] == "E" and n[1] in ("R", "L", "C"))]
+    return statics, nodes
+
+
+def _terms(nodes, elements, freq_lo, freq_hi, n_scan, fixed_vals, step, step_multi, n_grid,
+           tail_n=TAIL_N):
+    """Candidate shapes of every shaped term (time-constant grids over the measured window
+    +-0.5 decade, ``step`` decades apart; ``step_multi`` in terms with several shape
+    dimensions)."""
+    t_lo = np.log10(1.0 / (2 * np.pi * freq_hi)) - 0.5
+    t_hi = np.log10(1.0 / (2 * np.pi * freq_lo)) + 0.5
+    terms = []
+    for node in nodes:
+        n_dims = sum(1 for sym, f, p in _walk(node) for r in param_roles(_spec_of(elements, sym))
+                     if r in ("R", "W", "tau", "Q", "C", "L")) - 1
+        st = step if n_dims <= 1 else step_multi
+        m = int(np.ceil((t_hi - t_lo) / st)) + 1
+        lt = np.log(10.0) * np.linspace(t_lo, t_hi, m)
+        m2 = int(np.ceil((t_hi + 1.0 - t_lo) / st)) + 1
+        lt_slow = np.log(10.0) * np.linspace(t_lo, t_hi + 1.0, m2)
+        terms.append(_term(node, elements, lt, lt_slow, n_scan, fixed_vals, n_grid, tail_n))
+    return terms
+
+
+# exponent grids of the relocation candidates (finer than the start scans': a relocated
+# term must come close enough to fit better than the term it replaces)
+RELOC_N = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+RELOC_TAIL_N = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+
+
+def plan_relocation(tree, elements, freq_lo: float, freq_hi: float, fixed_vals=None,
+                    step: float = 0.2, step_multi: float = 0.5, max_term: int = 800,
+                    n_bands: int = 4) -> list:
+    """Candidate shapes of every shaped term for relocation moves (``kernels.relocate_terms``):
+    one term at a time, so each term's own grid can be fine.  The rows of both scan
+    exponents (``N_SCAN``) are merged; grids coarsen until each term has at most
+    ``max_term`` candidates.  Returns [(Term, band (C,) int32)] per shaped term: the
+    band (0 .. n_bands-1) of each candidate's time constant in the window."""
+    fixed_vals = fixed_vals or {}
+    _, nodes = split_terms(tree)
+    out = []
+    for node in nodes:
+        s, sm = step, step_multi
+        for _ in range(40):
+            rows = [_terms([node], elements, freq_lo, freq_hi, n, fixed_vals, s, sm, RELOC_N,
+                           RELOC_TAIL_N)[0] for n in N_SCAN]
+            vals = np.unique(np.concatenate([t.vals for t in rows]), axis=0)
+            if len(vals) <= max_term:
+                break
+            s, sm = s * 1.25, sm * 1.25
+        t = rows[0]
+        full = np.ones((len(vals), int(t.idx.max()) + 1))
+        full[:, t.idx] = vals
+        t = Term(node=t.node, idx=t.idx, vals=vals, power=t.power,
+                 coords=np.zeros((len(vals), 0)), ptau=np.zeros(len(vals)), sig=t.sig,
+                 tau_rule=t.tau_rule)
+        # bands of the candidates' time constants (row order where a term has none)
+        key = term_log_tau(t, full)
+        order = np.argsort(key if np.all(np.isfinite(key)) else np.arange(len(vals)),
+                           kind="stable")
+        band = np.empty(len(vals), np.int32)
+        band[order] = np.arange(len(vals)) * n_bands // len(vals)
+        out.append((t, band))
+    return out
+
+
 def plan_scan(tree, elements, freq_lo: float, freq_hi: float, n_scan: float, fixed_vals=None,
               step: float = 0.3, step_multi: float = 0.7, max_combos: int = 1500,
               max_term: int = 1200, n_grid=()) -> ScanPlan:
@@ -246,22 +318,10 @@ def plan_scan(tree, elements, freq_lo: float, freq_hi: float, n_scan: float, fix
         shape dimensions; both grow by 25 % until the combinations fit ``max_combos``
     """
     fixed_vals = fixed_vals or {}
-    items = tree[1] if tree[0] == "S" else (tree,)
-    statics = tuple((n[1], n[2]) for n in items if n[0] == "E" and n[1] in ("R", "L", "C"))
-    nodes = [n for n in items if not (n[0] == "E" and n[1] in ("R", "L", "C"))]
-    t_lo = np.log10(1.0 / (2 * np.pi * freq_hi)) - 0.5
-    t_hi = np.log10(1.0 / (2 * np.pi * freq_lo)) + 0.5
+    statics, nodes = split_terms(tree)
     for _ in range(40):
-        terms = []
-        for node in nodes:
-            n_dims = sum(1 for sym, f, p in _walk(node) for r in param_roles(_spec_of(elements, sym))
-                         if r in ("R", "W", "tau", "Q", "C", "L")) - 1
-            st = step if n_dims <= 1 else step_multi
-            m = int(np.ceil((t_hi - t_lo) / st)) + 1
-            lt = np.log(10.0) * np.linspace(t_lo, t_hi, m)
-            m2 = int(np.ceil((t_hi + 1.0 - t_lo) / st)) + 1
-            lt_slow = np.log(10.0) * np.linspace(t_lo, t_hi + 1.0, m2)
-            terms.append(_term(node, elements, lt, lt_slow, n_scan, fixed_vals, n_grid))
+        terms = _terms(nodes, elements, freq_lo, freq_hi, n_scan, fixed_vals, step,
+                       step_multi, n_grid)
         combos = _combos(terms)
         if len(combos) <= max_combos and all(t.size <= max_term for t in terms):
             break
@@ -326,3 +386,38 @@ def scan_tables(plan: ScanPlan, n_params: int, freq: np.ndarray):
                       term_idx=tuple(tuple(int(i) for i in t.idx) for t in plan.terms),
                       term_vals=tuple(t.vals for t in plan.terms),
                       term_power=tuple(t.power for t in plan.terms))
+
+
+def reloc_tables(tree, elements, freq_lo: float, freq_hi: float, fixed_vals, n_params: int,
+                 freq: np.ndarray, n_bands: int = 4):
+    """Relocation candidates (:func:`plan_relocation`) evaluated on the scan grid ``freq``
+    (F,) Hz, as the kernel's :class:`~fastfit.kernels.RelocTables`."""
+    from fastfit.kernels import RelocTables, term_shapes
+
+    statics, _ = split_terms(tree)
+    planned = plan_relocation(tree, elements, freq_lo, freq_hi, fixed_vals, n_bands=n_bands)
+    omega = 2 * np.pi * np.asarray(freq, np.float64)
+    V = (np.stack([static_shape(k, omega) for k, _ in statics]) if statics
+         else np.zeros((0, omega.size), complex))
+    terms = [t for t, _ in planned]
+    Us = tuple(np.asarray(term_shapes(t.node, n_params, tuple(int(i) for i in t.idx), t.vals,
+                                      omega)) for t in terms)
+    return RelocTables(statics=statics, V=V, nodes=tuple(t.node for t in terms), omega=omega,
+                       Us=Us, bands=tuple(b for _, b in planned), n_bands=n_bands,
+                       term_idx=tuple(tuple(int(i) for i in t.idx) for t in terms),
+                       term_vals=tuple(t.vals for t in terms),
+                       term_power=tuple(t.power for t in terms))
+
+
+def loose_mask(tree) -> tuple:
+    """(P,) bool per parameter: whether its relative standard error tells that the data
+    determine a term loosely (every parameter but a CPE-like Q, whose error in its
+    n-dependent units follows the exponent's; the time constant it forms is covered by the
+    resistance and the exponent)."""
+    from fastfit.kernels import ELEMENTS
+
+    out = {}
+    for sym, first, _ in _walk(tree):
+        for k, role in enumerate(param_roles(_spec_of(ELEMENTS, sym))):
+            out[first + k] = role != "Q"
+    return tuple(out[k] for k in range(len(out)))

@@ -11,9 +11,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._scanplan import N_SCAN, Term, plan_scan, scan_grid, scan_tables, term_log_tau
+from ._scanplan import (N_SCAN, Term, loose_mask, plan_scan, reloc_tables, scan_grid,
+                        scan_tables, term_log_tau)
 
-__all__ = ["is_arc_chain", "StartPlan", "plan_starts", "canonical_permutation", "N_SCAN"]
+__all__ = ["is_arc_chain", "StartPlan", "plan_starts", "canonical_permutation", "N_SCAN",
+           "loose_mask"]
 
 
 class StartPlan(NamedTuple):
@@ -26,6 +28,7 @@ class StartPlan(NamedTuple):
     p_starts : (B, S, P) float64, physical starting points given directly (user p0, warm
         starts)
     n_combos : int, combinations per scan (the largest)
+    reloc : ``kernels.RelocTables`` for relocation moves of fitted terms (None: no scan)
     """
 
     scans: tuple
@@ -35,6 +38,7 @@ class StartPlan(NamedTuple):
     scan_wi2: np.ndarray
     p_starts: np.ndarray
     n_combos: int
+    reloc: object = None
 
 
 def _fixed_shape_values(problem) -> dict:
@@ -61,6 +65,8 @@ def plan_starts(problem, extra_starts=None, scan: bool = True) -> StartPlan:
     fixed_vals = _fixed_shape_values(problem)
     plans = [plan_scan(c.tree, ELEMENTS, f_lo, f_hi, n, fixed_vals) for n in N_SCAN]
     scans = tuple(scan_tables(pl, P, grid) for pl in plans) if scan else ()
+    reloc = (reloc_tables(c.tree, ELEMENTS, f_lo, f_hi, fixed_vals, P, grid)
+             if scan and plans[0].terms else None)
     p_starts = np.zeros((B, 0, P))
     if problem.have_p0:
         p_starts = np.concatenate([problem.p_fixed[:, None, :], p_starts], axis=1)
@@ -69,7 +75,8 @@ def plan_starts(problem, extra_starts=None, scan: bool = True) -> StartPlan:
         p_starts = np.concatenate([p_starts, extra], axis=1)
     return StartPlan(scans=scans, terms=plans[0].terms, scan_Z=Zs, scan_wr2=wr * wr,
                      scan_wi2=wi * wi, p_starts=p_starts,
-                     n_combos=max(len(pl.combos) for pl in plans) if scan else 0)
+                     n_combos=max(len(pl.combos) for pl in plans) if scan else 0,
+                     reloc=reloc)
 
 
 _ARCS = {("P", (("E", "R"), ("E", q))) for q in ("C", "CPE")} | {

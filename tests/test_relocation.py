@@ -1,0 +1,123 @@
+"""Relocation moves of the fit engine (``kernels._scan.relocate_terms``): one fitted term
+moved to candidate shapes with every scale re-solved.
+
+References: the weighted cost of each proposed start recomputed from a closed-form numpy
+model; scipy least_squares started at the truth for the basin.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.optimize import least_squares
+
+import fastfit as ff
+from fastfit.fitting import prepare
+from fastfit.fitting._scanplan import reloc_tables
+from fastfit.fitting._starts import loose_mask
+from fastfit.kernels import ELEMENTS, FitConfig, fit_pipeline, relocate_terms, relocation_starts
+from fastfit.kernels import term_impedances
+from fastfit.synthetic import add_noise
+
+F = np.logspace(6, -1, 71)
+TWO_ARC = ff.Circuit("R0-p(R1,CPE1)-p(R2,CPE2)")
+WO_TAIL = ff.Circuit("R0-p(R1,CPE1)-Wo1")        # R0 R1 CPE1_Q CPE1_n Wo1_R Wo1_tau
+
+
+def _two_arc(p, f):
+    w = 2 * np.pi * f
+    z = p[0] + 0j
+    for R, Q, n in (p[1:4], p[4:7]):
+        z = z + R / (1 + R * Q * (1j * w) ** n)
+    return z
+
+
+def _wo_tail(p, f):
+    w = 2 * np.pi * f
+    x = np.sqrt(1j * w * p[5])
+    return p[0] + p[1] / (1 + p[1] * p[2] * (1j * w) ** p[3]) + p[4] / (np.tanh(x) * x)
+
+
+def _tables(circuit, n_bands=4):
+    return reloc_tables(circuit.tree, ELEMENTS, F.min(), F.max(), {}, circuit.n_params, F,
+                        n_bands=n_bands)
+
+
+def test_relocation_cost_is_the_exact_cost_of_its_start():
+    """The cost the kernel reports for each move is the weighted chi2/2 of the parameter
+    point it proposes (so an LM from there can only end lower), and the base cost (scales
+    re-solved) is never above the cost of the fitted point itself."""
+    rng = np.random.default_rng(31)
+    n = 6
+    p = np.stack([10 ** rng.uniform(0, 1, n), 10 ** rng.uniform(2, 3, n), 10 ** rng.uniform(-9, -8, n),
+                  rng.uniform(0.75, 0.95, n), 10 ** rng.uniform(2, 3, n),
+                  10 ** rng.uniform(-5, -4, n), rng.uniform(0.75, 0.95, n)], 1)
+    Z = add_noise(np.stack([_two_arc(q, F) for q in p]), 0.005, rng)
+    fitted = p * np.exp(rng.normal(0, 0.3, p.shape))           # a perturbed "fit"
+    fitted[:, [3, 6]] = np.clip(p[:, [3, 6]] + 0.05, 0, 1)
+    w2 = 1.0 / np.abs(Z) ** 2                                  # modulus weights, squared
+    tab = _tables(TWO_ARC)
+    Ucur = term_impedances(tab.nodes, 7, fitted, tab.omega)
+    out = relocate_terms(len(tab.statics), len(tab.Us), tab.n_bands, tab.V, tab.Us, tab.bands,
+                         Ucur, Z, w2, w2)
+    starts = relocation_starts(tab, fitted, (Z, w2, w2))
+    assert len(starts) == 2 * tab.n_bands
+    cost = np.asarray(out.cost).reshape(n, -1)
+    for s, q in enumerate(starts):
+        assert np.all(q > 0)
+        direct = np.array([0.5 * np.sum(w2[b] * np.abs(_two_arc(q[b], F) - Z[b]) ** 2)
+                           for b in range(n)])
+        np.testing.assert_allclose(cost[:, s], direct, rtol=1e-7)
+    at_fit = np.array([0.5 * np.sum(w2[b] * np.abs(_two_arc(fitted[b], F) - Z[b]) ** 2)
+                       for b in range(n)])
+    assert np.all(np.asarray(out.base_cost) <= at_fit * (1 + 1e-9))
+    # the bands partition every term's candidates, so the moves are diverse in tau
+    for band in tab.bands:
+        assert set(np.unique(band)) == set(range(tab.n_bands))
+
+
+def _truth_chi2(model, circuit, z, p0):
+    b = circuit.default_bounds
+    a = np.abs(z)
+
+    def res(q):
+        d = (model(q, F) - z) / a
+        return np.concatenate([d.real, d.imag])
+    r = least_squares(res, np.clip(p0, b[:, 0], np.nextafter(b[:, 1], 0)),
+                      bounds=(b[:, 0], b[:, 1]), method="trf", x_scale="jac",
+                      ftol=1e-15, xtol=1e-15, gtol=1e-15, max_nfev=5000)
+    return 2 * r.cost
+
+
+@pytest.mark.parametrize("relocate", [False, True])
+def test_relocation_moves_a_diffusion_tail_out_of_a_wrong_basin(relocate):
+    """A small Warburg tail beside a large arc, fitted from a start where the tail sits at
+    microseconds as a tiny series resistance (a local minimum the LM cannot leave): the
+    relocation move puts it back at the slow end, reaching the truth-started optimum."""
+    rng = np.random.default_rng(5)
+    n = 4
+    p = np.stack([10 ** rng.uniform(0.5, 1.5, n), 10 ** rng.uniform(3, 3.8, n),
+                  10 ** rng.uniform(-9, -8, n), rng.uniform(0.8, 0.9, n),
+                  10 ** rng.uniform(1.2, 1.6, n), 10 ** rng.uniform(-0.5, 0.5, n)], 1)
+    Z = add_noise(np.stack([_wo_tail(q, F) for q in p]), 0.005, rng)
+    wrong = p.copy()
+    wrong[:, 4], wrong[:, 5] = 1e-3, 1e-5
+    pr = prepare(np.broadcast_to(F, Z.shape), Z, WO_TAIL)
+    P = WO_TAIL.n_params
+    cfg = FitConfig(logmask=tuple(bool(v) for v in pr.logmask), n_picks=0, n_escalate=0,
+                    iter_stage1=6, iter_stage2=10, iter_stage3=500, rescue_frac=0.25,
+                    ftol=1e-12, xtol=1e-12, gtol=1e-14, keep=1, escalate=False,
+                    relocate=relocate, loose_mask=loose_mask(WO_TAIL.tree))
+    shape = (n, P)
+    out = fit_pipeline(WO_TAIL.tree, cfg, 2 * np.pi * np.broadcast_to(F, Z.shape), Z,
+                       pr.w_re, pr.w_im, np.broadcast_to(pr.lo, shape),
+                       np.broadcast_to(pr.hi, shape), np.ones(P, bool), wrong,
+                       wrong[:, None, :], (), (Z, pr.w_re ** 2, pr.w_im ** 2),
+                       reloc=_tables(WO_TAIL))
+    ref = np.array([_truth_chi2(_wo_tail, WO_TAIL, z, q) for z, q in zip(Z, p)])
+    chi2 = 2 * np.asarray(out.cost)
+    if relocate:
+        assert np.all(chi2 <= ref * (1 + 1e-6)), chi2 / ref
+        # back at the slow end (within a factor 3 of the truth; the trap sat at 1e-5 s)
+        assert np.all(np.abs(np.log10(np.asarray(out.p)[:, 5] / p[:, 5])) < 0.5)
+    else:       # the start is a genuine trap: without the move the fit stays in it
+        assert np.all(chi2 > ref * 1.01), chi2 / ref
