@@ -61,7 +61,7 @@ class FitConfig(NamedTuple):
     escalate: bool = True   # refit suspicious spectra from more starts
     relocate: bool = True   # relocation moves for loosely determined results
     reloc_rel: float = 0.2  # ... where a parameter's relative standard error exceeds this
-    reloc_iter: int = 25    # LM iterations of every relocation start before the tournament
+    reloc_iter: int = 50    # LM iterations of every relocation start before the tournament
     loose_mask: tuple = ()  # (P,) bool: parameters whose looseness counts (() = all); a
                             # CPE's Q is left out, its error follows n's through the units
 

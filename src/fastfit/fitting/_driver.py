@@ -26,6 +26,8 @@ __all__ = ["run", "STAGES", "assemble"]
 # (kernels._fit)
 STAGES = (6, 10)
 ESCALATION_PICKS = 3     # further scan combinations per scan kept for escalation
+RELOC_ITER = 50          # LM iterations of every relocation move before its tournament
+RELOC_REL = 0.2          # relative standard error above which a result gets the moves
 KEEP = 2                 # starts of every spectrum that continue into stage 2 (1 for arc
                          # chains, where the scan is a variable projection of the model)
 
@@ -50,7 +52,8 @@ def run(problem: FitProblem, *, starts: int, max_iter: int, absolute_sigma: bool
                     iter_stage3=max(max_iter - it1 - it2, 0), rescue_frac=0.25,
                     ftol=ftol, xtol=xtol, gtol=gtol,
                     keep=1 if is_arc_chain(plan.terms) else KEEP, escalate=escalate,
-                    relocate=relocate, loose_mask=loose_mask(problem.circuit.tree))
+                    relocate=relocate, reloc_iter=RELOC_ITER, reloc_rel=RELOC_REL,
+                    loose_mask=loose_mask(problem.circuit.tree))
     if chunk is None:
         chunk = _auto_chunk(problem, plan)
     attainable = attainable_chi2(problem)

@@ -388,12 +388,16 @@ def scan_tables(plan: ScanPlan, n_params: int, freq: np.ndarray):
                       term_power=tuple(t.power for t in plan.terms))
 
 
+RELOC_BANDS = 4     # time-constant bands per term: one relocation move each
+
+
 def reloc_tables(tree, elements, freq_lo: float, freq_hi: float, fixed_vals, n_params: int,
-                 freq: np.ndarray, n_bands: int = 4):
+                 freq: np.ndarray, n_bands: int | None = None):
     """Relocation candidates (:func:`plan_relocation`) evaluated on the scan grid ``freq``
     (F,) Hz, as the kernel's :class:`~fastfit.kernels.RelocTables`."""
     from fastfit.kernels import RelocTables, term_shapes
 
+    n_bands = RELOC_BANDS if n_bands is None else n_bands
     statics, _ = split_terms(tree)
     planned = plan_relocation(tree, elements, freq_lo, freq_hi, fixed_vals, n_bands=n_bands)
     omega = 2 * np.pi * np.asarray(freq, np.float64)
