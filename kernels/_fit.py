@@ -398,6 +398,8 @@ def fit_pipeline(tree, cfg: FitConfig, omega, Z, w_re, w_im, lo, hi, free, p_fix
     if cfg.relocate and reloc is not None:
         n_res = np.sum(w_re > 0, axis=-1) + np.sum(w_im > 0, axis=-1)
         loose = _loose(out, free, lm, n_res, cfg.reloc_rel, cfg.loose_mask)
+        if cfg.escalate:    # what escalation would refit gets the moves first
+            loose |= _suspicious(out, free, lm, chi2_limit)
         if loose.any():
             st = _relocate(tree, cfg, st, out, loose, reloc, scan_data, data, free, p_fixed)
             out = _host_out(lm_finalize(tree, lm, st, omega, w_re, w_im, lo, hi, free))

@@ -36,6 +36,9 @@ __all__ = ["param_roles", "Term", "ScanPlan", "plan_scan", "scan_tables", "scan_
 N_SCAN = (0.85, 1.0)
 TAIL_N = (0.5, 0.65, 0.8, 0.95)           # exponent grid of a term that has no other shape
 RATIO_DECADES = (-2.0, -1.0, 0.0, 1.0, 2.0)
+# dimensionless shape parameters without a role of their own (a finite Gerischer's phi,
+# Paasch's a): factors 0.3, 1 and 3 of their default (the element's typical value)
+SCAN_OTHER = tuple(np.log(10.0) * np.array([-0.5, 0.0, 0.5]))
 POWER = {"R": 1.0, "L": 1.0, "W": 1.0, "C": -1.0, "Q": -1.0, "tau": 0.0, "n": 0.0,
          "other": 0.0}
 
@@ -116,7 +119,7 @@ class ScanPlan:
 
 
 def _term(node, elements, log_tau, log_tau_slow, n_scan, fixed_vals, n_grid=(),
-          tail_n=TAIL_N):
+          tail_n=TAIL_N, other_grid=None):
     params = []        # (global index, role, path, element first index)
     for sym, first, path in _walk(node):
         for k, role in enumerate(param_roles(_spec_of(elements, sym))):
@@ -135,6 +138,8 @@ def _term(node, elements, log_tau, log_tau_slow, n_scan, fixed_vals, n_grid=(),
             dims.append(i), grids.append(log_tau_slow)
         elif role in ("Q", "C", "L"):
             dims.append(i), grids.append(log_tau)
+        elif role == "other" and other_grid is not None and default > 0:
+            dims.append(i), grids.append(np.asarray(other_grid))
     free_n = [i for i, r in enumerate(roles) if r == "n" and params[i][0] not in fixed_vals]
     if not dims:
         if free_n:
@@ -161,7 +166,7 @@ def _term(node, elements, log_tau, log_tau_slow, n_scan, fixed_vals, n_grid=(),
         elif role == "tau":
             vals[:, i] = np.exp(dv[i])
         elif role == "other":
-            vals[:, i] = default
+            vals[:, i] = default * np.exp(dv[i]) if i in dv else default
     for i, (gi, role, path, default) in enumerate(params):
         if role not in ("Q", "C", "L") or i == ref:
             continue
@@ -245,7 +250,7 @@ def split_terms(tree):
 
 
 def _terms(nodes, elements, freq_lo, freq_hi, n_scan, fixed_vals, step, step_multi, n_grid,
-           tail_n=TAIL_N):
+           tail_n=TAIL_N, other_grid=None):
     """Candidate shapes of every shaped term (time-constant grids over the measured window
     +-0.5 decade, ``step`` decades apart; ``step_multi`` in terms with several shape
     dimensions)."""
@@ -260,7 +265,8 @@ def _terms(nodes, elements, freq_lo, freq_hi, n_scan, fixed_vals, step, step_mul
         lt = np.log(10.0) * np.linspace(t_lo, t_hi, m)
         m2 = int(np.ceil((t_hi + 1.0 - t_lo) / st)) + 1
         lt_slow = np.log(10.0) * np.linspace(t_lo, t_hi + 1.0, m2)
-        terms.append(_term(node, elements, lt, lt_slow, n_scan, fixed_vals, n_grid, tail_n))
+        terms.append(_term(node, elements, lt, lt_slow, n_scan, fixed_vals, n_grid, tail_n,
+                           other_grid))
     return terms
 
 
@@ -268,6 +274,9 @@ def _terms(nodes, elements, freq_lo, freq_hi, n_scan, fixed_vals, step, step_mul
 # term must come close enough to fit better than the term it replaces)
 RELOC_N = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 RELOC_TAIL_N = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+# dimensionless shape parameters without a role (a finite Gerischer's phi, Paasch's a):
+# factors around their default
+RELOC_OTHER = tuple(np.log(10.0) * np.array([-1.0, -0.5, 0.0, 0.5, 1.0]))
 
 
 def plan_relocation(tree, elements, freq_lo: float, freq_hi: float, fixed_vals=None,
@@ -285,7 +294,7 @@ def plan_relocation(tree, elements, freq_lo: float, freq_hi: float, fixed_vals=N
         s, sm = step, step_multi
         for _ in range(40):
             rows = [_terms([node], elements, freq_lo, freq_hi, n, fixed_vals, s, sm, RELOC_N,
-                           RELOC_TAIL_N)[0] for n in N_SCAN]
+                           RELOC_TAIL_N, RELOC_OTHER)[0] for n in N_SCAN]
             vals = np.unique(np.concatenate([t.vals for t in rows]), axis=0)
             if len(vals) <= max_term:
                 break
@@ -321,7 +330,7 @@ def plan_scan(tree, elements, freq_lo: float, freq_hi: float, n_scan: float, fix
     statics, nodes = split_terms(tree)
     for _ in range(40):
         terms = _terms(nodes, elements, freq_lo, freq_hi, n_scan, fixed_vals, step,
-                       step_multi, n_grid)
+                       step_multi, n_grid, other_grid=SCAN_OTHER)
         combos = _combos(terms)
         if len(combos) <= max_combos and all(t.size <= max_term for t in terms):
             break
