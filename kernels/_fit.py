@@ -75,7 +75,8 @@ class FitOut(NamedTuple):
     at_bound : (B, P) bool, free parameter pinned at a bound or vanished
     min_pivot : (B,) smallest relative Cholesky pivot of J^T J (singular when tiny)
     Z_fit : (B, F) complex128, ohm, model at the data frequencies
-    escalated : (B,) bool, the spectrum was refitted from more starts
+    escalated : (B,) bool, the spectrum was refitted from more starts (relocation moves or
+        escalation)
     """
 
     x: jax.Array
@@ -395,6 +396,7 @@ def fit_pipeline(tree, cfg: FitConfig, omega, Z, w_re, w_im, lo, hi, free, p_fix
         raise ValueError("fit_pipeline needs at least one start or scan")
     st = _multistart(tree, cfg, starts, data, free, p_fixed)
     out = _host_out(lm_finalize(tree, lm, st, omega, w_re, w_im, lo, hi, free))
+    moved = np.zeros(B, bool)      # spectra refitted from more starts (moves, escalation)
     if cfg.relocate and reloc is not None:
         n_res = np.sum(w_re > 0, axis=-1) + np.sum(w_im > 0, axis=-1)
         loose = _loose(out, free, lm, n_res, cfg.reloc_rel, cfg.loose_mask)
@@ -403,14 +405,15 @@ def fit_pipeline(tree, cfg: FitConfig, omega, Z, w_re, w_im, lo, hi, free, p_fix
         if loose.any():
             st = _relocate(tree, cfg, st, out, loose, reloc, scan_data, data, free, p_fixed)
             out = _host_out(lm_finalize(tree, lm, st, omega, w_re, w_im, lo, hi, free))
+            moved = loose
     if not cfg.escalate:
-        return out
+        return out._replace(escalated=moved)
     flag = _suspicious(out, free, lm, chi2_limit)
     if not flag.any():
-        return out
+        return out._replace(escalated=moved)
     st = _escalate(tree, cfg, st, out, flag, starts, pool, data, free, p_fixed)
     out = _host_out(lm_finalize(tree, lm, st, omega, w_re, w_im, lo, hi, free))
-    return out._replace(escalated=flag)
+    return out._replace(escalated=flag | moved)
 
 
 def _host_out(out: FitOut) -> FitOut:

@@ -69,8 +69,10 @@ class FitResult(BatchResult):
     fixed : (P,) bool;  weight : str
     mask : (B, F) bool, points used
     escalated : (B,) bool, the spectrum's first result looked wrong (at a bound or a
-        vanished parameter, singular, out of iterations) and it was fitted again from more
-        starts (``n_escalated`` counts them)
+        vanished parameter, singular, out of iterations, above the attainable chi2) or
+        loosely determined (a parameter's relative standard error above 20 %), and it was
+        fitted again from more starts -- relocation moves, escalation (``n_escalated``
+        counts them)
     chi2_attainable : (B,) chi2 the spectrum's noise makes attainable, from a lin-KK model
         fitted in the same weights (inf where too few points); a converged fit more than
         1.25x above it reports ``ABOVE_ATTAINABLE`` (:mod:`fastfit.fitting._attainable`)
