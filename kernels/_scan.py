@@ -141,29 +141,9 @@ def scan_combos(n_statics: int, n_terms: int, n_starts: int, V, Us, combos, coor
             Uk, Ul = U[rows], Us[l][combos[:, l]]
             v = _wdot(Uk.real * Ul.real, Uk.imag * Ul.imag, wr2, wi2)
             G[Ns + k][Ns + l] = G[Ns + l][Ns + k] = v
-    full = (NC, B)
-    G = [[jnp.broadcast_to(g, full) for g in row] for row in G]
-    b = [jnp.broadcast_to(v, full) for v in b]
-    dmax = G[0][0]
-    for i in range(1, C):
-        dmax = jnp.maximum(dmax, G[i][i])
-    G_reg = [[G[i][j] + (1e-10 * G[i][i] + 1e-300 if i == j else 0.0) for j in range(C)]
-             for i in range(C)]
-    a, _ = cholesky_solve_lists(G_reg, b)
     # coefficients must be positive (scales, 1/C); a clamped candidate is still a feasible
     # point and is scored as such
-    a_floor = 1e-9 * jnp.sqrt(zz[None, :] / (dmax + 1e-300))
-    a = [jnp.maximum(v, a_floor) for v in a]
-    quad = 0.0
-    lin = 0.0
-    for i in range(C):
-        lin = lin + a[i] * b[i]
-        ga = 0.0
-        for j in range(C):
-            ga = ga + G[i][j] * a[j]
-        quad = quad + a[i] * ga
-    cost = 0.5 * (quad - 2.0 * lin + zz[None, :])
-    cost = jnp.where(jnp.isfinite(cost), cost, jnp.inf)                     # (NC, B)
+    a, cost = _vp_cost(G, b, zz, C)                                          # (NC, B)
     picks = []
     cst = cost
     cols = jnp.arange(B)

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.optimize import least_squares
-
 import fastfit as ff
 from fastfit.fitting import prepare
 from fastfit.fitting._scanplan import reloc_tables
@@ -17,8 +15,10 @@ from fastfit.fitting._starts import loose_mask
 from fastfit.kernels import ELEMENTS, FitConfig, fit_pipeline, relocate_terms, relocation_starts
 from fastfit.kernels import term_impedances
 from fastfit.synthetic import add_noise
+from test_fit_generic import F as F_GENERIC
+from test_fit_generic import _scipy_bounded     # truth-started bounded scipy trf, same F
 
-F = np.logspace(6, -1, 71)
+F = F_GENERIC
 TWO_ARC = ff.Circuit("R0-p(R1,CPE1)-p(R2,CPE2)")
 WO_TAIL = ff.Circuit("R0-p(R1,CPE1)-Wo1")        # R0 R1 CPE1_Q CPE1_n Wo1_R Wo1_tau
 
@@ -75,19 +75,6 @@ def test_relocation_cost_is_the_exact_cost_of_its_start():
         assert set(np.unique(band)) == set(range(tab.n_bands))
 
 
-def _truth_chi2(model, circuit, z, p0):
-    b = circuit.default_bounds
-    a = np.abs(z)
-
-    def res(q):
-        d = (model(q, F) - z) / a
-        return np.concatenate([d.real, d.imag])
-    r = least_squares(res, np.clip(p0, b[:, 0], np.nextafter(b[:, 1], 0)),
-                      bounds=(b[:, 0], b[:, 1]), method="trf", x_scale="jac",
-                      ftol=1e-15, xtol=1e-15, gtol=1e-15, max_nfev=5000)
-    return 2 * r.cost
-
-
 @pytest.mark.parametrize("relocate", [False, True])
 def test_relocation_moves_a_diffusion_tail_out_of_a_wrong_basin(relocate):
     """A small Warburg tail beside a large arc, fitted from a start where the tail sits at
@@ -113,7 +100,7 @@ def test_relocation_moves_a_diffusion_tail_out_of_a_wrong_basin(relocate):
                        np.broadcast_to(pr.hi, shape), np.ones(P, bool), wrong,
                        wrong[:, None, :], (), (Z, pr.w_re ** 2, pr.w_im ** 2),
                        reloc=_tables(WO_TAIL))
-    ref = np.array([_truth_chi2(_wo_tail, WO_TAIL, z, q) for z, q in zip(Z, p)])
+    ref = np.array([_scipy_bounded(_wo_tail, WO_TAIL, z, q) for z, q in zip(Z, p)])
     chi2 = 2 * np.asarray(out.cost)
     if relocate:
         assert np.all(chi2 <= ref * (1 + 1e-6)), chi2 / ref
