@@ -120,7 +120,9 @@ def lm_init_state(tree, logmask, x0, omega, Z, w_re, w_im, lo, hi):
 
 def lm_fresh_state(x0, lo, hi) -> LMState:
     """A state that :func:`lm_iterate` initialises on its first trip (numpy; no compiled
-    program of its own).  x0, lo, hi: (B, P) transformed parameters and bounds."""
+    program of its own).  x0, lo, hi: (B, P) transformed parameters and bounds.  Its
+    ``mu`` (1) may be replaced by a negative value -m: the first trip then starts the
+    damping at m (times diag J^T J) instead of 1e-3 max diag(J^T J)."""
     import numpy as np
 
     x0 = np.clip(np.asarray(x0, np.float64), lo, hi)
@@ -152,7 +154,7 @@ def lm_iterate(tree, logmask, state: LMState, omega, Z, w_re, w_im, lo, hi, free
         diag = jnp.diagonal(s.A, axis1=-2, axis2=-1)
         dfloor = 1e-12 * jnp.max(jnp.where(m, diag, 0.0), axis=-1, keepdims=True) + 1e-300
         D = jnp.maximum(diag, dfloor)
-        H = jnp.where(mm, s.A, 0.0) + jnp.where(eye, jnp.where(m, s.mu[:, None] * D, 1.0)[:, :, None], 0.0)
+        H = jnp.where(mm, s.A, 0.0) + jnp.where(eye, jnp.where(m, jnp.abs(s.mu)[:, None] * D, 1.0)[:, :, None], 0.0)
         rhs = jnp.where(m, -s.g, 0.0)
         delta, _ = cholesky_solve(H, rhs)
         delta = jnp.where(m, delta, 0.0)
@@ -184,7 +186,10 @@ def lm_iterate(tree, logmask, state: LMState, omega, Z, w_re, w_im, lo, hi, free
         nu = jnp.minimum(nu, 1e6)
         mu = jnp.clip(mu, 1e-20, 1e20)
         dmax = jnp.max(jnp.diagonal(A_n, axis1=-2, axis2=-1), axis=-1)
-        mu = jnp.where(fresh, 1e-3 * jnp.where(finite, dmax, 1.0) + 1e-30, mu)
+        # a fresh state's mu < 0 asks for -mu as the start damping (relative to diag A;
+        # near an optimum, e.g. bootstrap refits); otherwise 1e-3 max diag A (far starts)
+        mu = jnp.where(fresh, jnp.where(s.mu < 0, -s.mu,
+                                        1e-3 * jnp.where(finite, dmax, 1.0) + 1e-30), mu)
         nu = jnp.where(fresh, 2.0, nu)
         sel = accept
         s = LMState(

@@ -36,7 +36,7 @@ def invoke(*args):
 def test_help_lists_commands():
     r = invoke("--help")
     assert r.exit_code == 0
-    for cmd in ("fit", "kk", "drt", "info", "report", "stream"):
+    for cmd in ("fit", "kk", "zhit", "drt", "info", "report", "stream"):
         assert cmd in r.output
 
 

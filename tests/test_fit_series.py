@@ -30,32 +30,48 @@ def test_warm_start_never_worse(drifting):
     assert r.ok.all()
 
 
-def test_shared_parameters_joint_optimum(drifting):
+SHARED = ["R0", "CPE1_n", "CPE2_n"]
+SH, LOC = [0, 3, 6], [1, 2, 4, 5]
+LOGM = np.array([1, 1, 1, 0, 1, 1, 0], bool)
+
+
+@pytest.fixture(scope="module")
+def joint(drifting):
+    f, Z, _ = drifting
+    return ff.fit_series(f, Z, C, shared=SHARED)
+
+
+def _unpack(x, B):
+    p = np.empty((B, 7))
+    p[:, SH] = x[:3]
+    p[:, LOC] = x[3:].reshape(B, 4)
+    return np.where(LOGM, np.exp(p), p)
+
+
+def scipy_joint(f, Z, p_start, w):
+    """Independent reference: scipy least_squares ('lm', tight) on the stacked joint
+    problem (shared R0, CPE exponents; weights ``w`` (B, F)), from ``p_start`` (B, 7).
+    Residuals [Re of all spectra; Im of all spectra].  Returns the OptimizeResult."""
+    B = len(Z)
+
+    def resid(x):
+        d = (C.impedance(f, _unpack(x, B)) - Z) * w
+        return np.concatenate([d.real.ravel(), d.imag.ravel()])
+
+    x0 = np.where(LOGM, np.log(p_start), p_start)
+    x0 = np.concatenate([x0[0, SH], x0[:, LOC].ravel()])
+    return least_squares(resid, x0, method="lm", xtol=1e-15, ftol=1e-15, gtol=1e-15)
+
+
+def test_shared_parameters_joint_optimum(drifting, joint):
     f, Z, P = drifting
-    shared = ["R0", "CPE1_n", "CPE2_n"]
-    r = ff.fit_series(f, Z, C, shared=shared)
+    shared, sh, loc, lm, r = SHARED, SH, LOC, LOGM, joint
     assert np.all(r.params[:, 0] == r.params[0, 0]) and np.all(r.params[:, 3] == r.params[0, 3])
     B = len(Z)
     # independent reference: scipy on the stacked joint problem, started at fastfit's result
-    sh, loc = [0, 3, 6], [1, 2, 4, 5]
-    lm = np.array([1, 1, 1, 0, 1, 1, 0], bool)
-
-    def unpack(x):
-        p = np.empty((B, 7))
-        p[:, sh] = x[:3]
-        p[:, loc] = x[3:].reshape(B, 4)
-        return np.where(lm, np.exp(p), p)
-
-    def resid(x):
-        Zm = C.impedance(f, unpack(x))
-        d = (Zm - Z) / np.abs(Z)
-        return np.concatenate([d.real.ravel(), d.imag.ravel()])
-
-    x0 = np.where(lm, np.log(r.params), r.params)
-    x0 = np.concatenate([x0[0, sh], x0[:, loc].ravel()])
-    s = least_squares(resid, x0, method="lm", xtol=1e-15, ftol=1e-15, gtol=1e-15)
+    s = scipy_joint(f, Z, r.params, 1 / np.abs(Z))
     assert r.chi2.sum() <= 2 * s.cost * (1 + 1e-6)
-    p_ref = unpack(s.x)
+    p_ref = _unpack(s.x, B)
     np.testing.assert_allclose(r.params, p_ref, rtol=1e-4)
     # joint stderr of a shared parameter from the stacked Jacobian
     J = s.jac
@@ -82,3 +98,33 @@ def test_shared_and_fixed_conflict(drifting):
     f, Z, _ = drifting
     with pytest.raises(ff.errors.DataError, match="fixed and shared"):
         ff.fit_series(f, Z, C, shared=["R0"], fixed={"R0": 20.0})
+
+
+def test_bootstrap_of_a_joint_fit_refits_the_series_jointly(drifting, joint):
+    """bootstrap of a fit_series(shared=...) result: each resample of the series is one
+    joint fit (shared values equal across the spectra of a resample, and the optimum of
+    the stacked problem by scipy on the same resample); the leverages are the diagonal of
+    the stacked problem's hat matrix."""
+    from fastfit.inference import leverages, resample
+
+    f, Z, _ = drifting
+    r, B = joint, len(Z)
+    w = 1 / np.abs(Z)
+    bs = ff.bootstrap(r, f, Z, n=5, seed=2)
+    assert bs.samples.shape == (5, B, 7) and np.all(bs.status > 0)
+    for k in SH:
+        assert np.all(bs.samples[:, :, k] == bs.samples[:, :1, k])
+    assert np.ptp(bs.samples[:, 0, 0]) > 0                 # the shared R0 is refitted
+    for i in (0, 3):
+        Zs = resample(r, f, Z, index=i, seed=2)
+        s = scipy_joint(f, Zs, r.params, w)
+        d = (C.impedance(f, bs.samples[i]) - Zs) * w
+        assert np.sum(np.abs(d) ** 2) <= 2 * s.cost * (1 + 1e-6)
+        np.testing.assert_allclose(bs.samples[i], _unpack(s.x, B), rtol=1e-4)
+    # leverages: hat-matrix diagonal of the stacked Jacobian at the joint optimum
+    J = scipy_joint(f, Z, r.params, w).jac
+    hat = np.einsum("ij,ji->i", J, np.linalg.solve(J.T @ J, J.T))
+    h = leverages(r, f, w, w)
+    ref = np.stack([hat[: B * f.size].reshape(B, -1), hat[B * f.size:].reshape(B, -1)], axis=1)
+    np.testing.assert_allclose(h, ref, atol=1e-4)
+    assert h.sum() == pytest.approx(3 + 4 * B, rel=1e-4)

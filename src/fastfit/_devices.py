@@ -47,7 +47,7 @@ import numpy as np
 from .errors import FastfitError
 
 __all__ = ["configure", "apply_cpu_default", "usable_cores", "compute_devices", "devices_for",
-           "split_size", "run_split", "auto_chunk", "bytes_per_spectrum", "device_memory",
+           "split_size", "run_split", "map_leaves", "auto_chunk", "bytes_per_spectrum", "device_memory",
            "enable_compile_cache", "setup_jax", "ENV_CPU_DEVICES", "ENV_CACHE_DIR",
            "MIN_PER_DEVICE", "CPU_CHUNK_PER_DEVICE"]
 
@@ -207,7 +207,7 @@ def run_split(fn: Callable[[slice], Any], n: int, devices: list):
 
     def one(k: int):
         with jax.default_device(devices[k]):
-            return _map_leaves(fn(slice(k * per, (k + 1) * per)), np.asarray)
+            return map_leaves(fn(slice(k * per, (k + 1) * per)), np.asarray)
 
     if D == 1:
         return one(0)
@@ -217,7 +217,7 @@ def run_split(fn: Callable[[slice], Any], n: int, devices: list):
     return type(parts[0])(*(np.concatenate(leaves) for leaves in zip(*parts)))
 
 
-def _map_leaves(out, f):
+def map_leaves(out, f):
     """``f`` applied to every array of a dict or NamedTuple, same container back."""
     if isinstance(out, dict):
         return {name: f(v) for name, v in out.items()}

@@ -187,14 +187,39 @@ def fit(files, circuits, criterion, out, run_name, area_cm2, kk_threshold, weigh
 @click.option("--run", "run_name", default="kk", show_default=True)
 @click.option("--threshold", type=click.FloatRange(min=0, min_open=True), default=0.05,
               show_default=True, help="Relative residual above which a point is flagged.")
+@click.option("--representation", type=click.Choice(["impedance", "admittance", "auto"]),
+              default="impedance", show_default=True,
+              help="Test Z, Y = 1/Z (blocking electrodes, capacitive tails), or per "
+                   "spectrum the one with the lower pseudo-chi2.")
 @_chunk
 @_quiet
 @_debug_option
-def kk(files, out, run_name, threshold, chunk, quiet, debug):
+def kk(files, out, run_name, threshold, representation, chunk, quiet, debug):
     """Kramers-Kronig (lin-KK) validity test of every spectrum in FILES."""
     from ._commands import run_kk
 
-    return run_kk(files, out=out, run=run_name, threshold=threshold, chunk=chunk, quiet=quiet)
+    return run_kk(files, out=out, run=run_name, threshold=threshold,
+                  representation=representation, chunk=chunk, quiet=quiet)
+
+
+@cli.command()
+@_files
+@click.option("-o", "--out", type=click.Path(dir_okay=False), default=None,
+              help="Also store the results in this HDF5 store.")
+@click.option("--run", "run_name", default="zhit", show_default=True)
+@click.option("--threshold", type=click.FloatRange(min=0, min_open=True), default=0.02,
+              show_default=True,
+              help="Smallest tolerance on the smoothed relative |Z| residual (it grows "
+                   "with the noise, see fastfit.zhit).")
+@_chunk
+@_quiet
+@_debug_option
+def zhit(files, out, run_name, threshold, chunk, quiet, debug):
+    """Z-HIT test of every spectrum in FILES: |Z| reconstructed from the phase."""
+    from ._commands import run_zhit
+
+    return run_zhit(files, out=out, run=run_name, threshold=threshold, chunk=chunk,
+                    quiet=quiet)
 
 
 @cli.command()
@@ -204,14 +229,22 @@ def kk(files, out, run_name, threshold, chunk, quiet, debug):
 @click.option("--run", "run_name", default="drt", show_default=True)
 @click.option("--lam", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Regularisation parameter (default: chosen per spectrum).")
+@click.option("--sign", type=click.Choice(["nonnegative", "free", "auto"]),
+              default="nonnegative", show_default=True,
+              help="Constraint on gamma; auto: negative where Im Z turns inductive "
+                   "(low-frequency loops).")
+@click.option("--band", type=click.FloatRange(min=0, max=1, min_open=True, max_open=True),
+              default=None, help="Also compute the credible band of gamma at this level "
+                                 "(e.g. 0.95), stored as the run's drt_band table.")
 @_chunk
 @_quiet
 @_debug_option
-def drt(files, out, run_name, lam, chunk, quiet, debug):
+def drt(files, out, run_name, lam, sign, band, chunk, quiet, debug):
     """Distribution of relaxation times of every spectrum in FILES."""
     from ._commands import run_drt
 
-    return run_drt(files, out=out, run=run_name, lam=lam, chunk=chunk, quiet=quiet)
+    return run_drt(files, out=out, run=run_name, lam=lam, sign=sign, band=band, chunk=chunk,
+                   quiet=quiet)
 
 
 @cli.command()

@@ -63,14 +63,17 @@ def _process(files, *, out, run, kind, options, chunk, quiet, compute, write, em
     return 0
 
 
-def run_kk(files, *, out, run, threshold, chunk, quiet) -> int:
+def run_kk(files, *, out, run, threshold, chunk, quiet, representation="impedance") -> int:
     setup_jax()
     from ..validation import kk
 
     options = {"max_rel_residual": threshold}
+    if representation != "impedance":       # runs made before the option keep matching
+        options["representation"] = representation
 
     def compute(series):
-        return kk(series.freq, series.Z, mask=series.mask, max_rel_residual=threshold)
+        return kk(series.freq, series.Z, mask=series.mask, max_rel_residual=threshold,
+                  representation=representation)
 
     def write(store, run, idx, res, options):
         store.write_kk(run, idx, res, options)
@@ -80,11 +83,38 @@ def run_kk(files, *, out, run, threshold, chunk, quiet) -> int:
             yield (f"{path}\t{int(series.info.get('index', np.arange(len(series)))[b])}\t"
                    f"{int(res.M[b])}\t{res.mu[b]:.4f}\t{res.pseudo_chi2[b]:.3e}\t"
                    f"{int(series.mask[b].sum() - res.mask[b].sum())}\t"
-                   f"{'yes' if res.valid[b] else 'no'}")
+                   f"{'yes' if res.valid[b] else 'no'}\t{res.representation[b]}")
 
     return _process(files, out=out, run=run, kind="kk", options=options, chunk=chunk,
                     quiet=quiet, compute=compute, write=write, emit=emit,
-                    header="file\tspectrum\tM\tmu\tpseudo_chi2\texcluded\tvalid")
+                    header="file\tspectrum\tM\tmu\tpseudo_chi2\texcluded\tvalid\t"
+                           "representation")
+
+
+def run_zhit(files, *, out, run, threshold, chunk, quiet) -> int:
+    setup_jax()
+    from ..validation import zhit
+
+    options = {"max_rel_residual": threshold}
+
+    def compute(series):
+        return zhit(series.freq, series.Z, mask=series.mask, max_rel_residual=threshold)
+
+    def write(store, run, idx, res, options):
+        store.write_zhit(run, idx, res, options)
+
+    def emit(path, series, res):
+        with np.errstate(invalid="ignore"):
+            worst = np.nanmax(np.abs(np.where(res.used, res.residuals, np.nan)), axis=1)
+        for b in range(len(series)):
+            yield (f"{path}\t{int(series.info.get('index', np.arange(len(series)))[b])}\t"
+                   f"{worst[b]:.4f}\t{res.noise[b]:.2e}\t"
+                   f"{int(series.mask[b].sum() - res.mask[b].sum())}\t"
+                   f"{'yes' if res.valid[b] else 'no'}")
+
+    return _process(files, out=out, run=run, kind="zhit", options=options, chunk=chunk,
+                    quiet=quiet, compute=compute, write=write, emit=emit,
+                    header="file\tspectrum\tmax_abs_residual\tnoise\texcluded\tvalid")
 
 
 def _tau_range(files, chunk):
@@ -98,18 +128,23 @@ def _tau_range(files, chunk):
     return 1.0 / (4 * math.pi ** 2 * hi), 1.0 / lo
 
 
-def run_drt(files, *, out, run, lam, chunk, quiet) -> int:
+def run_drt(files, *, out, run, lam, chunk, quiet, sign="nonnegative", band=None) -> int:
     setup_jax()
     from ..relaxation import drt
 
     tau_range = _tau_range(files, chunk)
     options = {"lam": lam, "lam_select": None if lam is not None else "gcv",
                "tau_range": list(tau_range)}
+    extra = {}
+    if sign != "nonnegative":               # runs made before the options keep matching
+        options["sign"] = extra["sign"] = sign
+    if band is not None:
+        options["band"] = extra["bands"] = band
 
     def compute(series):
         if lam is not None:
-            return drt(series, lam=lam, tau_range=tau_range)
-        return drt(series, lam_select="gcv", tau_range=tau_range)
+            return drt(series, lam=lam, tau_range=tau_range, **extra)
+        return drt(series, lam_select="gcv", tau_range=tau_range, **extra)
 
     def write(store, run, idx, res, options):
         store.write_drt(run, idx, res, options)

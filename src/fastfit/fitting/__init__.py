@@ -16,7 +16,7 @@ from ._api import fit
 from ._local import LocalFit, fit_from, refit_local
 from ._problem import FitProblem, prepare, weights_for
 from ._result import FitResult, FitStatus
-from ._series import fit_series
+from ._series import fit_series, joint_solve
 
 __all__ = ["fit", "fit_series", "FitResult", "FitStatus", "FitProblem", "prepare",
            "weights_for", "refit_local", "LocalFit", "fit_from"]

@@ -169,7 +169,7 @@ def _assemble(problem: FitProblem, out, attainable, absolute_sigma: bool,
                      n_points=problem.n_points.astype(np.int64), dof=dof.astype(np.int64),
                      fixed=fixed, weight=problem.weight, mask=problem.batch.mask,
                      escalated=np.asarray(out.escalated, bool), chi2_attainable=attainable,
-                     options=options)
+                     options={**options, "absolute_sigma": bool(absolute_sigma)})
 
 
 # public for fitting._local (a local refit is assembled exactly as a fit)

@@ -11,7 +11,7 @@ from ._driver import run
 from ._problem import FitProblem, prepare
 from ._result import FitResult, FitStatus
 
-__all__ = ["fit_series"]
+__all__ = ["fit_series", "joint_solve"]
 
 
 def fit_series(freq, Z=None, circuit=None, *, shared: Sequence[str] | None = None,
@@ -115,10 +115,30 @@ def _joint_columns(problem: FitProblem, shared: list[str]) -> tuple[tuple, tuple
     return loc, sh
 
 
+def joint_solve(problem: FitProblem, x, shared: Sequence[str], max_iter: int, ftol: float,
+                Z=None):
+    """The joint LM of all spectra of ``problem`` (kernels.joint_lm) from ``x`` (B, P)
+    internal parameters (shared columns equal in every row), to the problem's data or to
+    ``Z`` (B, F) complex (a resample).  Returns (kernel output as numpy, physical params)."""
+    from fastfit.kernels import joint_lm, to_physical
+
+    c, batch, lm = problem.circuit, problem.batch, problem.logmask
+    loc, sh = _joint_columns(problem, list(shared))
+    lo = np.broadcast_to(problem.lo, x.shape)
+    hi = np.broadcast_to(problem.hi, x.shape)
+    x = np.clip(x, lo, hi)
+    out = joint_lm(c.tree, lm, loc, sh, x, 2 * np.pi * batch.freq,
+                   batch.Z if Z is None else Z, problem.w_re, problem.w_im, lo, hi,
+                   max_iter, ftol)
+    out = type(out)(*(np.asarray(v) for v in out))
+    p = np.where(problem.fixed, problem.p_fixed, np.asarray(to_physical(out.x, lm)))
+    return out, p
+
+
 def _joint(problem: FitProblem, res: FitResult, shared: list[str], max_iter: int, ftol: float,
            absolute_sigma: bool, keep_shared: bool = False) -> FitResult:
     """Local and shared parameters fitted jointly (kernels.joint_lm), from ``res``."""
-    from fastfit.kernels import joint_lm, to_internal, to_physical
+    from fastfit.kernels import to_internal
 
     c, batch, lm = problem.circuit, problem.batch, problem.logmask
     loc, sh = _joint_columns(problem, shared)
@@ -127,13 +147,7 @@ def _joint(problem: FitProblem, res: FitResult, shared: list[str], max_iter: int
     ok = res.ok if res.ok.any() else np.ones(B, bool)
     if not keep_shared:
         x[:, list(sh)] = np.median(x[ok][:, list(sh)], axis=0)
-    lo = np.broadcast_to(problem.lo, x.shape)
-    hi = np.broadcast_to(problem.hi, x.shape)
-    x = np.clip(x, lo, hi)
-    out = joint_lm(c.tree, lm, loc, sh, x, 2 * np.pi * batch.freq, batch.Z, problem.w_re,
-                   problem.w_im, lo, hi, max_iter, ftol)
-    out = type(out)(*(np.asarray(v) for v in out))
-    p = np.where(problem.fixed, problem.p_fixed, np.asarray(to_physical(out.x, lm)))
+    out, p = joint_solve(problem, x, shared, max_iter, ftol)
     chi2 = 2.0 * out.cost
     n_free_total = len(sh) + B * len(loc)
     dof_total = int(2 * problem.n_points.sum() - n_free_total)

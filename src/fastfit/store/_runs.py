@@ -16,8 +16,8 @@ from ..errors import StoreError
 from . import _table as tb
 from ._stamps import created_now, fastfit_version
 
-__all__ = ["PARTS", "fit_rows", "kk_rows", "drt_rows", "compare_rows", "latest_rows",
-           "options_json"]
+__all__ = ["PARTS", "fit_rows", "kk_rows", "drt_rows", "band_rows", "zhit_rows",
+           "compare_rows", "latest_rows", "options_json"]
 
 # part -> {column: (dtype, width key or None)}; width keys: "P" params, "F" points, "T" tau,
 # "M" candidate circuits
@@ -27,10 +27,14 @@ PARTS = {
             "n_iter": ("i4", None), "n_points": ("i4", None), "aic": ("f8", None),
             "bic": ("f8", None)},
     "kk": {"spectrum": ("i8", None), "M": ("i4", None), "mu": ("f8", None),
-           "pseudo_chi2": ("f8", None), "valid": ("u1", None), "mask": ("u1", "F")},
+           "pseudo_chi2": ("f8", None), "valid": ("u1", None), "mask": ("u1", "F"),
+           "representation": ("u1", None)},
     "drt": {"spectrum": ("i8", None), "tau": ("f8", "T"), "gamma": ("f8", "T"),
             "R_inf": ("f8", None), "L": ("f8", None), "lam": ("f8", None),
             "status": ("i4", None)},
+    "drt_band": {"spectrum": ("i8", None), "gamma_lo": ("f8", "T"), "gamma_hi": ("f8", "T")},
+    "zhit": {"spectrum": ("i8", None), "valid": ("u1", None), "noise": ("f8", None),
+             "modulus": ("f8", "F"), "residuals": ("f8", "F"), "mask": ("u1", "F")},
     "compare": {"spectrum": ("i8", None), "best": ("i4", None), "weights": ("f8", "M"),
                 "scores": ("f8", "M")},
 }
@@ -88,10 +92,32 @@ def kk_rows(result, indices: np.ndarray, run: str, path) -> dict:
     _rows_check("KK", B, indices.size, run, path)
     mask = getattr(result, "mask", None)
     mask = np.ones((B, 1), np.uint8) if mask is None else np.asarray(mask).reshape(B, -1).astype(np.uint8)
+    rep = getattr(result, "representation", None)
+    rep = (np.zeros(B, np.uint8) if rep is None
+           else (np.asarray(rep).reshape(B) == "admittance").astype(np.uint8))
     return {"spectrum": indices, "M": M.astype(np.int32),
             "mu": _field(result, "mu", B, np.nan, np.float64),
             "pseudo_chi2": _field(result, "pseudo_chi2", B, np.nan, np.float64),
-            "valid": _field(result, "valid", B, 0, np.uint8), "mask": mask}
+            "valid": _field(result, "valid", B, 0, np.uint8), "mask": mask,
+            "representation": rep}
+
+
+def band_rows(result, indices: np.ndarray, run: str, path) -> dict:
+    lo = np.atleast_2d(np.asarray(result.gamma_lo, np.float64))
+    _rows_check("DRT band", lo.shape[0], indices.size, run, path)
+    return {"spectrum": indices, "gamma_lo": lo,
+            "gamma_hi": np.atleast_2d(np.asarray(result.gamma_hi, np.float64))}
+
+
+def zhit_rows(result, indices: np.ndarray, run: str, path) -> dict:
+    valid = np.asarray(result.valid).reshape(-1)
+    B = valid.size
+    _rows_check("Z-HIT", B, indices.size, run, path)
+    return {"spectrum": indices, "valid": valid.astype(np.uint8),
+            "noise": np.asarray(result.noise, np.float64).reshape(B),
+            "modulus": np.asarray(result.modulus, np.float64).reshape(B, -1),
+            "residuals": np.asarray(result.residuals, np.float64).reshape(B, -1),
+            "mask": np.asarray(result.mask).reshape(B, -1).astype(np.uint8)}
 
 
 def drt_rows(result, indices: np.ndarray, run: str, path) -> dict:
@@ -258,12 +284,28 @@ class RunsMixin:
 
     def write_drt(self, run: str, indices, result, options=None) -> None:
         """Append DRT results (``tau``, ``gamma``, ``R_inf``, ``L``, ``lam``, ``status``)
-        for the store spectra ``indices`` to run ``run`` (kind "drt" if new)."""
+        for the store spectra ``indices`` to run ``run`` (kind "drt" if new); a result
+        with credible bands (``drt(..., bands=level)``) also gets ``gamma_lo`` and
+        ``gamma_hi`` rows in the run's ``drt_band`` table (written first)."""
         self._writable()
         idx = self._check_indices(indices)
         rows = drt_rows(result, idx, run, self.path)
+        band = (band_rows(result, idx, run, self.path)
+                if getattr(result, "gamma_lo", None) is not None else None)
         self._prepare_run(run, "drt", {}, options)
+        if band is not None:
+            self._write_part(run, "drt_band", band)
         self._write_part(run, "drt", rows)
+
+    def write_zhit(self, run: str, indices, result, options=None) -> None:
+        """Append Z-HIT results (``valid``, ``noise``, reconstructed ``modulus``,
+        ``residuals``, kept points ``mask``) for the store spectra ``indices`` to run
+        ``run`` (kind "zhit" if new)."""
+        self._writable()
+        idx = self._check_indices(indices)
+        rows = zhit_rows(result, idx, run, self.path)
+        self._prepare_run(run, "zhit", {}, options)
+        self._write_part(run, "zhit", rows)
 
     def write_compare(self, run: str, indices, result, candidates, options=None) -> None:
         """Append a model choice (:func:`fastfit.compare` output) for the store spectra
@@ -309,8 +351,8 @@ class RunsMixin:
 
     def results(self, run: str, part: str | None = None, *, spectra=None,
                 columns=None) -> dict:
-        """Latest committed row per spectrum of a run's ``fit``, ``kk`` or ``drt`` table,
-        sorted by ``spectrum``: {column: array}.
+        """Latest committed row per spectrum of a run's table (``fit``, ``kk``, ``drt``,
+        ``drt_band``, ``zhit``, ``compare``), sorted by ``spectrum``: {column: array}.
 
         ``spectra`` (store indices) limits the answer to those spectra (the ones without
         results are left out) and ``columns`` to those columns (``spectrum`` is always
@@ -339,8 +381,14 @@ class RunsMixin:
         whole = spectra is None or rows.size > n // 2
         out = {}
         for col in cols:
+            if col not in t:          # a column added after this store was written
+                out[col] = np.zeros(rows.size, PARTS[part][col][0])
+                continue
             a = self._col(t, col, n=n)[rows] if whole else self._col(t, col, rows, n)
             out[col] = a.astype(bool) if col in ("valid", "mask") else a
+        if "representation" in out:
+            out["representation"] = np.where(out["representation"] == 1, "admittance",
+                                             "impedance")
         return out
 
     def done(self, run: str, part: str | None = None) -> np.ndarray:
