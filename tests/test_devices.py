@@ -179,6 +179,33 @@ def test_run_split_concatenates_slices_in_order():
         dv.run_split(lambda s: {}, 10, [dev, dev, dev])
 
 
+def test_chunks_in_flight_equal_one_at_a_time(data_dir, monkeypatch):
+    """On one CPU device fit runs CHUNK_THREADS chunks at once (the first alone): the
+    results are those of one chunk at a time, bit for bit, in batch order."""
+    import fastfit.fitting._driver as drv
+
+    f, Z = _spectra(data_dir)
+    Z = np.concatenate([Z, Z[::-1], Z[:8]])               # 72 spectra, 3 chunks of 32
+    used = []
+
+    class Pool(drv.ThreadPoolExecutor):
+        def map(self, fn, *its, **kw):
+            used.append(self._max_workers)
+            return super().map(fn, *its, **kw)
+
+    monkeypatch.setattr(drv, "ThreadPoolExecutor", Pool)
+    done = []
+    r2 = ff.fit(f, Z, CIRCUIT, chunk=32, progress=lambda d, n: done.append(d), **KW)
+    assert used == [drv.CHUNK_THREADS] and drv.CHUNK_THREADS > 1
+    assert done == [32, 64, 72]
+    monkeypatch.setattr(drv, "CHUNK_THREADS", 1)
+    r1 = ff.fit(f, Z, CIRCUIT, chunk=32, **KW)
+    assert used == [drv.CHUNK_THREADS + 1]                # no pool the second time
+    np.testing.assert_array_equal(r2.params, r1.params)
+    np.testing.assert_array_equal(r2.status, r1.status)
+    np.testing.assert_array_equal(r2.chi2, r1.chi2)
+
+
 def test_auto_chunk_from_device_memory():
     F, P, NC, C = 59, 7, 595, 3
     per = dv.bytes_per_spectrum(F, P, NC, C)

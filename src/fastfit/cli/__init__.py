@@ -105,6 +105,8 @@ def cli(debug):
 _files = click.argument("files", nargs=-1, required=True,
                         type=click.Path(exists=True, dir_okay=False))
 _quiet = click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+_store_out = click.option("-o", "--out", type=click.Path(dir_okay=False), default=None,
+                          help="Also store the results in this HDF5 store.")
 _chunk = click.option("--chunk", type=click.IntRange(1, 1_000_000), default=2000,
                       show_default=True, help="Spectra per batch (bounds memory).")
 # user elements (fastfit.element): on every command that parses circuits
@@ -182,8 +184,7 @@ def fit(files, circuits, criterion, out, run_name, area_cm2, kk_threshold, weigh
 
 @cli.command()
 @_files
-@click.option("-o", "--out", type=click.Path(dir_okay=False), default=None,
-              help="Also store the results in this HDF5 store.")
+@_store_out
 @click.option("--run", "run_name", default="kk", show_default=True)
 @click.option("--threshold", type=click.FloatRange(min=0, min_open=True), default=0.05,
               show_default=True, help="Relative residual above which a point is flagged.")
@@ -204,8 +205,7 @@ def kk(files, out, run_name, threshold, representation, chunk, quiet, debug):
 
 @cli.command()
 @_files
-@click.option("-o", "--out", type=click.Path(dir_okay=False), default=None,
-              help="Also store the results in this HDF5 store.")
+@_store_out
 @click.option("--run", "run_name", default="zhit", show_default=True)
 @click.option("--threshold", type=click.FloatRange(min=0, min_open=True), default=0.02,
               show_default=True,
@@ -224,8 +224,7 @@ def zhit(files, out, run_name, threshold, chunk, quiet, debug):
 
 @cli.command()
 @_files
-@click.option("-o", "--out", type=click.Path(dir_okay=False), default=None,
-              help="Also store the results in this HDF5 store.")
+@_store_out
 @click.option("--run", "run_name", default="drt", show_default=True)
 @click.option("--lam", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Regularisation parameter (default: chosen per spectrum).")

@@ -26,6 +26,17 @@ def _check_run(store, run: str, kind: str, options: dict) -> None:
         raise StoreError(f"{store.path}: run {run!r} {what}; use --run NAME for a new run")
 
 
+def _where(path, series, b: int) -> str:
+    """The first two columns of a printed row: file and spectrum number in it."""
+    return f"{path}\t{int(series.info.get('index', np.arange(len(series)))[b])}"
+
+
+def _excluded(series, res, b: int) -> str:
+    """Columns excluded (points dropped by the test) and valid of a printed row."""
+    return (f"{int(series.mask[b].sum() - res.mask[b].sum())}\t"
+            f"{'yes' if res.valid[b] else 'no'}")
+
+
 def _pieces(series, chunk: int):
     for start in range(0, len(series), chunk):
         yield series[start:start + chunk]
@@ -80,10 +91,9 @@ def run_kk(files, *, out, run, threshold, chunk, quiet, representation="impedanc
 
     def emit(path, series, res):
         for b in range(len(series)):
-            yield (f"{path}\t{int(series.info.get('index', np.arange(len(series)))[b])}\t"
+            yield (f"{_where(path, series, b)}\t"
                    f"{int(res.M[b])}\t{res.mu[b]:.4f}\t{res.pseudo_chi2[b]:.3e}\t"
-                   f"{int(series.mask[b].sum() - res.mask[b].sum())}\t"
-                   f"{'yes' if res.valid[b] else 'no'}\t{res.representation[b]}")
+                   f"{_excluded(series, res, b)}\t{res.representation[b]}")
 
     return _process(files, out=out, run=run, kind="kk", options=options, chunk=chunk,
                     quiet=quiet, compute=compute, write=write, emit=emit,
@@ -107,10 +117,8 @@ def run_zhit(files, *, out, run, threshold, chunk, quiet) -> int:
         with np.errstate(invalid="ignore"):
             worst = np.nanmax(np.abs(np.where(res.used, res.residuals, np.nan)), axis=1)
         for b in range(len(series)):
-            yield (f"{path}\t{int(series.info.get('index', np.arange(len(series)))[b])}\t"
-                   f"{worst[b]:.4f}\t{res.noise[b]:.2e}\t"
-                   f"{int(series.mask[b].sum() - res.mask[b].sum())}\t"
-                   f"{'yes' if res.valid[b] else 'no'}")
+            yield (f"{_where(path, series, b)}\t"
+                   f"{worst[b]:.4f}\t{res.noise[b]:.2e}\t{_excluded(series, res, b)}")
 
     return _process(files, out=out, run=run, kind="zhit", options=options, chunk=chunk,
                     quiet=quiet, compute=compute, write=write, emit=emit,
@@ -153,7 +161,7 @@ def run_drt(files, *, out, run, lam, chunk, quiet, sign="nonnegative", band=None
         for b in range(len(series)):
             g = res.gamma[b]
             k = int(np.argmax(g))
-            yield (f"{path}\t{int(series.info.get('index', np.arange(len(series)))[b])}\t"
+            yield (f"{_where(path, series, b)}\t"
                    f"{res.R_inf[b]:.4g}\t{res.R_pol[b]:.4g}\t{res.lam[b]:.2e}\t"
                    f"{res.tau[k]:.3e}\t{int(res.status[b])}")
 

@@ -7,6 +7,8 @@ order, and assemble the result in physical units.
 """
 from __future__ import annotations
 
+import itertools
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 import numpy as np
@@ -28,6 +30,10 @@ STAGES = (6, 10)
 ESCALATION_PICKS = 3     # further scan combinations per scan kept for escalation
 RELOC_ITER = 50          # LM iterations of every relocation move before its tournament
 RELOC_REL = 0.2          # relative standard error above which a result gets the moves
+CHUNK_THREADS = 2        # chunks in flight at once on one CPU device: one chunk's host-side
+                         # glue (numpy between the compiled programs) overlaps another's
+                         # compiled work; 10,000 seed-circuit spectra 24 % faster on the
+                         # 2-core VM (same results), 2 threads being enough to fill it
 KEEP = 2                 # starts of every spectrum that continue into stage 2 (1 for arc
                          # chains, where the scan is a variable projection of the model)
 
@@ -113,14 +119,33 @@ def _fit_chunks(problem: FitProblem, plan: StartPlan, cfg, chunk: int, progress,
     devs = devices_for(min(B, chunk))
     size = split_size(min(B, chunk), len(devs))   # bucket_size(...) on one device
     arrays = _per_spectrum(problem, plan, attainable)
-    outs = []
-    for start in range(0, B, size):
+
+    def one(start: int):
         stop = min(start + size, B)
         call = _chunk_program(problem, plan, cfg, _padded(arrays, start, stop, size))
         o = run_split(call, size, devs)
-        outs.append(type(o)(*(v[: stop - start] for v in o)))
-        if progress is not None:
-            progress(stop, B)
+        return stop, type(o)(*(v[: stop - start] for v in o))
+
+    starts = range(0, B, size)
+    # several chunks on one CPU device: CHUNK_THREADS of them in flight (JAX releases the
+    # GIL while a program runs); an accelerator overlaps host and device work by itself,
+    # and several devices already run in parallel (run_split), one chunk each
+    threads = (CHUNK_THREADS if len(starts) > 1 and len(devs) == 1
+               and devs[0].platform == "cpu" else 1)
+    outs = []
+    pool = ThreadPoolExecutor(threads) if threads > 1 else None
+    try:
+        # the first chunk alone: it compiles the programs the others then share (two
+        # threads would compile each of them twice)
+        first = one(starts[0])
+        rest = pool.map(one, starts[1:]) if pool else map(one, starts[1:])
+        for stop, o in itertools.chain([first], rest):
+            outs.append(o)
+            if progress is not None:
+                progress(stop, B)
+    finally:
+        if pool is not None:       # an error or interrupt: chunks not started are dropped
+            pool.shutdown(wait=True, cancel_futures=True)
     return type(outs[0])(*(np.concatenate(vs) for vs in zip(*outs)))
 
 
