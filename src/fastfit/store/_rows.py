@@ -8,6 +8,7 @@ import json
 import numpy as np
 
 from ..errors import StoreError
+from ._spectra import json_default
 
 __all__ = ["PARTS", "fit_rows", "kk_rows", "drt_rows", "band_rows", "zhit_rows",
            "compare_rows", "latest_rows", "options_json"]
@@ -36,14 +37,7 @@ PARTS = {
 def options_json(options) -> str:
     """A run's options as the JSON text stored with it (keys sorted; numpy values as
     numbers and lists, anything else as its str), compared when a run is resumed."""
-    def default(o):
-        if isinstance(o, np.generic):
-            return o.item()
-        if isinstance(o, np.ndarray):
-            return o.tolist()
-        return str(o)
-
-    return json.dumps(dict(options or {}), sort_keys=True, default=default)
+    return json.dumps(dict(options or {}), sort_keys=True, default=json_default)
 
 
 def _field(obj, name, B, fill, dtype):

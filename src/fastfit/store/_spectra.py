@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-__all__ = ["spectrum_keys", "source_rows", "info_columns", "assemble_series", "t0_offsets",
+__all__ = ["json_default", "spectrum_keys", "source_rows", "info_columns", "assemble_series", "t0_offsets",
            "KEY_DTYPE"]
 
 KEY_DTYPE = np.dtype("S40")   # sha1 hex digest
@@ -35,7 +35,9 @@ def spectrum_keys(series, index_in_source: np.ndarray) -> np.ndarray:
     return keys
 
 
-def _json_default(obj):
+def json_default(obj):
+    """JSON fallback for stored attributes: numpy scalars and arrays as numbers and lists,
+    anything else as its str."""
     if isinstance(obj, np.generic):
         return obj.item()
     if isinstance(obj, np.ndarray):
@@ -76,7 +78,7 @@ def source_rows(series) -> tuple[list[dict], np.ndarray]:
             path=full, format=str(meta.get("format", "unknown")),
             technique=str(meta.get("technique", "unknown")),
             t0="" if meta.get("t0") is None else str(meta.get("t0")),
-            meta_json=json.dumps(m, default=_json_default, sort_keys=True),
+            meta_json=json.dumps(m, default=json_default, sort_keys=True),
             size=size, mtime_ns=mtime))
     return records, local
 
