@@ -144,15 +144,18 @@ def test_fixed_compliant_spectra_within_half_percent(fixed):
 
 
 @pytest.mark.parametrize("kind", ["2arc", "3arc", "warburg"])
-def test_random_compliant_spectra(kind):
-    """0.5 % at every point for >= 95 % of random spectra (the rest: only the outermost
-    points, which depend on how the phase continues beyond the measured range), and at
-    every point at least half a decade inside the range for all of them.  The classic
-    first-order Z-HIT misses 0.5 % on most of the same spectra."""
-    Z = family(kind, 150, seed=21)
+@pytest.mark.parametrize("inside, share", [(1.5, 0.98), (1.0, 0.97)])
+def test_random_compliant_spectra(kind, inside, share):
+    """0.5 % at every point for >= 98 % of random spectra whose relaxation times lie 1.5
+    decades inside the range, >= 97 % at 1 decade (the rest: only the outermost points,
+    which depend on how the phase continues beyond the measured range; the exponential
+    continuation alone, without the arc flank at the high end, gave 96-97 % on 3 arcs),
+    and at every point at least half a decade inside the range for all of them.  The
+    classic first-order Z-HIT misses 0.5 % on most of the same spectra."""
+    Z = family(kind, 150, seed=21, inside=inside)
     r = ff.zhit(F71, Z)
     err = np.abs(r.modulus / np.abs(Z) - 1)
-    assert np.mean(err.max(axis=1) < 5e-3) >= 0.95
+    assert np.mean(err.max(axis=1) < 5e-3) >= share
     assert err[:, 5:-5].max() < 5e-3
     assert r.valid.all()
     first = np.abs(ff.zhit(F71, Z, correction="first").modulus / np.abs(Z) - 1)

@@ -5,7 +5,8 @@ fastfit.kernels._zhit: the reference of tests/test_zhit.py and benchmarks/bench_
   constants, documented in fastfit.kernels._zhit): scipy's not-a-knot ``CubicSpline`` of
   the phase in ln w, its exact integral, the whole log-frequency Hilbert kernel on 8
   trapezoid nodes per interval (coincident node by its limit), the exponential
-  continuation beyond both ends, the offset on the upper half of the range;
+  continuation beyond both ends (damped linear on the flank of an arc beyond the
+  high-frequency end), the offset on the upper half of the range;
 * ``zhit_first_order_reference`` -- the classic first-order Z-HIT (Ehm et al. 2000).
 """
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 from scipy.interpolate import CubicSpline
 
 # continuation and quadrature constants of fastfit.kernels._zhit (its module docstring)
-REFINE, SPAN, EXT_L, N_EXT, KAPPA_MAX = 8, 0.8, 6.0, 96, 5.0
+REFINE, SPAN, EXT_L, N_EXT, KAPPA_MAX, KAPPA_ARC = 8, 0.8, 6.0, 96, 5.0, 0.9
 
 
 def _k(y):
@@ -32,14 +33,17 @@ def _end_slope(u, y, at_end):
     return np.polyfit(x[sel], y[sel], 2)[1]
 
 
-def _continuation(p0, d):
+def _continuation(p0, d, high):
+    """(lim, gap, kappa, b): phi(v) = lim + (gap + b v) exp(-kappa v) beyond the end."""
     p0 = np.clip(p0, -np.pi / 2, np.pi / 2)
     side = np.sign(p0) if p0 != 0 else np.sign(d)
     nxt = np.pi / 4 if abs(p0) < np.pi / 4 else np.pi / 2
     lim = 0.0 if d * p0 < 0 else side * nxt
     gap = p0 - lim
+    if high and p0 < 0 < d and d / -p0 < KAPPA_ARC:      # flank of an arc beyond the end
+        return 0.0, p0, KAPPA_ARC, d + KAPPA_ARC * p0
     kappa = float(np.clip(-d / gap, 0, KAPPA_MAX)) if gap != 0 else 0.0
-    return lim, gap, kappa
+    return lim, gap, kappa, 0.0
 
 
 def zhit_exact_reference(f, Z):
@@ -59,17 +63,17 @@ def zhit_exact_reference(f, Z):
     coinc = np.isclose(u[:, None], x[None, :], rtol=0, atol=1e-12)
     corr = np.sum(np.where(coinc, 0, K * (px[None, :] - ph[:, None])), axis=1)
     corr += np.sum(np.where(coinc, w[None, :], 0), axis=1) * (-slope / np.pi)
-    # continuation beyond each end: phi = lim + gap exp(-kappa v)
+    # continuation beyond each end: phi = lim + (gap + b v) exp(-kappa v)
     v = EXT_L * (np.arange(N_EXT) / (N_EXT - 1)) ** 2
     dv = np.diff(v)
     wv = 0.5 * (np.r_[dv, 0] + np.r_[0, dv])
-    for p0, d, dist, sgn in ((ph[0], -_end_slope(u, ph, False), u - u[0], 1.0),
-                             (ph[-1], _end_slope(u, ph, True), u[-1] - u, -1.0)):
-        lim, gap, kap = _continuation(p0, d)
-        ext = lim + gap * np.exp(-kap * v)
+    for p0, d, dist, sgn, high in ((ph[0], -_end_slope(u, ph, False), u - u[0], 1.0, False),
+                                   (ph[-1], _end_slope(u, ph, True), u[-1] - u, -1.0, True)):
+        lim, gap, kap, b = _continuation(p0, d, high)
+        ext = lim + (gap + b * v) * np.exp(-kap * v)
         Kx = _k(dist[:, None] + v[None, :]) * wv[None, :]
         part = np.sum(Kx * (ext[None, :] - ph[:, None]), axis=1)
-        part += np.where(dist == 0, wv[0] * (-kap * gap) / np.pi, 0)
+        part += np.where(dist == 0, wv[0] * (b - kap * gap) / np.pi, 0)
         far = -np.log1p(-np.exp(-2 * (dist + EXT_L))) / np.pi
         corr += sgn * (part + far * (ext[-1] - ph))
     rec = rec + corr

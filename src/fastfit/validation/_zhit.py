@@ -107,7 +107,8 @@ def zhit(freq, Z=None, *, mask=None, ref_window=None, correction: str = "exact",
     2001) keeps the integral and the first term, :math:`\gamma = -\pi/6`.  fastfit
     integrates the whole kernel by default (its truncation error is ~3 % in |Z| on an
     ideal RC arc) and continues the phase beyond the measured range by an exponential
-    relaxation matched to the end slope (:mod:`fastfit.kernels._zhit`).  C is the mean of
+    relaxation matched to the end slope, or, where a capacitive phase at the
+    high-frequency end turns towards 0, by the flank of an arc (:mod:`fastfit.kernels._zhit`).  C is the mean of
     :math:`\ln|Z| - \ln|Z|_{rec}` over the reference window.
 
     The evaluation window is every used point.  A spectrum is ``valid`` when the residuals,
