@@ -34,7 +34,9 @@ def fit(freq, Z=None, circuit=None, *, p0=None, bounds=None, fixed=None, weight=
         best two after a few iterations continue.  ``starts=0``: no scan, a local fit
         from ``p0`` / ``extra_starts`` only (warm starts, refits)
     escalate : refit spectra whose result looks wrong (a parameter at a bound or
-        vanished, singular, out of iterations) from more starts (``FitResult.escalated``)
+        vanished, singular, out of iterations, chi2 above 1.25x the attainable estimate)
+        from more starts, and those still above the attainable chi2 once more from 32
+        starts (``FitResult.escalated``)
     relocate : relocation moves for results the data determine loosely (a parameter with
         a relative standard error above 20 %, or pinned): each top-level term in turn is
         moved to the best candidate shape in each time-constant band, the other terms

@@ -58,6 +58,14 @@ class FitProblem:
         Z = self.batch.Z
         return self.w_re * (Z_fit.real - Z.real) + 1j * self.w_im * (Z_fit.imag - Z.imag)
 
+    def rows(self, idx) -> "FitProblem":
+        """The same problem restricted to the spectra ``idx`` (int array, batch order)."""
+        idx = np.asarray(idx, np.int64)
+        b = self.batch
+        sub = replace(b, freq=b.freq[idx], Z=b.Z[idx], mask=b.mask[idx], squeeze=False)
+        return replace(self, batch=sub, p_fixed=self.p_fixed[idx], w_re=self.w_re[idx],
+                       w_im=self.w_im[idx], n_points=self.n_points[idx])
+
     def holding(self, columns, params: np.ndarray) -> "FitProblem":
         """The same problem with ``columns`` also fixed, at their values in ``params``
         (B, P); the other free columns of ``params`` become the user start ``p0``."""
