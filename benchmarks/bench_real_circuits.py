@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
-from scipy.optimize import least_squares
 
 import fastfit as ff
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from multistart_reference import best_of_random_starts  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
 FILES = ["hybriddrt_PEIS_LPSCl_IonBlocking_-25C.mpr", "hybriddrt_PEIS_SSB.mpr",
@@ -67,47 +68,12 @@ CIRCUITS = {
 }
 
 
-def _draw(kinds, scale, rng):
-    out = []
-    for k in kinds:
-        if k == "R":
-            out.append(10 ** rng.uniform(-3, 0) * scale)
-        elif k == "Q":
-            out.append(10 ** rng.uniform(-11, -2))
-        elif k == "n":
-            out.append(rng.uniform(0.5, 1.0))
-        else:
-            out.append(10 ** rng.uniform(-7, 2))
-    return np.array(out)
-
-
 def best_of_scipy(circuit: str, f, z, rng) -> float:
-    """Best chi2 of N_STARTS bounded scipy trf fits from random starts."""
+    """Best chi2 of N_STARTS bounded scipy trf fits from random starts
+    (tests/multistart_reference.py)."""
     model, kinds = CIRCUITS[circuit]
-    b = ff.Circuit(circuit).default_bounds
-    lm = np.array([k != "n" for k in kinds])
-    w, a = 2 * np.pi * f, np.abs(z)
-    lo = np.where(lm, np.log(np.maximum(b[:, 0], 1e-300)), b[:, 0])
-    hi = np.where(lm, np.log(np.minimum(b[:, 1], 1e300)), b[:, 1])
-
-    def res(x):
-        d = (model(np.where(lm, np.exp(x), x), w) - z) / a
-        return np.concatenate([d.real, d.imag])
-
-    best = np.inf
-    for _ in range(N_STARTS):
-        p0 = _draw(kinds, a.max(), rng)
-        x0 = np.clip(np.where(lm, np.log(p0), p0), lo + 1e-9, hi - 1e-9)
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore")
-            try:
-                s = least_squares(res, x0, bounds=(lo, hi), method="trf", x_scale="jac",
-                                  ftol=1e-12, xtol=1e-12, gtol=1e-12, max_nfev=3000)
-            except ValueError:
-                continue
-        if np.isfinite(s.cost):
-            best = min(best, 2 * s.cost)
-    return best
+    return best_of_random_starts(model, 2 * np.pi * f, z, ff.Circuit(circuit).default_bounds,
+                                 kinds, N_STARTS, rng)
 
 
 def main(files=FILES, circuits=None) -> str:

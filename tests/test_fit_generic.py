@@ -13,6 +13,7 @@ import fastfit as ff
 from fastfit import FitStatus
 from fastfit.errors import DataError
 from fastfit.synthetic import add_noise, log_freq
+from multistart_reference import best_of_random_starts
 
 RANDLES = ff.Circuit("R0-p(R1-Wo1,CPE1)")   # R0 R1 Wo1_R Wo1_tau CPE1_Q CPE1_n
 WO_TAIL = ff.Circuit("R0-p(R1,CPE1)-Wo1")   # R0 R1 CPE1_Q CPE1_n Wo1_R Wo1_tau
@@ -200,37 +201,10 @@ def test_interchangeable_non_chain_terms_come_fastest_first():
     np.testing.assert_allclose(tau2[good], slow[good], rtol=0.2)
 
 
-def _gerischer_tail(p, f):
-    """R0-p(R1,CPE1)-G1 closed form: G = R / sqrt(1 + j w tau)."""
-    w = 2 * np.pi * f
+def _gerischer_tail(p, w):
+    """R0-p(R1,CPE1)-G1 closed form (w rad/s): G = R / sqrt(1 + j w tau)."""
     zq = 1.0 / (p[2] * (1j * w) ** p[3])
     return p[0] + p[1] * zq / (p[1] + zq) + p[4] / np.sqrt(1 + 1j * w * p[5])
-
-
-def _scipy_best_of(model, f, z, bounds, kinds, n_starts, rng):
-    """Best chi2 of ``n_starts`` bounded scipy trf fits from random starts (log
-    parameters, exponents linear), modulus weights."""
-    lm = np.array([k != "n" for k in kinds])
-    a = np.abs(z)
-    lo = np.where(lm, np.log(np.maximum(bounds[:, 0], 1e-300)), bounds[:, 0])
-    hi = np.where(lm, np.log(np.minimum(bounds[:, 1], 1e300)), bounds[:, 1])
-
-    def res(x):
-        d = (model(np.where(lm, np.exp(x), x), f) - z) / a
-        return np.concatenate([d.real, d.imag])
-
-    best = np.inf
-    for _ in range(n_starts):
-        p0 = np.array([10 ** rng.uniform(-3, 0) * a.max() if k == "R" else
-                       10 ** rng.uniform(-11, -2) if k == "Q" else
-                       rng.uniform(0.5, 1.0) if k == "n" else 10 ** rng.uniform(-7, 2)
-                       for k in kinds])
-        x0 = np.clip(np.where(lm, np.log(p0), p0), lo + 1e-9, hi - 1e-9)
-        with np.errstate(all="ignore"):
-            s = least_squares(res, x0, bounds=(lo, hi), method="trf", x_scale="jac",
-                              ftol=1e-12, xtol=1e-12, gtol=1e-12, max_nfev=3000)
-        best = min(best, 2 * s.cost)
-    return best
 
 
 def test_deep_escalation_reaches_the_best_of_many_scipy_starts(data_dir, monkeypatch):
@@ -244,8 +218,9 @@ def test_deep_escalation_reaches_the_best_of_many_scipy_starts(data_dir, monkeyp
     s = ff.read(data_dir / "hybriddrt_Sample2_PEIS_AtRest.csv")[:2]
     r = ff.fit(s, c)
     rng = np.random.default_rng(20261203)
-    ref = np.array([_scipy_best_of(_gerischer_tail, *s.spectrum(i), c.default_bounds,
-                                   "RRQnRt", 20, rng) for i in range(len(s))])
+    ref = np.array([best_of_random_starts(_gerischer_tail, 2 * np.pi * s.spectrum(i)[0],
+                                          s.spectrum(i)[1], c.default_bounds, "RRQnRt", 20,
+                                          rng) for i in range(len(s))])
     assert np.all(r.chi2 <= ref * (1 + 1e-6)), r.chi2 / ref
     assert r.escalated.all()
     monkeypatch.setattr(driver, "DEEP_STARTS", 0)          # first round only

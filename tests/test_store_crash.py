@@ -148,3 +148,17 @@ def test_reader_sees_committed_rows_while_writer_runs(tmp_path):
             p.kill()
             p.wait(timeout=30)
     assert seen[0] >= 50 and seen == sorted(seen)
+
+
+def test_new_stores_use_paged_file_space(tmp_path):
+    """New stores allocate file space in 4 KiB pages (no metadata block straddles a page
+    boundary, where SIGKILL can tear a write; see fastfit.store._h5file)."""
+    import h5py
+
+    path = tmp_path / "paged.h5"
+    with Store(path, "w"):
+        pass
+    with h5py.File(path, "r") as f:
+        plist = f.id.get_create_plist()
+        assert plist.get_file_space_strategy()[0] == h5py.h5f.FSPACE_STRATEGY_PAGE
+        assert plist.get_file_space_page_size() == 4096

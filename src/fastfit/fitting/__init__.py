@@ -13,6 +13,7 @@ Private parts: ``_problem`` (validation), ``_starts`` (starting points), ``_driv
 (chunks, devices, assembly), ``_series``, ``_result``, ``_local`` (local refits).
 """
 from ._api import fit
+from ._driver import DEEP_STARTS  # starts of the second escalation round (stream warm-up)
 from ._local import LocalFit, fit_from, refit_local
 from ._problem import FitProblem, prepare, weights_for
 from ._result import FitResult, FitStatus

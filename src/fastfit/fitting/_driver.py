@@ -161,7 +161,7 @@ def _deep_escalation(problem: FitProblem, out, attainable, extra_starts, cfg, ch
     Measured (issue 16): on real spectra fitted with circuits that do not describe them
     (benchmarks/bench_real_circuits.py) this lifted ``R0-p(R1,CPE1)-G1`` from 59 % to 95 %
     of spectra at or below the best of 20 scipy starts, ``R0-p(R1-Wo1,CPE1)`` from 82 % to
-    86 %; on the synthetic families it touches 0-1 % of the spectra (2-5 % more time).
+    86 %; on the synthetic families it touches 0-1 % of the spectra (0-13 % more time).
     Gating on AT_BOUND / SINGULAR alone would also refit the many correct fits whose
     parameter legitimately vanishes (L0 = 0 of a 3-arc circuit: 54 % of them, +40 % time).
     """

@@ -102,10 +102,23 @@ class Processor:
 
                 kk(f, Z, mask=mask, max_rel_residual=self.kk)
             fit(f, Z, self.circuit, mask=mask, weight=self.weight, **self.fit_options)
+            self._warm_deep(f, Z, mask)
             if self.drt:
                 self._drt(f, Z, mask)
         except Exception:                 # noqa: BLE001 - a warm-up must never stop a run
             pass
+
+    def _warm_deep(self, f, Z, mask) -> None:
+        """Also compile the fit's second escalation round (``fitting._driver``: a fit
+        from ``DEEP_STARTS`` starts without moves), which a spectrum the circuit does not
+        describe triggers: otherwise its compile (seconds) delays that spectrum."""
+        from ..fitting import DEEP_STARTS, fit
+
+        opts = dict(self.fit_options)
+        if not (opts.get("escalate", True) and 0 < opts.get("starts", 2) < DEEP_STARTS):
+            return
+        opts.update(starts=DEEP_STARTS, escalate=False, relocate=False)
+        fit(f, Z, self.circuit, mask=mask, weight=self.weight, **opts)
 
     def names(self) -> list:
         return [] if self.circuit is None else list(self.circuit.param_names)

@@ -1,0 +1,58 @@
+"""Multi-start scipy reference for fits: the best of N bounded ``least_squares`` (trf) fits
+from random starts on a closed-form numpy model -- the real-data reference of
+tests/test_fit_generic.py and benchmarks/bench_real_circuits.py (issue 16).
+
+Parameters are fitted as ln p except exponents ("n", linear in their bounds); residuals
+are weighted by 1/|Z| (fastfit's "modulus" weights).  Random starts by parameter kind:
+"R" 1e-3..1 x max |Z|, "Q" 1e-11..1e-2, "n" 0.5..1, anything else (a time constant)
+1e-7..1e2 s, all log-uniform except n.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from scipy.optimize import least_squares
+
+
+def draw_start(kinds: str, scale: float, rng) -> np.ndarray:
+    """One random start (physical parameters) for parameter kinds ``kinds``."""
+    out = []
+    for k in kinds:
+        if k == "R":
+            out.append(10 ** rng.uniform(-3, 0) * scale)
+        elif k == "Q":
+            out.append(10 ** rng.uniform(-11, -2))
+        elif k == "n":
+            out.append(rng.uniform(0.5, 1.0))
+        else:
+            out.append(10 ** rng.uniform(-7, 2))
+    return np.array(out)
+
+
+def best_of_random_starts(model, omega, z, bounds, kinds: str, n_starts: int, rng) -> float:
+    """Best chi2 of ``n_starts`` bounded scipy trf fits of ``model(p, omega)`` to ``z``
+    (omega rad/s, bounds (P, 2) physical) from random starts (:func:`draw_start`)."""
+    lm = np.array([k != "n" for k in kinds])
+    a = np.abs(z)
+    lo = np.where(lm, np.log(np.maximum(bounds[:, 0], 1e-300)), bounds[:, 0])
+    hi = np.where(lm, np.log(np.minimum(bounds[:, 1], 1e300)), bounds[:, 1])
+
+    def res(x):
+        d = (model(np.where(lm, np.exp(x), x), omega) - z) / a
+        return np.concatenate([d.real, d.imag])
+
+    best = np.inf
+    for _ in range(n_starts):
+        p0 = draw_start(kinds, a.max(), rng)
+        x0 = np.clip(np.where(lm, np.log(p0), p0), lo + 1e-9, hi - 1e-9)
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            try:
+                s = least_squares(res, x0, bounds=(lo, hi), method="trf", x_scale="jac",
+                                  ftol=1e-12, xtol=1e-12, gtol=1e-12, max_nfev=3000)
+            except ValueError:
+                continue
+        if np.isfinite(s.cost):
+            best = min(best, 2 * s.cost)
+    return best
