@@ -21,7 +21,7 @@ W71 = 2 * np.pi * F71
 
 @pytest.fixture(scope="module")
 def loop_runs():
-    Z, t = inductive_loops(F71, 16, seed=21)
+    Z, t = inductive_loops(F71, 32, seed=21)
     truth = np.stack([t["R1"], t["tau1"], t["R2"], t["tau2"]], axis=1)
     return Z, truth, drt(F71, Z, sign="auto"), drt(F71, Z)
 
@@ -61,21 +61,46 @@ def loop_peaks_found(p, i, R1, t1, R2, t2):
 
 def test_inductive_loop_gives_a_positive_and_a_negative_peak(loop_runs):
     """Acceptance: one positive and one negative peak at the true time constants (0.1
-    decade) with areas within 5 % for >= 90 % of the spectra (synthetic.inductive_loops,
-    0.2 % noise: 141 of 150 over seeds 21 and 1-4; the misses are arcs whose tail
-    reaches the inductive region, leaving a small bump at the boundary, or a loop area
-    off by 5-8 % from the noise); the non-negative DRT of the same data is flagged as a
-    poor fit."""
+    decade) with areas within 5 % (synthetic.inductive_loops, 0.2 % noise: all 32 here;
+    148 of 150 over seeds 21 and 1-4, 353 of 360 over seeds 5-10, where before the
+    sign-boundary rule of find_peaks 30 of these 32, 141 / 336 -- the rest: a ripple of
+    10 % on the arc's flank, or a small loop area off by 5-7 % from the noise); the
+    non-negative DRT of the same data is flagged as a poor fit."""
     Z, truth, d, nonneg = loop_runs
     p = d.peaks()
     found = np.array([loop_peaks_found(p, i, *t) for i, t in enumerate(truth)])
-    assert found.mean() >= 0.9, np.nonzero(~found)
+    assert found.all(), np.nonzero(~found)
     assert not d.poor_fit.any() and d.misfit.max() < 0.01
     assert nonneg.poor_fit.all() and nonneg.misfit.min() > 0.03
     assert (nonneg.sign >= 0).all() and (nonneg.gamma >= 0).all()
     np.testing.assert_allclose(d.R_pol, truth[:, 0] - truth[:, 2], rtol=0.05)
     assert (d.sign[:, :200] < 0).any(axis=1).all()
     assert "poor fit" in nonneg.summary() and nonneg.to_dataframe()["poor_fit"].all()
+
+
+def test_constraint_made_maxima_and_extrapolated_tails_are_not_peaks(loop_runs):
+    """A loop's negative peak would need positive side lobes, which its own region
+    forbids: the solution puts a bump (10-15 % of max |gamma|) right against the sign
+    boundary on the capacitive side.  It never falls to half its height before the wall,
+    so find_peaks does not report it (spectrum 26: two positive peaks without the rule).
+    Negative mass beyond the measured tau range, separated from the loop by vanishing
+    gamma (a tail the data do not resolve), is not counted in the loop's area (a loop of
+    seed 6 whose area came out 10.7 % too large)."""
+    Z, truth, d, _ = loop_runs
+    pk = d.peaks().spectrum(26)
+    assert list(pk["sign"]) == [1.0, -1.0]
+    walls = np.log(d.tau_basis[26][np.nonzero(np.diff(d.sign[26]))[0]])
+    g = d.gamma[26]
+    bump = (np.log(d.tau) < walls[0]) & (np.log(d.tau) > walls[0] - 0.3)
+    assert g[bump].max() > 0.09 * np.abs(g).max()         # the bump is there, unreported
+    Z6, t6 = inductive_loops(F71, 21, seed=6)
+    d6 = drt(F71, Z6[20:21], sign="auto")
+    g6, lt = d6.gamma[0], np.log(d6.tau)
+    beyond = lt > -np.log(W71.min())
+    assert g6[beyond].min() < -0.01 * np.abs(g6).max()    # the unresolved tail
+    p6 = d6.peaks().spectrum(0)
+    assert loop_peaks_found(d6.peaks(), 0, t6["R1"][20], t6["tau1"][20], t6["R2"][20],
+                            t6["tau2"][20]), p6
 
 
 def test_loop_from_a_circuit_string():

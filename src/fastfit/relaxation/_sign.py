@@ -25,8 +25,11 @@ Moving the boundary to the estimated midpoint (R1/R2 from the largest |Im Z| on 
 side) was tried and made the peaks slightly worse on the test spectra (110 against 113
 of 120 within 0.1 decade and 5 %), so the boundary is the crossing itself.  Processes
 whose distributions overlap the other region (a broad ZARC next to a loop, less than
-about 1.5 decades apart) lose that part to the constraint; the fit then leaves a small
-bump next to the boundary, which can count as an extra peak.
+about 1.5 decades apart) lose that part to the constraint.  A Debye-like loop's
+negative peak would need positive side lobes that its own region forbids; the solution
+puts a bump of 10-15 % of the largest |gamma| against the boundary on the capacitive
+side, which ``find_peaks`` recognises (it does not fall to half its height before the
+wall) and does not report.
 """
 from __future__ import annotations
 
