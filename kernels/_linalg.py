@@ -7,9 +7,14 @@ out element by element: every operation acts on a whole batch vector ``[B]``.
 """
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 
-__all__ = ["cholesky_solve", "cholesky_solve_lists", "cholesky_inverse"]
+__all__ = ["cholesky_solve", "cholesky_solve_lists", "cholesky_inverse",
+           "cholesky_inverse_rolled", "inverse_spd", "UNROLL_INVERSE_MAX"]
+
+# largest P whose inverse is unrolled (inverse_spd): the unrolled program grows as P^3
+UNROLL_INVERSE_MAX = 8
 
 _TINY = 1e-300
 
@@ -110,3 +115,47 @@ def cholesky_inverse(A):
                 t = t + M[k][i] * M[k][j]
             inv[i][j] = inv[j][i] = t
     return jnp.stack([jnp.stack(r, axis=-1) for r in inv], axis=-2), min_piv
+
+
+def cholesky_inverse_rolled(A):
+    """:func:`cholesky_inverse` as two ``fori_loop`` passes over the columns / rows: the same
+    left-looking factor (column j of L from A[:, j] minus the products of the finished
+    columns) and M = L^-1 row by row, A^-1 = M^T M.  The program no longer grows with P:
+    compiled in 0.25-0.37 s for P = 7-15 where the unrolled inverse takes 0.6 / 2.6 /
+    9.5 s (P = 7 / 11 / 15), at 2.5-12 ms per 1,024 matrices instead of 0.26-3.5 ms
+    (measured 2026-12-03 on the 2-core CPU; the finaliser runs it once per chunk and
+    stage).  Same relative minimum pivot."""
+    P = A.shape[-1]
+    scale = jnp.max(jnp.abs(jnp.diagonal(A, axis1=-2, axis2=-1)), axis=-1) + _TINY
+    idx = jnp.arange(P)
+
+    def column(j, carry):
+        L, min_piv = carry
+        Lj = jnp.take(L, j, axis=-2)                                  # row j (..., P)
+        v = jnp.take(A, j, axis=-1) - jnp.sum(L * Lj[..., None, :], axis=-1)
+        s = jnp.take(v, j, axis=-1)
+        min_piv = jnp.minimum(min_piv, s / scale)
+        d = jnp.sqrt(jnp.maximum(s, _TINY * scale))
+        col = jnp.where(idx > j, v / d[..., None], jnp.where(idx == j, d[..., None], 0.0))
+        return jnp.where(idx == j, col[..., :, None], L), min_piv
+
+    L, min_piv = jax.lax.fori_loop(0, P, column, (jnp.zeros_like(A),
+                                                  jnp.full(scale.shape, jnp.inf)))
+    eye = jnp.eye(P, dtype=A.dtype)
+
+    def row(i, M):
+        Li = jnp.take(L, i, axis=-2)
+        r = (eye[i] - jnp.sum(Li[..., :, None] * M, axis=-2)) / jnp.take(Li, i, axis=-1)[..., None]
+        return jnp.where(idx[:, None] == i, r[..., None, :], M)
+
+    M = jax.lax.fori_loop(0, P, row, jnp.zeros_like(A))
+    return jnp.einsum("...ki,...kj->...ij", M, M), min_piv
+
+
+def inverse_spd(A):
+    """Inverse of SPD A (..., P, P) and the relative minimum pivot: the unrolled
+    :func:`cholesky_inverse` up to ``UNROLL_INVERSE_MAX`` parameters, the rolled one
+    above (compile time; see :func:`cholesky_inverse_rolled`)."""
+    if A.shape[-1] <= UNROLL_INVERSE_MAX:
+        return cholesky_inverse(A)
+    return cholesky_inverse_rolled(A)

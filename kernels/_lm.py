@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 
 from ._circuit import eval_tree
-from ._linalg import cholesky_inverse, cholesky_solve
+from ._linalg import cholesky_solve, inverse_spd
 
 __all__ = ["LMState", "model_and_jac", "lm_init_state", "lm_fresh_state", "lm_iterate",
            "lm_covariance", "vanished_params", "VANISHED"]
@@ -252,6 +252,6 @@ def lm_covariance(state: LMState, lo, hi, free, vanished=None):
     # not their size (a parameter with tiny sensitivity is uncertain, not singular)
     d = jnp.sqrt(jnp.maximum(jnp.diagonal(H, axis1=-2, axis2=-1), 1e-300))
     Hs = H / (d[:, :, None] * d[:, None, :])
-    inv_s, piv = cholesky_inverse(Hs)
+    inv_s, piv = inverse_spd(Hs)
     inv = inv_s / (d[:, :, None] * d[:, None, :])
     return jnp.where(mm, inv, 0.0), at_bound, piv
