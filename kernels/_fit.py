@@ -7,6 +7,9 @@ starts: the best combinations of the start scans (``kernels._scan``, any circuit
      the best of them goes on
   -> stage 3 ("rescue"): the spectra still running are gathered into fixed-size batches
      (a quarter of the chunk, then groups of 8) and get the remaining budget
+  -> twin moves (circuits with an element that has twins, e.g. Paasch's T): every result
+     with that element's parameters replaced by each of its twins (other parameter
+     vectors of nearly the same impedance) as a tournament; kept where better
   -> relocation: a result whose parameters the data determine loosely (a relative standard
      error above ``reloc_rel``, a parameter pinned, singular) gets relocation moves: each
      top-level term moved to the best candidate shape of each time-constant band, the
@@ -64,6 +67,8 @@ class FitConfig(NamedTuple):
     reloc_iter: int = 50    # LM iterations of every relocation start before the tournament
     loose_mask: tuple = ()  # (P,) bool: parameters whose looseness counts (() = all); a
                             # CPE's Q is left out, its error follows n's through the units
+    twins: tuple = ()       # ((first index, n params, fn), ...): elements whose result has
+                            # twin starts (fn: physical (n, k) -> list of (n, k) points)
 
 
 class FitOut(NamedTuple):
@@ -343,6 +348,29 @@ def _loose(out: FitOut, free, logmask, n_res, rel_max: float, mask=()) -> np.nda
             | np.any(~(rel <= rel_max), axis=1))
 
 
+def _twin_moves(tree, cfg: FitConfig, st: LMState, out: FitOut, data, free,
+                p_fixed) -> tuple[LMState, np.ndarray]:
+    """Every result with each twin element's parameters replaced by each of its twins
+    (``cfg.twins``; ``fastfit.fitting._twins``) as a tournament, for every spectrum.
+    Never worse than the result; returns the state and the rows a twin improved."""
+    B = p_fixed.shape[0]
+    p = np.asarray(out.p)
+
+    def make_cands(rows):
+        cands = []
+        for first, k, fn in cfg.twins:
+            for q in fn(p[rows, first:first + k]):
+                c = p[rows].copy()
+                c[:, first:first + k] = q
+                cands.append(c)
+        return cands
+
+    before = np.asarray(st.cost).copy()
+    st = _tournament(tree, cfg, st, np.arange(B), make_cands, cfg.iter_stage1 + cfg.iter_stage2,
+                     data, free, p_fixed)
+    return st, np.asarray(st.cost) < before
+
+
 def _relocate(tree, cfg: FitConfig, st: LMState, out: FitOut, flag, reloc: RelocTables,
               scan_data, data, free, p_fixed) -> LMState:
     """Relocation moves (``kernels._scan.relocate_terms``) for the flagged spectra: every
@@ -397,6 +425,9 @@ def fit_pipeline(tree, cfg: FitConfig, omega, Z, w_re, w_im, lo, hi, free, p_fix
     st = _multistart(tree, cfg, starts, data, free, p_fixed)
     out = _host_out(lm_finalize(tree, lm, st, omega, w_re, w_im, lo, hi, free))
     moved = np.zeros(B, bool)      # spectra refitted from more starts (moves, escalation)
+    if cfg.twins and cfg.relocate:
+        st, moved = _twin_moves(tree, cfg, st, out, data, free, p_fixed)
+        out = _host_out(lm_finalize(tree, lm, st, omega, w_re, w_im, lo, hi, free))
     if cfg.relocate and reloc is not None:
         n_res = np.sum(w_re > 0, axis=-1) + np.sum(w_im > 0, axis=-1)
         loose = _loose(out, free, lm, n_res, cfg.reloc_rel, cfg.loose_mask)

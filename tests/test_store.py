@@ -202,6 +202,43 @@ def test_one_spectrum_appends_do_not_bloat_the_file(tmp_path):
                                                             bulk.stat().st_size)
 
 
+def test_stores_with_compressed_columns_still_append(tmp_path, rng):
+    """Stores written before the columns lost their compression filter (gzip + shuffle,
+    rewritten here into that layout) are read and appended to as they are."""
+    path = tmp_path / "old.h5"
+    first = ragged_series(rng, n=4)
+    with Store(path) as st:
+        st.write_fit("fit", st.append_spectra(first), fake_fit(4), CIRCUIT)
+    with h5py.File(path, "r+", libver="v110") as f:
+        for tab in ("spectra", "runs/fit/fit"):
+            for name, ds in list(f[tab].items()):
+                if name == "committed" or not isinstance(ds, h5py.Dataset):
+                    continue
+                data, attrs = ds[...], dict(ds.attrs)
+                kw = dict(fillvalue=ds.fillvalue) if ds.fillvalue is not None else {}
+                maxshape, chunks, dtype = ds.maxshape, ds.chunks, ds.dtype
+                del f[tab][name]
+                new = f[tab].create_dataset(name, data=data, maxshape=maxshape, chunks=chunks,
+                                            dtype=dtype, compression="gzip",
+                                            compression_opts=4, shuffle=True, **kw)
+                new.attrs.update(attrs)
+        assert f["spectra/freq"].compression == "gzip"
+    second = ragged_series(np.random.default_rng(9), n=3, source="other.mpr")
+    with Store(path) as st:
+        idx = st.append_spectra(second)
+        st.write_fit("fit", idx, fake_fit(3, seed=1), CIRCUIT)
+        assert idx.tolist() == [4, 5, 6]
+    with Store(path, "r") as st:
+        back = st.spectra()
+        res = st.results("fit")
+    np.testing.assert_array_equal(back.Z[:4, :first.Z.shape[1]], first.Z)
+    np.testing.assert_array_equal(back.Z[4:, :second.Z.shape[1]], second.Z)
+    assert len(res["params"]) == 7
+    np.testing.assert_array_equal(res["params"][4:], fake_fit(3, seed=1).params)
+    with h5py.File(path, "r") as f:
+        assert f["spectra/freq"].compression == "gzip"      # the old columns kept as they are
+
+
 def test_plain_hdf5_layout(tmp_path, rng):
     path = tmp_path / "g.h5"
     with Store(path) as st:

@@ -19,6 +19,7 @@ from ._attainable import ATTAINABLE_FACTOR, attainable_chi2
 from ._problem import FitProblem
 from ._result import FitResult, FitStatus, fit_status
 from ._scanplan import loose_mask
+from ._twins import circuit_twins
 from ._starts import N_SCAN, StartPlan, canonical_permutation, is_arc_chain, plan_starts
 
 __all__ = ["run", "STAGES", "assemble"]
@@ -60,7 +61,8 @@ def run(problem: FitProblem, *, starts: int, max_iter: int, absolute_sigma: bool
                     ftol=ftol, xtol=xtol, gtol=gtol,
                     keep=1 if is_arc_chain(plan.terms) else KEEP, escalate=escalate,
                     relocate=relocate, reloc_iter=RELOC_ITER, reloc_rel=RELOC_REL,
-                    loose_mask=loose_mask(problem.circuit.tree))
+                    loose_mask=loose_mask(problem.circuit.tree),
+                    twins=circuit_twins(problem.circuit.tree) if starts > 0 else ())
     if chunk is None:
         chunk = _auto_chunk(problem, plan)
     attainable = attainable_chi2(problem)

@@ -30,7 +30,7 @@ import numpy as np
 
 __all__ = ["param_roles", "Term", "ScanPlan", "plan_scan", "scan_tables", "scan_grid",
            "plan_relocation", "reloc_tables", "split_terms", "loose_mask",
-           "term_log_tau", "N_SCAN"]
+           "term_log_tau", "N_SCAN", "element_slots"]
 
 # exponents of the two start scans (a typical dispersed arc, and the ideal limit)
 N_SCAN = (0.85, 1.0)
@@ -84,6 +84,11 @@ def _walk(node, path=()):
         return
     for i, child in enumerate(node[1]):
         yield from _walk(child, path + ((id(node), i),) if node[0] == "P" else path)
+
+
+def element_slots(tree) -> list[tuple]:
+    """(symbol or user spec, first global parameter index) of every element of a tree."""
+    return [(sym, first) for sym, first, _ in _walk(tree)]
 
 
 def _signature(node):

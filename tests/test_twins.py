@@ -1,0 +1,69 @@
+"""Twin starts (fastfit.fitting._twins): the Paasch element's exact twin identity and the
+twin map checked in closed form, and fits of spectra that land in the twin region without
+them (issue 17)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fastfit as ff
+import fastfit.fitting._driver as driver
+from fastfit.fitting._twins import TWINS, circuit_twins
+from fastfit.synthetic import element_spectra
+from test_element_basin import reference_chi2
+
+F = np.logspace(6, -2, 81)
+
+
+def paasch(p, w):
+    """Closed form, independent of the kernels: Z = (A cosh(beta) + B)/(beta sinh(beta))."""
+    A, B, a, b = p
+    beta = np.sqrt(a + 1j * w * b)
+    return (A * np.cosh(beta) + B) / (beta * np.sinh(beta))
+
+
+def test_paasch_half_length_identity():
+    """T(A, A, a, b) = T(A/2, 0, a/4, b/4): cosh x + 1 = 2 cosh^2(x/2), sinh x = 2 sinh(x/2)
+    cosh(x/2)."""
+    w = 2 * np.pi * F
+    for A, a, b in [(10.0, 1.0, 1e-3), (300.0, 0.2, 0.05), (2.0, 7.0, 1e-5)]:
+        z1 = ff.Circuit("T1").impedance(F, [A, A, a, b])
+        z2 = ff.Circuit("T1").impedance(F, [A / 2, 0.0, a / 4, b / 4])
+        np.testing.assert_allclose(z1, z2, rtol=1e-12)
+        np.testing.assert_allclose(z1, paasch((A, A, a, b), w), rtol=1e-10)
+
+
+def test_twins_keep_the_dc_value_and_the_warburg_limit():
+    rng = np.random.default_rng(3)
+    p = np.stack([10 ** rng.uniform(0, 3, 50), 10 ** rng.uniform(-1, 3, 50),
+                  10 ** rng.uniform(-1, 0.8, 50), 10 ** rng.uniform(-4, -1, 50)], axis=1)
+    twins = TWINS["T"](p)
+    assert len(twins) == 4
+    w_low = np.array([1e-9])
+    for q in twins:
+        assert np.all(np.isfinite(q)) and np.all(q > 0)
+        np.testing.assert_allclose(q[:, 0] / np.sqrt(q[:, 3]), p[:, 0] / np.sqrt(p[:, 3]),
+                                   rtol=1e-12)
+        kept = q[:, 1] > 1.001e-3 * q[:, 0]          # B not floored: Z(0) is the same
+        z0 = np.array([paasch(r, w_low)[0] for r in p])
+        z0q = np.array([paasch(r, w_low)[0] for r in q])
+        np.testing.assert_allclose(z0q[kept].real, z0[kept].real, rtol=1e-6)
+    assert circuit_twins(ff.Circuit("R0-p(R1,C1)-T2").tree)[0][:2] == (3, 4)
+    assert circuit_twins(ff.Circuit("R0-p(R1,CPE1)").tree) == ()
+
+
+@pytest.mark.parametrize("twins", [True, False])
+def test_fits_that_land_in_the_twin_region(monkeypatch, twins):
+    """Five of the first 60 spectra of tests/test_element_basin.py's R0-T1 set (4, 6, 8,
+    22, 28) end in the twin region (B near A, a and b about 2x) without the twin moves;
+    with them all 60 reach the chi2 of the tight scipy fit from the truth."""
+    f, Z, P = element_spectra("R0-T1", 60)
+    ref = np.array([reference_chi2("R0-T1", f, Z[i], P[i]) for i in range(60)])
+    if not twins:
+        monkeypatch.setattr(driver, "circuit_twins", lambda tree: ())
+    r = ff.fit(f, Z, "R0-T1")
+    miss = np.nonzero(r.chi2 > ref * (1 + 1e-6))[0]
+    if twins:
+        assert miss.size == 0, (miss, r.chi2[miss] / ref[miss])
+    else:
+        assert miss.size >= 3, miss
