@@ -1,6 +1,6 @@
-"""Twin starts (fastfit.fitting._twins): the Paasch element's exact twin identity and the
-twin map checked in closed form, and fits of spectra that land in the twin region without
-them (issue 17)."""
+"""Twin starts (fastfit.fitting._twins): the Paasch element's exact twin identity, the twin
+maps of T and Gs checked in closed form, and fits of spectra that land in the twin region
+without them (issue 17)."""
 from __future__ import annotations
 
 import numpy as np
@@ -50,6 +50,34 @@ def test_twins_keep_the_dc_value_and_the_warburg_limit():
         np.testing.assert_allclose(z0q[kept].real, z0[kept].real, rtol=1e-6)
     assert circuit_twins(ff.Circuit("R0-p(R1,C1)-T2").tree)[0][:2] == (3, 4)
     assert circuit_twins(ff.Circuit("R0-p(R1,CPE1)").tree) == ()
+
+
+def gerischer_finite(p, w):
+    """Closed form: Z = R / (sqrt(1 + j w tau) tanh(phi sqrt(1 + j w tau)))."""
+    R, tau, phi = p
+    x = np.sqrt(1 + 1j * w * tau)
+    return R / (x * np.tanh(phi * x))
+
+
+def test_finite_gerischer_twins_keep_the_dc_value_and_the_warburg_limit():
+    """The twins of Gs move tau by 1/4 .. 4 keeping R / sqrt(tau) and Z(0) = R / tanh(phi)
+    (phi capped where no finite length gives that Z(0): the semi-infinite limit)."""
+    rng = np.random.default_rng(4)
+    p = np.stack([10 ** rng.uniform(0, 3, 50), 10 ** rng.uniform(-5, -1, 50),
+                  10 ** rng.uniform(-0.5, 0.7, 50)], axis=1)
+    for q in TWINS["Gs"](p):
+        assert np.all(np.isfinite(q)) and np.all(q > 0)
+        np.testing.assert_allclose(q[:, 0] / np.sqrt(q[:, 1]), p[:, 0] / np.sqrt(p[:, 1]),
+                                   rtol=1e-12)
+        z0 = np.array([gerischer_finite(r, np.array([0.0]))[0].real for r in p])
+        z0q = np.array([gerischer_finite(r, np.array([0.0]))[0].real for r in q])
+        exact = q[:, 2] < 8.0
+        np.testing.assert_allclose(z0q[exact], z0[exact], rtol=1e-9)
+        assert np.all(q[~exact, 0] >= 0.99 * z0[~exact])   # R alone already exceeds Z(0)
+    w = 2 * np.pi * F
+    r = np.array([30.0, 1e-3, 1.5])
+    np.testing.assert_allclose(ff.Circuit("Gs1").impedance(F, r), gerischer_finite(r, w),
+                               rtol=1e-10)
 
 
 @pytest.mark.parametrize("twins", [True, False])
