@@ -9,7 +9,8 @@ starts: the best combinations of the start scans (``kernels._scan``, any circuit
      (a quarter of the chunk, then groups of 8) and get the remaining budget
   -> twin moves (circuits with an element that has twins, e.g. Paasch's T): every result
      with that element's parameters replaced by each of its twins (other parameter
-     vectors of nearly the same impedance) as a tournament; kept where better
+     vectors of nearly the same impedance) as a tournament; kept where better, and the
+     improved results get the twins of their new parameters (up to TWIN_ROUNDS rounds)
   -> relocation: a result whose parameters the data determine loosely (a relative standard
      error above ``reloc_rel``, a parameter pinned, singular) gets relocation moves: each
      top-level term moved to the best candidate shape of each time-constant band, the
@@ -157,6 +158,9 @@ def lm_finalize(tree, logmask, state, omega, w_re, w_im, lo, hi, free):
 
 
 TIER1_ITER = 150   # iterations for the first rescue tier (a quarter of the chunk)
+TWIN_ROUNDS = 3    # twin-move rounds; each on the results the previous round improved
+TWIN_GAIN = 1e-3   # ... by more than this relative chi2 (a basin change; 28 % of the T
+                   # fits gain > 1e-6 from a twin, a polish of the same optimum)
 SAME_BASIN = 0.3   # runner-up within this of the best in every internal coordinate: same basin
 TIER2_SIZE = 8     # batch size of the last tier (also the smallest bucket)
 TIER1_MIN = 128    # fewer running spectra than this skip the first tier
@@ -348,12 +352,12 @@ def _loose(out: FitOut, free, logmask, n_res, rel_max: float, mask=()) -> np.nda
             | np.any(~(rel <= rel_max), axis=1))
 
 
-def _twin_moves(tree, cfg: FitConfig, st: LMState, out: FitOut, data, free,
+def _twin_moves(tree, cfg: FitConfig, st: LMState, out: FitOut, rows, data, free,
                 p_fixed) -> tuple[LMState, np.ndarray]:
-    """Every result with each twin element's parameters replaced by each of its twins
-    (``cfg.twins``; ``fastfit.fitting._twins``) as a tournament, for every spectrum.
-    Never worse than the result; returns the state and the rows a twin improved."""
-    B = p_fixed.shape[0]
+    """The results of chunk rows ``rows`` with each twin element's parameters replaced by
+    each of its twins (``cfg.twins``; ``fastfit.fitting._twins``) as a tournament.  Never
+    worse than the result; returns the state and the (B,) rows a twin improved by more than
+    ``TWIN_GAIN``."""
     p = np.asarray(out.p)
 
     def make_cands(rows):
@@ -366,9 +370,10 @@ def _twin_moves(tree, cfg: FitConfig, st: LMState, out: FitOut, data, free,
         return cands
 
     before = np.asarray(st.cost).copy()
-    st = _tournament(tree, cfg, st, np.arange(B), make_cands, cfg.iter_stage1 + cfg.iter_stage2,
-                     data, free, p_fixed)
-    return st, np.asarray(st.cost) < before
+    st = _tournament(tree, cfg, st, np.asarray(rows), make_cands,
+                     cfg.iter_stage1 + cfg.iter_stage2, data, free, p_fixed)
+    # a basin change, not a polish of the same optimum (which most results get)
+    return st, np.asarray(st.cost) < before * (1.0 - TWIN_GAIN)
 
 
 def _relocate(tree, cfg: FitConfig, st: LMState, out: FitOut, flag, reloc: RelocTables,
@@ -426,8 +431,14 @@ def fit_pipeline(tree, cfg: FitConfig, omega, Z, w_re, w_im, lo, hi, free, p_fix
     out = _host_out(lm_finalize(tree, lm, st, omega, w_re, w_im, lo, hi, free))
     moved = np.zeros(B, bool)      # spectra refitted from more starts (moves, escalation)
     if cfg.twins and cfg.relocate:
-        st, moved = _twin_moves(tree, cfg, st, out, data, free, p_fixed)
-        out = _host_out(lm_finalize(tree, lm, st, omega, w_re, w_im, lo, hi, free))
+        rows = np.arange(B)
+        for _ in range(TWIN_ROUNDS):
+            st, better = _twin_moves(tree, cfg, st, out, rows, data, free, p_fixed)
+            out = _host_out(lm_finalize(tree, lm, st, omega, w_re, w_im, lo, hi, free))
+            moved |= better
+            rows = np.nonzero(better)[0]      # unchanged results would give the same twins
+            if not rows.size:
+                break
     if cfg.relocate and reloc is not None:
         n_res = np.sum(w_re > 0, axis=-1) + np.sum(w_im > 0, axis=-1)
         loose = _loose(out, free, lm, n_res, cfg.reloc_rel, cfg.loose_mask)

@@ -15,7 +15,10 @@ Warburg) and Z(0) kept, chi2 1.01-2x the truth-started fit.  The twins tried are
 scaled by 1/4, 1/2, 2 and 4 with A scaled by the square root (A / sqrt(b) kept) and B
 solved from Z(0) = (A cosh sqrt(a) + B) / (sqrt(a) sinh sqrt(a)) (floored at 1e-3 A).
 Measured (issue 17, tests/test_element_basin.py's 1,000 spectra of ``R0-T1``): basin
-0.919 -> 0.998 (seed 7, 500 spectra: 0.996) at 18 % less throughput (851 -> 693 fits/s).
+0.919 -> 0.998 with one round of twin moves (18 % less throughput, 851 -> 693 fits/s),
+1.000 with further rounds on the results the previous round improved by more than 0.1 %
+(``kernels._fit.TWIN_ROUNDS``, ``TWIN_GAIN``; 28 % less throughput in all, 815 -> 587
+fits/s); 500 other spectra (seed 7): 0.996.
 
 The finite-length Gerischer ``Gs``, Z = R / (x tanh(phi x)), x = sqrt(1 + j w tau), has
 the same structure: its misses keep R / sqrt(tau) (the high-frequency Warburg) and
@@ -27,7 +30,8 @@ spectra: 0.996) at 23 % less throughput (730 -> 559 fits/s).
 
 Each entry maps the element's fitted parameters ``p`` (n, k) (physical units) to a list
 of (n, k) starting points; the fit runs them as a tournament against the result and keeps
-what is better (``kernels._fit._twin_moves``).
+what is better (``kernels._fit._twin_moves``); a result a twin improved gets the twins of
+its new parameters in the next round.
 """
 from __future__ import annotations
 
