@@ -10,7 +10,9 @@ starts: the best combinations of the start scans (``kernels._scan``, any circuit
   -> twin moves (circuits with an element that has twins, e.g. Paasch's T): every result
      with that element's parameters replaced by each of its twins (other parameter
      vectors of nearly the same impedance) as a tournament; kept where better, and the
-     improved results get the twins of their new parameters (up to TWIN_ROUNDS rounds)
+     improved results get the twins of their new parameters (up to TWIN_ROUNDS rounds);
+     a result that relocation or escalation moves by more than TWIN_GAIN gets its new
+     twins too (``cfg.twins`` empty: no twin moves)
   -> relocation: a result whose parameters the data determine loosely (a relative standard
      error above ``reloc_rel``, a parameter pinned, singular) gets relocation moves: each
      top-level term moved to the best candidate shape of each time-constant band, the
@@ -159,8 +161,9 @@ def lm_finalize(tree, logmask, state, omega, w_re, w_im, lo, hi, free):
 
 TIER1_ITER = 150   # iterations for the first rescue tier (a quarter of the chunk)
 TWIN_ROUNDS = 3    # twin-move rounds; each on the results the previous round improved
-TWIN_GAIN = 1e-3   # ... by more than this relative chi2 (a basin change; 28 % of the T
-                   # fits gain > 1e-6 from a twin, a polish of the same optimum)
+TWIN_GAIN = 1e-4   # ... by more than this relative chi2 (a basin change; 28 % of the T
+                   # fits gain > 1e-6 from a twin, a polish of the same optimum; a T whose
+                   # B went to 0 first moved 6e-4 to a basin whose twins held the truth)
 SAME_BASIN = 0.3   # runner-up within this of the best in every internal coordinate: same basin
 TIER2_SIZE = 8     # batch size of the last tier (also the smallest bucket)
 TIER1_MIN = 128    # fewer running spectra than this skip the first tier
@@ -430,31 +433,44 @@ def fit_pipeline(tree, cfg: FitConfig, omega, Z, w_re, w_im, lo, hi, free, p_fix
     st = _multistart(tree, cfg, starts, data, free, p_fixed)
     out = _host_out(lm_finalize(tree, lm, st, omega, w_re, w_im, lo, hi, free))
     moved = np.zeros(B, bool)      # spectra refitted from more starts (moves, escalation)
-    if cfg.twins and cfg.relocate:
-        rows = np.arange(B)
-        for _ in range(TWIN_ROUNDS):
+    twins = bool(cfg.twins)
+
+    def twin_rounds(st, out, rows):
+        # a result that moved to another basin has other twins: up to TWIN_ROUNDS rounds
+        for _ in range(TWIN_ROUNDS if len(rows) else 0):
             st, better = _twin_moves(tree, cfg, st, out, rows, data, free, p_fixed)
             out = _host_out(lm_finalize(tree, lm, st, omega, w_re, w_im, lo, hi, free))
-            moved |= better
             rows = np.nonzero(better)[0]      # unchanged results would give the same twins
             if not rows.size:
                 break
+        return st, out
+
+    if twins:
+        cost0 = out.cost
+        st, out = twin_rounds(st, out, np.arange(B))
+        moved |= out.cost < cost0 * (1.0 - TWIN_GAIN)
     if cfg.relocate and reloc is not None:
         n_res = np.sum(w_re > 0, axis=-1) + np.sum(w_im > 0, axis=-1)
         loose = _loose(out, free, lm, n_res, cfg.reloc_rel, cfg.loose_mask)
         if cfg.escalate:    # what escalation would refit gets the moves first
             loose |= _suspicious(out, free, lm, chi2_limit)
         if loose.any():
+            cost0 = out.cost
             st = _relocate(tree, cfg, st, out, loose, reloc, scan_data, data, free, p_fixed)
             out = _host_out(lm_finalize(tree, lm, st, omega, w_re, w_im, lo, hi, free))
-            moved = loose
+            moved |= loose
+            if twins:
+                st, out = twin_rounds(st, out, np.nonzero(out.cost < cost0 * (1.0 - TWIN_GAIN))[0])
     if not cfg.escalate:
         return out._replace(escalated=moved)
     flag = _suspicious(out, free, lm, chi2_limit)
     if not flag.any():
         return out._replace(escalated=moved)
+    cost0 = out.cost
     st = _escalate(tree, cfg, st, out, flag, starts, pool, data, free, p_fixed)
     out = _host_out(lm_finalize(tree, lm, st, omega, w_re, w_im, lo, hi, free))
+    if twins:
+        st, out = twin_rounds(st, out, np.nonzero(out.cost < cost0 * (1.0 - TWIN_GAIN))[0])
     return out._replace(escalated=flag | moved)
 
 

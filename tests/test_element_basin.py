@@ -26,7 +26,9 @@ pytestmark = pytest.mark.slow
 
 # circuits whose default-start basin is still measured below the 99.9 % threshold (the
 # others must reach it); benchmarks/bench_elements.py records the rates
-BELOW_THRESHOLD = {"R0-p(R1,CPE1)-Gs1": "0.996"}
+# (Gs: at the threshold since session 6 -- 1 miss of these 1,000, 2 of 5,000 other spectra;
+# kept here because one more miss on another CPU's rounding would drop it below)
+BELOW_THRESHOLD = {"R0-p(R1,CPE1)-Gs1": "0.999"}
 
 
 def reference_chi2(circuit, f, z, p_true):

@@ -61,19 +61,34 @@ def gerischer_finite(p, w):
 
 def test_finite_gerischer_twins_keep_the_dc_value_and_the_warburg_limit():
     """The twins of Gs move tau by 1/4 .. 4 keeping R / sqrt(tau) and Z(0) = R / tanh(phi)
-    (phi capped where no finite length gives that Z(0): the semi-infinite limit)."""
+    (phi capped where no finite length gives that Z(0): the semi-infinite limit); from the
+    flat region phi >= 4 the two lengthening twins keep R and tau and set phi to 6 and 3;
+    from an RC-like phi < 0.05 the two shortening twins keep Z(0) and tau, phi 1 and 0.5."""
     rng = np.random.default_rng(4)
-    p = np.stack([10 ** rng.uniform(0, 3, 50), 10 ** rng.uniform(-5, -1, 50),
-                  10 ** rng.uniform(-0.5, 0.7, 50)], axis=1)
-    for q in TWINS["Gs"](p):
+    p = np.stack([10 ** rng.uniform(0, 3, 120), 10 ** rng.uniform(-5, -1, 120),
+                  10 ** rng.uniform(-2, 1.5, 120)], axis=1)
+    flat, rc = p[:, 2] >= 4.0, p[:, 2] < 0.05
+    assert 10 < flat.sum() < 70 and 10 < rc.sum() < 70
+    z0 = np.array([gerischer_finite(r, np.array([0.0]))[0].real for r in p])
+    for s, q in zip((0.25, 0.5, 2.0, 4.0), TWINS["Gs"](p)):
         assert np.all(np.isfinite(q)) and np.all(q > 0)
-        np.testing.assert_allclose(q[:, 0] / np.sqrt(q[:, 1]), p[:, 0] / np.sqrt(p[:, 1]),
+        odd = flat if s > 1 else rc
+        if s > 1:
+            np.testing.assert_array_equal(q[flat, :2], p[flat, :2])
+            np.testing.assert_array_equal(q[flat, 2], {2.0: 6.0, 4.0: 3.0}[s])
+        else:
+            np.testing.assert_array_equal(q[rc, 1], p[rc, 1])
+            np.testing.assert_array_equal(q[rc, 2], {0.25: 1.0, 0.5: 0.5}[s])
+            z0q = np.array([gerischer_finite(r, np.array([0.0]))[0].real for r in q[rc]])
+            np.testing.assert_allclose(z0q, z0[rc], rtol=1e-12)
+        q, pk, z0k = q[~odd], p[~odd], z0[~odd]
+        np.testing.assert_allclose(q[:, 1], s * pk[:, 1], rtol=1e-12)
+        np.testing.assert_allclose(q[:, 0] / np.sqrt(q[:, 1]), pk[:, 0] / np.sqrt(pk[:, 1]),
                                    rtol=1e-12)
-        z0 = np.array([gerischer_finite(r, np.array([0.0]))[0].real for r in p])
         z0q = np.array([gerischer_finite(r, np.array([0.0]))[0].real for r in q])
         exact = q[:, 2] < 8.0
-        np.testing.assert_allclose(z0q[exact], z0[exact], rtol=1e-9)
-        assert np.all(q[~exact, 0] >= 0.99 * z0[~exact])   # R alone already exceeds Z(0)
+        np.testing.assert_allclose(z0q[exact], z0k[exact], rtol=1e-9)
+        assert np.all(q[~exact, 0] >= 0.99 * z0k[~exact])   # R alone already exceeds Z(0)
     w = 2 * np.pi * F
     r = np.array([30.0, 1e-3, 1.5])
     np.testing.assert_allclose(ff.Circuit("Gs1").impedance(F, r), gerischer_finite(r, w),

@@ -62,7 +62,7 @@ def run(problem: FitProblem, *, starts: int, max_iter: int, absolute_sigma: bool
                     keep=1 if is_arc_chain(plan.terms) else KEEP, escalate=escalate,
                     relocate=relocate, reloc_iter=RELOC_ITER, reloc_rel=RELOC_REL,
                     loose_mask=loose_mask(problem.circuit.tree),
-                    twins=circuit_twins(problem.circuit.tree) if starts > 0 else ())
+                    twins=circuit_twins(problem.circuit.tree) if starts > 0 and relocate else ())
     if chunk is None:
         chunk = _auto_chunk(problem, plan)
     attainable = attainable_chi2(problem)
