@@ -39,7 +39,8 @@ from ._circuit import (  # noqa: E402
 from ._lm import LMState, lm_covariance, lm_init_state, lm_iterate  # noqa: E402
 from ._scan import (RelocOut, RelocTables, ScanOut, ScanTables, relocate_terms,  # noqa: E402
                     relocation_starts, scan_combos, scan_starts, term_impedances, term_shapes)
-from ._fit import FitConfig, FitOut, fit_pipeline, to_internal, to_physical  # noqa: E402
+from ._fit import FitConfig, FitOut, to_internal, to_physical  # noqa: E402
+from ._pipeline import fit_pipeline  # noqa: E402
 # the stable LM stages, for callers that bring their own starting points (fitting._local)
 from ._fit import fresh_state, lm_continue, lm_finalize  # noqa: E402
 from ._joint import JointOut, joint_lm  # noqa: E402

@@ -263,20 +263,21 @@ def test_fit_programs_make_no_library_calls(monkeypatch):
     Two host devices running a batched ``triangular_solve`` (a LAPACK custom call on
     XLA:CPU) at the same time deadlocked in the finaliser (jax 0.10.2,
     ``FASTFIT_CPU_DEVICES=2``: every 10,000-spectrum process stalled within eight fits)."""
-    from fastfit.kernels import _fit as kf
-    from fastfit.kernels import _scan as ks
+    from fastfit.kernels import _fit, _moves, _pipeline, _scan
 
     names = ("scan_combos", "lm_continue", "lm_rescue", "lm_finalize")
     lowered = []
     for name in names:
-        mod = ks if name == "scan_combos" else kf
-        fn = getattr(mod, name)
+        fn = getattr(_scan if name == "scan_combos" else _fit, name)
 
         def spy(*a, _fn=fn, _name=name):
             lowered.append((_name, _fn.lower(*a).as_text()))
             return _fn(*a)
 
-        monkeypatch.setattr(mod, name, spy)
+        # every module that calls the program (each holds its own reference)
+        for mod in (_scan, _fit, _moves, _pipeline):
+            if hasattr(mod, name):
+                monkeypatch.setattr(mod, name, spy)
     f, Z, _ = ff.synthetic.paper_rcpe2(40, seed=5)
     # zero tolerances: spectra keep running past stage 2, so the rescue program runs too
     ff.fit(f, Z, "R0-p(R1,CPE1)-p(R2,CPE2)", max_iter=60, ftol=0.0, xtol=0.0, gtol=0.0)

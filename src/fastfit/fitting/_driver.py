@@ -26,7 +26,7 @@ __all__ = ["run", "STAGES", "assemble"]
 
 # LM iterations: every start (stage 1), then the best two starts of every spectrum
 # (stage 2); what is still running after that continues in compacted batches
-# (kernels._fit)
+# (kernels._pipeline)
 STAGES = (6, 10)
 ESCALATION_PICKS = 3     # further scan combinations per scan kept for escalation
 RELOC_ITER = 50          # LM iterations of every relocation move before its tournament

@@ -17,7 +17,7 @@ solved from Z(0) = (A cosh sqrt(a) + B) / (sqrt(a) sinh sqrt(a)) (floored at 1e-
 Measured (issue 17, tests/test_element_basin.py's 1,000 spectra of ``R0-T1``): basin
 0.919 -> 0.998 with one round of twin moves (18 % less throughput, 851 -> 693 fits/s),
 1.000 with further rounds on the results the previous round improved by more than 0.1 %
-(``kernels._fit.TWIN_ROUNDS``, ``TWIN_GAIN``; 28 % less throughput in all, 815 -> 587
+(``kernels._moves.TWIN_ROUNDS``, ``TWIN_GAIN``; 28 % less throughput in all, 815 -> 587
 fits/s); 500 other spectra (seed 7): 0.996.  Session 6: twins also after relocation and
 escalation moved a result, in the second escalation round, and with ``TWIN_GAIN`` 1e-4
 (a T whose B went to 0 first moved 6e-4 to a basin whose twins held the truth): 1.000 on
@@ -44,7 +44,7 @@ spectra, seeds 1 and 7-12: a buried high-frequency arc at 1.2x and phi 1.6 for 3
 
 Each entry maps the element's fitted parameters ``p`` (n, k) (physical units) to a list
 of (n, k) starting points; the fit runs them as a tournament against the result and keeps
-what is better (``kernels._fit._twin_moves``); a result a twin improved gets the twins of
+what is better (``kernels._moves.twin_moves``); a result a twin improved gets the twins of
 its new parameters in the next round.
 """
 from __future__ import annotations

@@ -1,0 +1,152 @@
+"""The moves that follow the multistart (:mod:`fastfit.kernels._pipeline`): twin
+moves, relocation moves and escalation, each a tournament of candidate starts run on the
+compiled LM programs; never worse than the result they replace."""
+from __future__ import annotations
+
+import numpy as np
+
+from ._fit import FitConfig, FitOut, fresh_state, lm_continue, lm_rescue
+from ._lm import FTOL, RUNNING, LMState
+from ._scan import RelocTables, relocation_starts
+from ._states import better_of, host_state, put_rows, rescue_size, row_groups, take_rows
+
+__all__ = ["suspicious", "tournament", "escalate", "loose_rows", "twin_moves", "relocate",
+           "TWIN_ROUNDS", "TWIN_GAIN"]
+
+TWIN_ROUNDS = 3    # twin-move rounds; each on the results the previous round improved
+TWIN_GAIN = 1e-4   # ... by more than this relative chi2 (a basin change; 28 % of the T
+                   # fits gain > 1e-6 from a twin, a polish of the same optimum; a T whose
+                   # B went to 0 first moved 6e-4 to a basin whose twins held the truth)
+
+
+def suspicious(out: FitOut, free, logmask, chi2_limit) -> np.ndarray:
+    """(B,) bool: results that get more starts (see the module docstring)."""
+    flag = (out.status == RUNNING) | (out.min_pivot < 1e-15) | ~np.isfinite(out.cost)
+    # a positive (log-space) parameter at its bound or vanished (R, Q, L, tau -> 0): a
+    # term switched off, the typical trace of a wrong basin.  An exponent at n = 1 is not
+    # (a legitimate optimum, and frequent).
+    positive = np.asarray(free) & np.asarray(logmask)
+    flag |= np.any(out.at_bound & positive[None, :], axis=1)
+    if chi2_limit is not None:
+        flag |= 2.0 * out.cost > np.asarray(chi2_limit)
+    return flag
+
+
+def tournament(tree, cfg: FitConfig, st: LMState, idx, make_cands, short: int, data, free,
+                p_fixed) -> LMState:
+    """Run the candidate starts of the spectra ``idx`` for ``short`` iterations each,
+    continue the best per spectrum to the end of the budget, and keep it where it beats
+    the state it would replace.  ``make_cands(rows)`` returns the candidates (a list of
+    (len(rows), P) physical points) of chunk rows ``rows``.  Many spectra run on the whole
+    chunk with the optimised program, a few in rescue-size groups."""
+    lm = cfg.logmask
+    tols = (cfg.ftol, cfg.xtol, cfg.gtol)
+    lo, hi = data[4], data[5]
+    B = p_fixed.shape[0]
+    best = take_rows(st, idx)
+    if B > 8 and idx.size > B // 2:
+        # the whole chunk in one call per candidate; rows outside idx start frozen
+        on = np.zeros(B, bool)
+        on[idx] = True
+        lead = None
+        for q in make_cands(np.arange(B)):
+            s0 = fresh_state(lm, q, lo, hi, free, p_fixed)
+            s0 = s0._replace(status=np.where(on, s0.status, FTOL).astype(np.int32))
+            var = take_rows(host_state(lm_continue(tree, lm, s0, *data, free, short, *tols)), idx)
+            lead = var if lead is None else better_of(var, lead)
+    else:
+        size = rescue_size(cfg, B, idx.size)
+        lead = best
+        for g in row_groups(np.arange(idx.size), size):
+            rows = idx[g]
+            glead = None
+            for q in make_cands(rows):
+                s0 = fresh_state(lm, q, lo[rows], hi[rows], free, p_fixed[rows])
+                sub = host_state(lm_rescue(tree, lm, s0, *(a[rows] for a in data), free, short,
+                                      *tols))
+                glead = sub if glead is None else better_of(sub, glead)
+            if glead is not None:
+                lead = put_rows(lead, g, glead)
+    if lead is None:
+        return st
+    running = np.nonzero(lead.status == RUNNING)[0]
+    remaining = max(cfg.iter_stage1 + cfg.iter_stage2 + cfg.iter_stage3 - short, 0)
+    if running.size and remaining > 0:
+        gsize = rescue_size(cfg, B, running.size)
+        for g in row_groups(running, gsize):
+            rows = idx[g]
+            sub = host_state(lm_rescue(tree, lm, take_rows(lead, g), *(a[rows] for a in data), free,
+                                  remaining, *tols))
+            lead = put_rows(lead, g, sub)
+    return put_rows(st, idx, better_of(lead, best))
+
+
+def escalate(tree, cfg: FitConfig, st: LMState, out: FitOut, flag, starts, pool, data, free,
+              p_fixed) -> LMState:
+    """Refit the flagged spectra from more starts (a tournament; the winner runs to the end
+    of the budget).  Never worse than the result it replaces."""
+    idx = np.nonzero(flag)[0]
+    positive = (np.asarray(free) & np.asarray(cfg.logmask))[None, :]
+
+    def make_cands(rows):
+        # the result with its offending parameters from each start, then the scan pool
+        bad = out.at_bound[rows] & positive
+        return ([np.where(bad, p0[rows], out.p[rows]) for p0 in starts]
+                + [p[rows] for p in pool])
+
+    return tournament(tree, cfg, st, idx, make_cands, cfg.iter_stage1 + cfg.iter_stage2,
+                       data, free, p_fixed)
+
+
+def loose_rows(out: FitOut, free, logmask, n_res, rel_max: float, mask=()) -> np.ndarray:
+    """(B,) bool: results with a parameter that the data hardly determine (relative
+    standard error above ``reloc_rel``), pinned at a bound, or not finite -- where another
+    placement of a term may fit as well or better."""
+    n_free = int(np.sum(free))
+    s2 = 2.0 * out.cost / np.maximum(n_res - n_free, 1)
+    var = np.diagonal(out.cov_x, axis1=1, axis2=2) * s2[:, None]
+    lm = np.asarray(logmask, bool)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        rel = np.where(lm[None, :], np.sqrt(var), np.sqrt(var) / np.abs(out.x))
+    use = np.asarray(free, bool) & (np.asarray(mask, bool) if len(mask) else True)
+    rel = np.where(use[None, :], rel, 0.0)
+    return (~np.isfinite(out.cost) | out.at_bound.any(axis=1) | (out.min_pivot < 1e-15)
+            | np.any(~(rel <= rel_max), axis=1))
+
+
+def twin_moves(tree, cfg: FitConfig, st: LMState, out: FitOut, rows, data, free,
+                p_fixed) -> tuple[LMState, np.ndarray]:
+    """The results of chunk rows ``rows`` with each twin element's parameters replaced by
+    each of its twins (``cfg.twins``; ``fastfit.fitting._twins``) as a tournament.  Never
+    worse than the result; returns the state and the (B,) rows a twin improved by more than
+    ``TWIN_GAIN``."""
+    p = np.asarray(out.p)
+
+    def make_cands(rows):
+        cands = []
+        for first, k, fn in cfg.twins:
+            for q in fn(p[rows, first:first + k]):
+                c = p[rows].copy()
+                c[:, first:first + k] = q
+                cands.append(c)
+        return cands
+
+    before = np.asarray(st.cost).copy()
+    st = tournament(tree, cfg, st, np.asarray(rows), make_cands,
+                     cfg.iter_stage1 + cfg.iter_stage2, data, free, p_fixed)
+    # a basin change, not a polish of the same optimum (which most results get)
+    return st, np.asarray(st.cost) < before * (1.0 - TWIN_GAIN)
+
+
+def relocate(tree, cfg: FitConfig, st: LMState, out: FitOut, flag, reloc: RelocTables,
+              scan_data, data, free, p_fixed) -> LMState:
+    """Relocation moves (``kernels._scan.relocate_terms``) for the flagged spectra: every
+    term moved to the best candidate of each time-constant band, a tournament as in
+    escalation.  Never worse than the result it replaces."""
+    idx = np.nonzero(flag)[0]
+    p = np.asarray(out.p)
+
+    def make_cands(rows):
+        return relocation_starts(reloc, p[rows], tuple(np.asarray(a)[rows] for a in scan_data))
+
+    return tournament(tree, cfg, st, idx, make_cands, cfg.reloc_iter, data, free, p_fixed)

@@ -1,0 +1,188 @@
+"""The batched fit pipeline, as a few compiled programs shared by every stage.
+
+The programs are in :mod:`._fit`, the moves in :mod:`._moves`, the state glue in
+:mod:`._states`.
+
+starts: the best combinations of the start scans (``kernels._scan``, any circuit) and any
+        given starting points (user p0, warm starts)
+  -> stage 1: each start, a few LM iterations (one call per start, same shape)
+  -> stage 2: the best ``keep`` starts of every spectrum continue a few more iterations;
+     the best of them goes on
+  -> stage 3 ("rescue"): the spectra still running are gathered into fixed-size batches
+     (a quarter of the chunk, then groups of 8) and get the remaining budget
+  -> twin moves (circuits with an element that has twins, e.g. Paasch's T): every result
+     with that element's parameters replaced by each of its twins (other parameter
+     vectors of nearly the same impedance) as a tournament; kept where better, and the
+     improved results get the twins of their new parameters (up to TWIN_ROUNDS rounds);
+     a result that relocation or escalation moves by more than TWIN_GAIN gets its new
+     twins too (``cfg.twins`` empty: no twin moves)
+  -> relocation: a result whose parameters the data determine loosely (a relative standard
+     error above ``reloc_rel``, a parameter pinned, singular) gets relocation moves: each
+     top-level term moved to the best candidate shape of each time-constant band, the
+     other terms kept in shape and every scale re-solved linearly
+     (``_scan.relocate_terms``); every move runs ``reloc_iter`` iterations, the best
+     continues to the end of the budget and is kept where it fits better
+  -> escalation: a spectrum that ends at the budget, singular, with a parameter at a bound
+     or vanished (R, Q, L -> 0 or infinity), or with chi2 above ``chi2_limit`` (a multiple
+     of what its noise makes attainable), is fitted again from more starts -- its result with the offending
+     parameters replaced by each initial start's values, and the next-best scan
+     combinations -- each run to convergence; the best result is kept
+  -> covariance of the free, non-pinned parameters.
+
+Staging with compaction makes multi-start affordable: all starts run only briefly, and
+the long tail runs on a fraction of the batch (docs/design-notes.md, "Fit engine").
+Every stage reuses the same compiled LM programs (chunk size, rescue sizes), so a fit
+compiles a fixed, small number of programs per (circuit, chunk size).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._fit import FitConfig, FitOut, fresh_state, lm_continue, lm_finalize, lm_rescue
+from ._lm import RUNNING, LMState
+from ._moves import (TWIN_GAIN, TWIN_ROUNDS, escalate, loose_rows, relocate, suspicious,
+                     twin_moves)
+from ._scan import scan_starts
+from ._states import (TIER1_ITER, TIER1_MIN, TIER2_SIZE, better_of, host_state, put_rows,
+                      rescue_size, row_groups, take_rows)
+
+__all__ = ["fit_pipeline", "multistart"]
+
+SAME_BASIN = 0.3   # runner-up within this of the best in every internal coordinate: same basin
+
+
+def multistart(tree, cfg: FitConfig, starts, data, free, p_fixed) -> LMState:
+    """Stages 1-3 for every spectrum from a list of (B, P) physical starting points."""
+    lm = cfg.logmask
+    lo, hi = data[4], data[5]
+    tols = (cfg.ftol, cfg.xtol, cfg.gtol)
+    B = p_fixed.shape[0]
+    stage1 = []
+    for p0 in starts:                      # loop over starting points, not spectra
+        st = fresh_state(lm, p0, lo, hi, free, p_fixed)
+        stage1.append(host_state(lm_continue(tree, lm, st, *data, free, cfg.iter_stage1, *tols)))
+    costs = np.stack([s.cost for s in stage1], axis=1)                      # (B, S)
+    order = np.argsort(costs, axis=1, kind="stable")
+    rows = np.arange(B)
+    sorted_cost = costs[rows[:, None], order]
+    st = None
+    for j in range(min(cfg.keep, len(stage1))):
+        pick = order[:, j]
+        cand = LMState(*(np.stack(leaves, axis=1)[rows, pick] for leaves in zip(*stage1)))
+        if st is None:
+            st = host_state(lm_continue(tree, lm, cand, *data, free, cfg.iter_stage2, *tols))
+            continue
+        # a runner-up continues only where it is close to the best after stage 1 (a
+        # different basin of similar depth); gathered into rescue-size groups
+        best0 = LMState(*(np.stack(leaves, axis=1)[rows, order[:, 0]] for leaves in zip(*stage1)))
+        apart = np.max(np.abs(cand.x - best0.x), axis=1) > SAME_BASIN
+        close = np.nonzero((sorted_cost[:, j] <= cfg.keep_ratio * sorted_cost[:, 0])
+                           & apart)[0]
+        size = rescue_size(cfg, B, close.size)
+        for idx in row_groups(close, size):
+            sub = host_state(lm_rescue(tree, lm, take_rows(cand, idx), *(a[idx] for a in data), free,
+                                  cfg.iter_stage2, *tols))
+            st = put_rows(st, idx, better_of(sub, take_rows(st, idx)))
+    # stage 3: compaction tiers -- a quarter of the chunk for up to TIER1_ITER iterations,
+    # then groups of TIER2_SIZE for the rest of the budget (a pathological spectrum then
+    # costs 8 problems per iteration, not a whole chunk)
+    remaining = cfg.iter_stage3
+    for tier in (1, 2):
+        running = np.nonzero(st.status == RUNNING)[0]
+        if not running.size or remaining <= 0:
+            break
+        if tier == 1 and running.size <= TIER1_MIN:
+            continue
+        size = max(1, int(round(cfg.rescue_frac * B))) if tier == 1 else min(TIER2_SIZE, B)
+        iters = min(TIER1_ITER, remaining) if tier == 1 else remaining
+        remaining -= iters
+        for idx in row_groups(running, size):
+            sub = host_state(lm_rescue(tree, lm, take_rows(st, idx), *(a[idx] for a in data), free,
+                                  iters, *tols))
+            st = put_rows(st, idx, sub)
+    return st
+
+
+def fit_pipeline(tree, cfg: FitConfig, omega, Z, w_re, w_im, lo, hi, free, p_fixed, p_starts,
+                 scans=(), scan_data=None, chi2_limit=None, reloc=None) -> FitOut:
+    """Fit one chunk of spectra (all arrays already padded to the chunk size).
+
+    Parameters
+    ----------
+    tree : static circuit tree;  cfg : static FitConfig
+    omega : (B, F) rad/s;  Z : (B, F) complex128 ohm;  w_re, w_im : (B, F) weights (0 = unused)
+    lo, hi : (B, P) bounds in internal (transformed) space
+    free : (P,) bool;  p_fixed : (B, P) values used for fixed parameters (physical)
+    p_starts : (B, S0, P) given physical starting points (user p0 / warm starts)
+    scans : tuple of :class:`~fastfit.kernels._scan.ScanTables` (start scans)
+    scan_data : (Z, wr2, wi2) of the chunk on the scans' common frequency grid
+    chi2_limit : optional (B,) chi2 above which a result escalates (a multiple of what the
+        spectrum's noise makes attainable)
+    reloc : optional :class:`~fastfit.kernels._scan.RelocTables`: relocation moves for
+        results whose parameters the data determine loosely (``cfg.relocate``)
+
+    Returns
+    -------
+    FitOut
+    """
+    B, P = p_fixed.shape
+    lm = cfg.logmask
+    # the glue between the compiled programs runs in numpy: selecting and compacting
+    # states with jnp would compile a dozen one-operation programs per shape
+    omega, Z, w_re, w_im, lo, hi, free, p_fixed, p_starts = (
+        np.asarray(a) for a in (omega, Z, w_re, w_im, lo, hi, free, p_fixed, p_starts))
+    data = (omega, Z, w_re, w_im, lo, hi)
+    starts = [p_starts[:, s, :] for s in range(p_starts.shape[1])]
+    pool = []
+    for tab in scans:
+        p_sc = scan_starts(tab, scan_data, cfg.n_picks + cfg.n_escalate, P)
+        starts += [p_sc[:, s] for s in range(cfg.n_picks)]
+        pool += [p_sc[:, s] for s in range(cfg.n_picks, p_sc.shape[1])]
+    if not starts:
+        raise ValueError("fit_pipeline needs at least one start or scan")
+    st = multistart(tree, cfg, starts, data, free, p_fixed)
+    out = host_out(lm_finalize(tree, lm, st, omega, w_re, w_im, lo, hi, free))
+    moved = np.zeros(B, bool)      # spectra refitted from more starts (moves, escalation)
+    twins = bool(cfg.twins)
+
+    def twin_rounds(st, out, rows):
+        # a result that moved to another basin has other twins: up to TWIN_ROUNDS rounds
+        for _ in range(TWIN_ROUNDS if len(rows) else 0):
+            st, better = twin_moves(tree, cfg, st, out, rows, data, free, p_fixed)
+            out = host_out(lm_finalize(tree, lm, st, omega, w_re, w_im, lo, hi, free))
+            rows = np.nonzero(better)[0]      # unchanged results would give the same twins
+            if not rows.size:
+                break
+        return st, out
+
+    if twins:
+        cost0 = out.cost
+        st, out = twin_rounds(st, out, np.arange(B))
+        moved |= out.cost < cost0 * (1.0 - TWIN_GAIN)
+    if cfg.relocate and reloc is not None:
+        n_res = np.sum(w_re > 0, axis=-1) + np.sum(w_im > 0, axis=-1)
+        loose = loose_rows(out, free, lm, n_res, cfg.reloc_rel, cfg.loose_mask)
+        if cfg.escalate:    # what escalation would refit gets the moves first
+            loose |= suspicious(out, free, lm, chi2_limit)
+        if loose.any():
+            cost0 = out.cost
+            st = relocate(tree, cfg, st, out, loose, reloc, scan_data, data, free, p_fixed)
+            out = host_out(lm_finalize(tree, lm, st, omega, w_re, w_im, lo, hi, free))
+            moved |= loose
+            if twins:
+                st, out = twin_rounds(st, out, np.nonzero(out.cost < cost0 * (1.0 - TWIN_GAIN))[0])
+    if not cfg.escalate:
+        return out._replace(escalated=moved)
+    flag = suspicious(out, free, lm, chi2_limit)
+    if not flag.any():
+        return out._replace(escalated=moved)
+    cost0 = out.cost
+    st = escalate(tree, cfg, st, out, flag, starts, pool, data, free, p_fixed)
+    out = host_out(lm_finalize(tree, lm, st, omega, w_re, w_im, lo, hi, free))
+    if twins:
+        st, out = twin_rounds(st, out, np.nonzero(out.cost < cost0 * (1.0 - TWIN_GAIN))[0])
+    return out._replace(escalated=flag | moved)
+
+
+def host_out(out: FitOut) -> FitOut:
+    return FitOut(*(np.array(v) for v in out))
