@@ -98,3 +98,51 @@ def test_drt_sign_and_band_into_store(src, tmp_path):
     with Store(out2, "r") as st:
         assert st.results("drt", "drt_band")["spectrum"].size == 0
         assert "sign" not in st.run_info("drt")["options"]
+
+
+def test_report_reads_stored_zhit_runs_and_bands(src, tmp_path, monkeypatch):
+    """`fastfit report` draws what the store holds: the Z-HIT run's residuals (its own
+    section and next to lin-KK) and the DRT run's stored band, not a recomputation."""
+    import fastfit.plot
+    import fastfit.validation
+    from fastfit.report import write_report
+
+    out = tmp_path / "v.h5"
+    for args in (("zhit",), ("kk",), ("drt", "--lam", "1e-4", "--band", "0.9")):
+        r = invoke(*args, src, "-o", out, "-q")
+        assert r.exit_code == 0, r.output
+    with Store(out, "r") as st:
+        z = st.results("zhit")
+        band = st.results("drt", "drt_band")
+    drawn = {"zhit": [], "band": []}
+    real_res, real_band = fastfit.plot.validation_residuals, fastfit.plot.drt_band
+
+    def residuals(kk=None, zhit=None, index=0, **kw):
+        drawn["zhit"].append(np.asarray(zhit.residuals[index]))
+        return real_res(kk, zhit, index, **kw)
+
+    def drt_band(tau, gamma, gamma_lo=None, gamma_hi=None, **kw):
+        drawn["band"].append((np.asarray(gamma_lo), kw.get("level")))
+        return real_band(tau, gamma, gamma_lo, gamma_hi, **kw)
+
+    def no_zhit(*a, **k):
+        raise AssertionError("report recomputed Z-HIT although the store has it")
+
+    monkeypatch.setattr(fastfit.plot, "validation_residuals", residuals)
+    monkeypatch.setattr(fastfit.plot, "drt_band", drt_band)
+    monkeypatch.setattr(fastfit.validation, "zhit", no_zhit)
+    html = write_report(out, tmp_path / "rep").read_text()
+    picks = [0, 5, 9]
+    # three from the Z-HIT run's section, three beside lin-KK: all the stored rows
+    assert len(drawn["zhit"]) == 6
+    for k, res in enumerate(drawn["zhit"]):
+        np.testing.assert_array_equal(res[:z["residuals"].shape[1]],
+                                      z["residuals"][picks[k % 3]])
+    assert [lvl for _, lvl in drawn["band"]] == [0.9] * 3
+    for k, (lo, _) in enumerate(drawn["band"]):
+        np.testing.assert_array_equal(lo, band["gamma_lo"][picks[k]])
+    assert "stored in run 'zhit'" in html and "the stored 90 % band" in html
+    assert (tmp_path / "rep" / "zhit_zhit.png").exists()
+    assert len(list((tmp_path / "rep").glob("zhit_zhit_residuals_*.png"))) == 3
+    # the stored decision curve and tolerance come back with the residuals
+    assert np.isfinite(z["decision"][z["mask"]]).all() and (z["tolerance"] > 0).any()

@@ -324,3 +324,32 @@ def test_sources_deduplicated_and_unchanged_files_found(tmp_path, rng):
         src.write_bytes(b"y" * 11)                  # the file changed: read it again
         assert st.source_indices(src) is None
         assert st.source_indices(tmp_path / "other.mpr") is None
+
+
+def test_columns_added_later_read_as_fill_with_their_width(tmp_path, rng):
+    """A Z-HIT table written before ``decision``/``tolerance`` existed: the missing
+    per-point columns read as NaN with the table's point width, and appending to the old
+    table adds them (old rows NaN, new rows their values)."""
+    B, F = 4, 9
+    res = types.SimpleNamespace(valid=np.array([1, 0, 1, 1], bool), noise=np.full(B, 1e-3),
+                                modulus=rng.uniform(1, 2, (B, F)),
+                                residuals=rng.normal(0, 1e-3, (B, F)),
+                                mask=np.ones((B, F), bool), decision=np.zeros((B, F)),
+                                tolerance=np.full((B, F), 0.02))
+    path = tmp_path / "z.h5"
+    with Store(path, "w") as st:
+        st.append_spectra(ragged_series(rng, n=6, F=(F,)))
+        st.write_zhit("zhit", np.arange(B), res)
+    with h5py.File(path, "a") as h:                   # as written by an older fastfit
+        del h["runs/zhit/zhit/decision"], h["runs/zhit/zhit/tolerance"]
+    with Store(path, "r") as st:
+        d = st.results("zhit")
+        assert d["decision"].shape == d["tolerance"].shape == (B, F)
+        assert np.isnan(d["decision"]).all()
+        np.testing.assert_array_equal(d["residuals"], res.residuals)
+    with Store(path, "a") as st:
+        st.write_zhit("zhit", np.array([4, 5]),
+                      types.SimpleNamespace(**{k: v[:2] for k, v in vars(res).items()}))
+        d = st.results("zhit")
+    assert np.isnan(d["decision"][:4]).all()
+    np.testing.assert_array_equal(d["tolerance"][4:], 0.02)

@@ -25,7 +25,7 @@ def time_axis(time):
 
 
 def params_vs_time(data, names=None, *, time=None, stderr=None, status=None, units=None,
-                   title=None, ncols=None):
+                   title=None, ncols=None, flag_label: str = "not converged"):
     """Fitted parameters against time, one panel each, with ±1 standard-error bars.
 
     Parameters
@@ -37,6 +37,8 @@ def params_vs_time(data, names=None, *, time=None, stderr=None, status=None, uni
     time : (N,) s, optional;  stderr : (N, P), optional;  status : (N,) int, optional --
         spectra with status <= 0 (not converged) are drawn as hollow red markers
     units : list of str, optional -- unit per drawn parameter (axis labels)
+    flag_label : str -- legend entry of the hollow markers (e.g. "not valid" when
+        ``status`` is a test's pass/fail)
 
     Returns
     -------
@@ -72,7 +74,7 @@ def params_vs_time(data, names=None, *, time=None, stderr=None, status=None, uni
         ax.errorbar(t[ok], y[ok], yerr=None if e is None else e[ok], fmt="o", ms=3, lw=0.8,
                     capsize=1.5, color="C0")
         if bad.any():
-            ax.plot(t[bad], y[bad], "o", ms=4, mfc="none", color="C3", label="not converged")
+            ax.plot(t[bad], y[bad], "o", ms=4, mfc="none", color="C3", label=flag_label)
             ax.legend(fontsize="x-small", loc="best")
         fin = y[np.isfinite(y)]
         if fin.size and (fin > 0).all() and 1e2 < fin.max() / fin.min() < 1e12:

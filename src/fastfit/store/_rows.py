@@ -28,7 +28,8 @@ PARTS = {
             "status": ("i4", None)},
     "drt_band": {"spectrum": ("i8", None), "gamma_lo": ("f8", "T"), "gamma_hi": ("f8", "T")},
     "zhit": {"spectrum": ("i8", None), "valid": ("u1", None), "noise": ("f8", None),
-             "modulus": ("f8", "F"), "residuals": ("f8", "F"), "mask": ("u1", "F")},
+             "modulus": ("f8", "F"), "residuals": ("f8", "F"), "mask": ("u1", "F"),
+             "decision": ("f8", "F"), "tolerance": ("f8", "F")},
     "compare": {"spectrum": ("i8", None), "best": ("i4", None), "weights": ("f8", "M"),
                 "scores": ("f8", "M")},
 }
@@ -100,11 +101,18 @@ def zhit_rows(result, indices: np.ndarray, run: str, path) -> dict:
     valid = np.asarray(result.valid).reshape(-1)
     B = valid.size
     _rows_check("Z-HIT", B, indices.size, run, path)
+    modulus = np.asarray(result.modulus, np.float64).reshape(B, -1)
+
+    def per_point(name):                       # NaN for a result object without it
+        v = getattr(result, name, None)
+        return (np.full(modulus.shape, np.nan) if v is None
+                else np.asarray(v, np.float64).reshape(modulus.shape))
+
     return {"spectrum": indices, "valid": valid.astype(np.uint8),
             "noise": np.asarray(result.noise, np.float64).reshape(B),
-            "modulus": np.asarray(result.modulus, np.float64).reshape(B, -1),
-            "residuals": np.asarray(result.residuals, np.float64).reshape(B, -1),
-            "mask": np.asarray(result.mask).reshape(B, -1).astype(np.uint8)}
+            "modulus": modulus, "residuals": per_point("residuals"),
+            "mask": np.asarray(result.mask).reshape(B, -1).astype(np.uint8),
+            "decision": per_point("decision"), "tolerance": per_point("tolerance")}
 
 
 def drt_rows(result, indices: np.ndarray, run: str, path) -> dict:

@@ -252,7 +252,7 @@ class RunsMixin:
         out = {}
         for col in cols:
             if col not in t:          # a column added after this store was written
-                out[col] = np.zeros(rows.size, PARTS[part][col][0])
+                out[col] = _missing_column(t, part, col, rows.size)
                 continue
             a = self._col(t, col, n=n)[rows] if whole else self._col(t, col, rows, n)
             out[col] = a.astype(bool) if col in ("valid", "mask") else a
@@ -346,3 +346,15 @@ def _area_specific(circuit: str, params, stderr, area: float):
     f = np.array([area if u.startswith(("ohm", "H")) else 1.0 / area if u.startswith("F")
                   else 1.0 for u in units])
     return params * f, stderr * f
+
+
+def _missing_column(t, part: str, col: str, n_rows: int) -> np.ndarray:
+    """What a column added after a table was written reads as: NaN for floats, 0
+    otherwise, with the width of the table's other columns of the same width key."""
+    dt, wkey = PARTS[part][col]
+    shape = (n_rows,)
+    if wkey is not None:
+        sib = next((c for c, (_, k) in PARTS[part].items() if k == wkey and c in t), None)
+        width = 1 if sib is None else int(t[sib].shape[1])
+        shape = (n_rows, width)
+    return np.full(shape, np.nan if np.dtype(dt).kind == "f" else 0, dt)
