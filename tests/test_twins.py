@@ -123,3 +123,68 @@ def test_twins_follow_later_moves(circuit, seed, i):
     ref = reference_chi2(circuit, f, Z[i], P[i])
     r = ff.fit(f, Z[i:i + 1], circuit)
     assert r.chi2[0] <= ref * (1 + 1e-6), r.chi2[0] / ref
+
+
+def test_paasch_degenerate_ends_get_a_real_length():
+    """At a < A_SMALL T is an RC, (A + B) / (a + j w b): its growing twins keep Z(0) and
+    b / a and set a to 1 and 4 with B = A.  At a > A_FLAT (a Gerischer) the shrinking
+    twins set a to 3 and 10, keeping A / sqrt(b) and Z(0) (closed form)."""
+    from fastfit.fitting._twins import A_FLAT, A_LIFT, A_PULL, A_SMALL
+
+    rng = np.random.default_rng(5)
+    n = 20
+    small = np.stack([10 ** rng.uniform(-12, 1, n), 10 ** rng.uniform(-3, 1, n),
+                      10 ** rng.uniform(-4, np.log10(A_SMALL) - 0.1, n),
+                      10 ** rng.uniform(-7, -3, n)], axis=1)
+    large = np.stack([10 ** rng.uniform(1, 3, n), 10 ** rng.uniform(-3, 1, n),
+                      10 ** rng.uniform(np.log10(A_FLAT) + 0.1, 3, n),
+                      10 ** rng.uniform(-3, 0, n)], axis=1)
+    w_low = np.array([1e-12])
+    z0 = lambda p: np.array([paasch(r, w_low)[0].real for r in p])   # noqa: E731
+    for k, q in enumerate(TWINS["T"](small)):
+        s = (0.25, 0.5, 2.0, 4.0)[k]
+        if s in A_LIFT:
+            np.testing.assert_allclose(q[:, 2], A_LIFT[s])
+            np.testing.assert_allclose(q[:, 1], q[:, 0])
+            np.testing.assert_allclose(q[:, 3] / q[:, 2], small[:, 3] / small[:, 2], rtol=1e-12)
+            np.testing.assert_allclose(z0(q), z0(small), rtol=1e-6)
+    for k, q in enumerate(TWINS["T"](large)):
+        s = (0.25, 0.5, 2.0, 4.0)[k]
+        if s in A_PULL:
+            np.testing.assert_allclose(q[:, 2], A_PULL[s])
+            np.testing.assert_allclose(q[:, 0] / np.sqrt(q[:, 3]),
+                                       large[:, 0] / np.sqrt(large[:, 3]), rtol=1e-12)
+            kept = q[:, 1] > 1.001e-3 * q[:, 0]
+            np.testing.assert_allclose(z0(q)[kept], z0(large)[kept], rtol=1e-6)
+
+
+# R0-p(R1,CPE1)-T1 with T behind an arc (a circuit the element tests do not use): without
+# the RC-end twins its fits stop with T an RC (a ~ 6e-4) at 1.19-1.21x the truth's chi2
+T_BEHIND_ARC = np.array([3.56798280e+00, 2.93027240e+02, 3.37873301e-08, 8.99305728e-01,
+                         3.20701496e+01, 1.84250867e+01, 2.79547710e+00, 2.27853279e-02])
+
+
+@pytest.mark.parametrize("noise_seed", [1, 2])
+def test_t_behind_an_arc_leaves_the_rc_end(noise_seed):
+    from scipy.optimize import least_squares
+
+    from fastfit.synthetic import add_noise, log_freq
+
+    circuit = "R0-p(R1,CPE1)-T1"
+    f = log_freq(1e6, 1e-2)
+    w = 2 * np.pi * f
+    z = add_noise(ff.Circuit(circuit).impedance(f, T_BEHIND_ARC[None])[0], 0.005,
+                  np.random.default_rng(noise_seed))
+
+    def model(p):
+        R0, R1, Q, n, *t = p
+        return R0 + R1 / (1 + R1 * Q * (1j * w) ** n) + paasch(t, w)
+
+    def res(x):
+        d = (model(np.exp(x)) - z) / np.abs(z)
+        return np.concatenate([d.real, d.imag])
+
+    ref = 2 * least_squares(res, np.log(T_BEHIND_ARC), ftol=1e-15, xtol=1e-15, gtol=1e-15,
+                            max_nfev=20000).cost
+    r = ff.fit(f, z[None], circuit)
+    assert r.chi2[0] <= ref * (1 + 1e-6), r.chi2[0] / ref
