@@ -453,20 +453,18 @@ def _flank_fit(y, vk):
     a = jnp.clip(-ys[0], 1e-3, th - 0.05)
     lo, hi = _FLANK_LO, _FLANK_HI
 
-    def evaluate(p):
-        res, J = [], []
-        for k in range(K):
-            ph, Jk = _flank_model(p, vk[k])
-            res.append(ph - ys[k])
-            J.append(Jk)
-        return sum(r * r for r in res), res, J
+    def residuals(p):
+        res = [_flank_model(p, vk[k], jac=False) - ys[k] for k in range(K)]
+        return sum(r * r for r in res), res
 
     p = [jnp.log(jnp.sin(a) / jnp.sin(th - a)), jnp.full_like(a, s0), jnp.full_like(a, n0)]
-    cost, res, J = evaluate(p)
+    cost, res = residuals(p)
     lam = jnp.full_like(cost, _FLANK_LAM[0])
 
     def body(_, st):
-        p, lam, cost, res, J = st
+        p, lam, cost, res = st
+        # the Jacobian at the current point (recomputed, not carried: fewer selects)
+        J = [_flank_model(p, vk[k])[1] for k in range(K)]
         g = [-sum(J[k][i] * res[k] for k in range(K)) for i in range(3)]
         # active set: a parameter on a bound whose descent direction points outwards is
         # held there (its row and column of the damped normal matrix replaced by the
@@ -478,16 +476,16 @@ def _flank_fit(y, vk):
                         1.0 if i == m else 0.0) for m in range(3)] for i in range(3)]
         step = _solve3(H, [jnp.where(free[i], g[i], 0.0) for i in range(3)])
         pn = [jnp.clip(p[i] + step[i], lo[i], hi[i]) for i in range(3)]
-        cn, resn, Jn = evaluate(pn)
+        cn, resn = residuals(pn)
         ok = cn < cost
 
         def sel(new, old):
-            return jax.tree_util.tree_map(lambda x, z: jnp.where(ok, x, z), new, old)
+            return [jnp.where(ok, x, z) for x, z in zip(new, old)]
 
         return (sel(pn, p), jnp.where(ok, lam * _FLANK_LAM[1], lam * _FLANK_LAM[2]),
-                jnp.where(ok, cn, cost), sel(resn, res), sel(Jn, J))
+                jnp.where(ok, cn, cost), sel(resn, res))
 
-    p, lam, cost, res, J = jax.lax.fori_loop(0, _FLANK_ITERS, body, (p, lam, cost, res, J))
+    p, lam, cost, res = jax.lax.fori_loop(0, _FLANK_ITERS, body, (p, lam, cost, res))
     return p, cost
 
 
