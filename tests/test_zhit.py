@@ -97,7 +97,10 @@ def test_first_order_equals_scipy_reference():
 def test_exact_correction_equals_independent_numpy_implementation(fixed):
     """The default reconstruction (whole kernel + continuation) equals a per-spectrum
     numpy/scipy implementation of the same rules (tests/zhit_reference.py); the kernel
-    tabulates the continuation in kappa (cubic Hermite), good to ~2e-7."""
+    tabulates the continuation in kappa (cubic Hermite), good to ~2e-7, and fits the
+    high-frequency flank by 20 Levenberg-Marquardt iterations where the reference
+    converges scipy's least_squares (max difference 2.1e-7 on 1,000 noisy paper_rcpe2
+    spectra; 12 iterations left 2 of them above 1e-6)."""
     from zhit_reference import zhit_exact_reference
 
     Z, r = fixed
@@ -144,15 +147,17 @@ def test_fixed_compliant_spectra_within_half_percent(fixed):
 
 
 @pytest.mark.parametrize("kind", ["2arc", "3arc", "warburg"])
-@pytest.mark.parametrize("inside, share", [(1.5, 0.98), (1.0, 0.97)])
+@pytest.mark.parametrize("inside, share", [(1.5, 0.99), (1.0, 0.99)])
 def test_random_compliant_spectra(kind, inside, share):
-    """0.5 % at every point for >= 98 % of random spectra whose relaxation times lie 1.5
-    decades inside the range, >= 97 % at 1 decade (the rest: only the outermost points,
-    which depend on how the phase continues beyond the measured range; the exponential
-    continuation alone, without the arc flank at the high end, gave 96-97 % on 3 arcs),
-    and at every point at least half a decade inside the range for all of them.  The
+    """0.5 % at every point for >= 99 % of random spectra whose relaxation times lie 1.5
+    or 1 decade inside the range (seed 21, on which the high-end flank fit was tuned, and
+    seed 5, which it was not), and at every point at least half a decade inside the range
+    for all of them.  Measured with the fitted flank: 100.0 % of 1,200 spectra per family
+    and distance on seeds 21, 1, 2 and of 2,000 on seeds 5-9, except Warburg at 1 decade
+    (99.9 %: 2 misses, both at the lowest frequency); the exponential / damped-linear
+    continuation before it gave 97.8-99.9 %, the misses at the highest frequency.  The
     classic first-order Z-HIT misses 0.5 % on most of the same spectra."""
-    Z = family(kind, 150, seed=21, inside=inside)
+    Z = np.concatenate([family(kind, 150, seed=s, inside=inside) for s in (21, 5)])
     r = ff.zhit(F71, Z)
     err = np.abs(r.modulus / np.abs(Z) - 1)
     assert np.mean(err.max(axis=1) < 5e-3) >= share

@@ -13,9 +13,14 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.interpolate import CubicSpline
+from scipy.optimize import least_squares
 
 # continuation and quadrature constants of fastfit.kernels._zhit (its module docstring)
 REFINE, SPAN, EXT_L, N_EXT, KAPPA_MAX, KAPPA_ARC = 8, 0.8, 6.0, 96, 5.0, 0.9
+# the fitted high-frequency flank: samples, span (ln w), nodes, flatness, bounds, start
+FLANK_K, FLANK_SPAN, FLANK_N, FLANK_FLAT = 6, 1.4, 48, 1e-6
+FLANK_BOUNDS = ([-12.0, 0.0, 0.3], [12.0, 3000.0, 1.0])
+FLANK_S0, FLANK_N0 = 0.135, 0.85
 
 
 def _k(y):
@@ -46,6 +51,43 @@ def _continuation(p0, d, high):
     return lim, gap, kappa, 0.0
 
 
+def _flank_phase(x, v):
+    """phase of 1 + A / (s + (j e^v)^n), x = (ln A, s, n), complex arithmetic (an R0 + ZARC
+    normalised by R0, A = r/q, s = 1/q for 1 + r/(1 + q (j w tau)^n))."""
+    return np.angle(1 + np.exp(x[0]) / (x[1] + np.exp(x[2] * v) * np.exp(0.5j * np.pi * x[2])))
+
+
+def _flank_dphase(x, v):
+    """d phase / dv of _flank_phase: Im d ln(1 + A/(s + Y)) / dv, Y = (j e^v)^n, dY/dv = n Y."""
+    A = np.exp(x[0])
+    Y = np.exp(x[2] * v) * np.exp(0.5j * np.pi * x[2])
+    return np.imag(-A * x[2] * Y / (x[1] + Y) ** 2 / (1 + A / (x[1] + Y)))
+
+
+def _flank(cs, u, p0, cur_rule):
+    """(shape phi(v)/phi_end at the flank nodes, phi'(0)/phi_end) of the R0 + ZARC flank
+    fitted to the spline's phase over the last FLANK_SPAN, or None where the rule of
+    _continuation is kept (end phase >= 0, flat phase, bad or worse fit)."""
+    xk = np.maximum(u[-1] - FLANK_SPAN * np.arange(FLANK_K) / (FLANK_K - 1), u[0])
+    vk, y = xk - u[-1], cs(xk)
+    if not p0 < 0 or np.ptp(y) < FLANK_FLAT:
+        return None
+    th = FLANK_N0 * np.pi / 2
+    a = np.clip(-y[0], 1e-3, th - 0.05)
+    x0 = [np.log(np.sin(a) / np.sin(th - a)), FLANK_S0, FLANK_N0]
+    fit = least_squares(lambda x: _flank_phase(x, vk) - y, x0, bounds=FLANK_BOUNDS,
+                        xtol=1e-15, ftol=1e-15, gtol=1e-15, max_nfev=2000)
+    cost = np.sum(fit.fun ** 2)
+    lim, gap, kap, b = cur_rule
+    if cost > np.sum((lim + (gap + b * vk) * np.exp(-kap * vk) - y) ** 2):
+        return None
+    vf = EXT_L * (np.arange(FLANK_N) / (FLANK_N - 1)) ** 2
+    m = _flank_phase(fit.x, vf)
+    if not (m[0] < 0 and 0.5 < p0 / m[0] < 2):
+        return None
+    return m / m[0], _flank_dphase(fit.x, 0.0) / m[0]
+
+
 def zhit_exact_reference(f, Z):
     """(F,) reconstructed |Z| of one spectrum (reference (a), see the module docstring)."""
     o = np.argsort(f)
@@ -72,10 +114,25 @@ def zhit_exact_reference(f, Z):
         lim, gap, kap, b = _continuation(p0, d, high)
         ext = lim + (gap + b * v) * np.exp(-kap * v)
         Kx = _k(dist[:, None] + v[None, :]) * wv[None, :]
-        part = np.sum(Kx * (ext[None, :] - ph[:, None]), axis=1)
-        part += np.where(dist == 0, wv[0] * (b - kap * gap) / np.pi, 0)
         far = -np.log1p(-np.exp(-2 * (dist + EXT_L))) / np.pi
-        corr += sgn * (part + far * (ext[-1] - ph))
+        flank = _flank(cs, u, p0, (lim, gap, kap, b)) if high else None
+        if flank is None:
+            part = np.sum(Kx * (ext[None, :] - ph[:, None]), axis=1)
+            part += np.where(dist == 0, wv[0] * (b - kap * gap) / np.pi, 0)
+            corr += sgn * (part + far * (ext[-1] - ph))
+            continue
+        # fitted flank phi_f = p0 shape: int k (phi_f - p0) on its own FLANK_N nodes, plus
+        # int k (p0 - phi_i) on the N_EXT nodes (as for a constant continuation)
+        shape, s0 = flank
+        ext_f = p0 * shape
+        vf = EXT_L * (np.arange(FLANK_N) / (FLANK_N - 1)) ** 2
+        dvf = np.diff(vf)
+        wf = 0.5 * (np.r_[dvf, 0] + np.r_[0, dvf])
+        Kf = _k(dist[:, None] + vf[None, :]) * wf[None, :]
+        part = Kf @ (ext_f - p0) + far * (ext_f[-1] - p0)
+        part += np.sum(Kx, axis=1) * (p0 - ph) + far * (p0 - ph)
+        part += np.where(dist == 0, wf[0] * p0 * s0 / np.pi, 0)
+        corr += sgn * part
     rec = rec + corr
     lm = np.log(np.abs(Z[o]))
     lf = np.log(f[o])
