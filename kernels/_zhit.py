@@ -379,6 +379,18 @@ def _continuation(p0, d, high):
     return lim, gap, kappa, b, dgap_p, dkap_p, dkap_d, db_p, db_d
 
 
+def _flank_parts(p, v):
+    """The real quantities of :func:`_flank_model` at p = (ln A, s, n) and offsets v:
+    (A, n, c, S, E, y, x2, x1)."""
+    la, s, n = p
+    A = jnp.exp(la)
+    c, S = jnp.cos(n * _H2), jnp.sin(n * _H2)
+    E = jnp.exp(n * v)
+    y = E * S
+    x2 = s + E * c
+    return A, n, c, S, E, y, x2, x2 + A
+
+
 def _flank_model(p, v, jac=True):
     """Phase of the R0 + ZARC flank 1 + A / (s + e^(n v) e^(j n pi/2)) at the ln-w offsets
     v, and its derivatives by p = (ln A, s, n) (three arrays broadcasting with v).
@@ -390,13 +402,7 @@ def _flank_model(p, v, jac=True):
     c = cos(n pi/2), S = sin(n pi/2), y = E S, x2 = s + E c, x1 = x2 + A:
     phi = atan2(y, x1) - atan2(y, x2) = atan2(-A y, x1 x2 + y^2) (both angles in (0, pi),
     their difference in (-pi, 0))."""
-    la, s, n = p
-    A = jnp.exp(la)
-    c, S = jnp.cos(n * _H2), jnp.sin(n * _H2)
-    E = jnp.exp(n * v)
-    y = E * S
-    x2 = s + E * c
-    x1 = x2 + A
+    A, n, c, S, E, y, x2, x1 = _flank_parts(p, v)
     ph = jnp.arctan2(-A * y, x1 * x2 + y * y)      # = atan2(y, x1) - atan2(y, x2)
     if not jac:
         return ph
@@ -412,13 +418,7 @@ def _flank_model(p, v, jac=True):
 
 def _flank_slope(p, v):
     """d phi / dv of :func:`_flank_model` at the offsets v (dE/dv = n E)."""
-    la, s, n = p
-    A = jnp.exp(la)
-    c, S = jnp.cos(n * _H2), jnp.sin(n * _H2)
-    E = jnp.exp(n * v)
-    y = E * S
-    x2 = s + E * c
-    x1 = x2 + A
+    A, n, c, S, E, y, x2, x1 = _flank_parts(p, v)
     dy, dx = n * y, n * E * c
     return (x1 * dy - y * dx) / (x1 * x1 + y * y) - (x2 * dy - y * dx) / (x2 * x2 + y * y)
 
