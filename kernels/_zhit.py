@@ -51,6 +51,7 @@ import jax
 import jax.numpy as jnp
 
 from ._flank import flank_fit, flank_model, flank_slope
+from ._lngrid import end_slope, hilbert_kernel, kernel_tail, smoother, spline, spline_rows
 
 __all__ = ["ZHITOperator", "ZHITOut", "zhit_operators", "zhit_reconstruct", "ZHIT_CORRECTIONS"]
 
@@ -140,96 +141,12 @@ class ZHITOut(NamedTuple):
     noise: jax.Array
 
 
-def _kern(y):
-    """(coth y - sign y) / pi, stable: sign(y) 2 / (pi expm1(2|y|)); 0 at y = 0."""
-    a = jnp.abs(y)
-    safe = jnp.where(a > 0, a, 1.0)
-    return jnp.where(a > 0, jnp.sign(y) * 2.0 / (jnp.pi * jnp.expm1(2.0 * safe)), 0.0)
-
-
-def _tail(y):
-    """int_y^inf (coth t - 1) dt / pi = -ln(1 - e^(-2y)) / pi  (y > 0)."""
-    return -jnp.log1p(-jnp.exp(-2.0 * jnp.maximum(y, 1e-300))) / jnp.pi
-
-
-def _spline(u, n):
-    """Not-a-knot cubic spline on the first n points of u: second derivatives Mop (F, F)
-    (M = Mop @ y) and interval widths h (F,) (0 beyond the live intervals)."""
-    F = u.shape[0]
-    i = jnp.arange(F)
-    h = jnp.where(i < n - 1, jnp.diff(u, append=u[-1:] + 1.0), 0.0)
-    hs = jnp.where(h > 0, h, 1.0)
-    hm = jnp.concatenate([hs[:1], hs[:-1]])                      # h_{i-1}
-    eye = jnp.eye(F)
-    mid = ((i >= 1) & (i <= n - 2))[:, None]
-    A = jnp.where(mid, eye * ((hm + hs) / 3.0)[:, None] + jnp.eye(F, k=-1) * (hm / 6.0)[:, None]
-                  + jnp.eye(F, k=1) * (hs / 6.0)[:, None], eye)
-    Bm = jnp.where(mid, jnp.eye(F, k=1) / hs[:, None] - eye * (1 / hm + 1 / hs)[:, None]
-                   + jnp.eye(F, k=-1) / hm[:, None], 0.0)
-    # not-a-knot: the third derivative is continuous at the second and the last-but-one point
-    h0, h1 = hs[0], hs[1]
-    row0 = h1 * eye[0] - (h0 + h1) * eye[1] + h0 * eye[2]
-    a, b = hs[n - 3], hs[n - 2]
-    rowl = b * eye[n - 3] - (a + b) * eye[n - 2] + a * eye[n - 1]
-    A = A.at[0].set(row0)
-    A = jnp.where((i == n - 1)[:, None], rowl[None, :], A)
-    Mop = jnp.linalg.solve(A, Bm)
-    return Mop, h
-
-
-def _spline_rows(u, n, Mop, h, x):
-    """(len(x), F) rows giving the spline (second derivatives Mop, widths h) at the
-    abscissae x (inside [u_0, u_{n-1}])."""
-    F = u.shape[0]
-    eye = jnp.eye(F)
-    j = jnp.clip(jnp.searchsorted(u, x, side="right") - 1, 0, n - 2)
-    hj = jnp.where(h[j] > 0, h[j], 1.0)
-    b = jnp.clip((x - u[j]) / hj, 0.0, 1.0)
-    a = 1.0 - b
-    return (a[:, None] * eye[j] + b[:, None] * eye[j + 1]
-            + ((a ** 3 - a)[:, None] * Mop[j] + (b ** 3 - b)[:, None] * Mop[j + 1])
-            * hj[:, None] ** 2 / 6.0)
-
-
-def _end_slope(u, n, at_end, smooth_span):
-    """Row r with r @ y = slope at one end of a quadratic least-squares fit to the points
-    within smooth_span (ln w) of that end (at least 3)."""
-    F = u.shape[0]
-    i = jnp.arange(F)
-    live = i < n
-    x0 = jnp.where(at_end, u[n - 1], u[0])
-    x = u - x0
-    near = jnp.abs(x) <= smooth_span
-    rank = jnp.where(at_end, n - 1 - i, i)
-    sel = live & (near | (rank < 3))
-    X = jnp.stack([jnp.ones(F), x, x * x], axis=1) * sel[:, None]
-    G = X.T @ X
-    return jnp.linalg.solve(G, X.T)[1]
-
-
-def _smoother(u, n, width):
-    """Local quadratic regression with tricube weights of half-width ``width`` (ln w), as a
-    matrix (identity for width <= 0)."""
-    F = u.shape[0]
-    live = jnp.arange(F) < n
-    d = u[None, :] - u[:, None]                                  # (target, source)
-    # at least 3 neighbours inside every window (the fit is a quadratic)
-    third = jnp.sort(jnp.where(live[None, :], jnp.abs(d), jnp.inf), axis=1)[:, 3]
-    wdt = jnp.maximum(width, 1.5 * jnp.where(jnp.isfinite(third), third, 1.0))[:, None]
-    w = jnp.clip(1.0 - jnp.abs(d / wdt) ** 3, 0.0, None) ** 3 * live[None, :]
-    X = jnp.stack([jnp.ones_like(d), d, d * d], axis=2)          # (F, F, 3)
-    G = jnp.einsum("tsa,ts,tsb->tab", X, w, X) + 1e-12 * jnp.eye(3)
-    rows = jnp.linalg.solve(G, jnp.einsum("tsa,ts->tas", X, w))[:, 0, :]
-    S = jnp.where(live[:, None] & (width > 0), rows, jnp.eye(F))
-    return jnp.where(live[None, :] | ~live[:, None], S, 0.0)
-
-
 def _one_operator(u, n, width, res_width, correction):
     """ZHITOperator fields of one grid (u: (F,) ascending ln w, live points first)."""
     F = u.shape[0]
     i = jnp.arange(F)
     live = i < n
-    Mop, h = _spline(u, n)
+    Mop, h = spline(u, n)
     eye = jnp.eye(F)
     # exact integral of the spline over each interval, accumulated: I @ y = int_{u_0}^{u_i}
     nxt = jnp.minimum(i + 1, F - 1)
@@ -261,7 +178,7 @@ def _one_operator(u, n, width, res_width, correction):
     before = jnp.concatenate([jnp.zeros(1), sub[:-1]])
     wq = jnp.where(node_live, 0.5 * (sub + before), 0.0)
     coinc = (jj[None, :] == i[:, None]) & (tt[None, :] == 0.0)      # node at the point itself
-    k = _kern(u[:, None] - x[None, :]) * wq[None, :]
+    k = hilbert_kernel(u[:, None] - x[None, :]) * wq[None, :]
     k = jnp.where(coinc, 0.0, k)
     T = k @ S - jnp.sum(k, axis=1)[:, None] * eye
     T = T + jnp.sum(jnp.where(coinc, wq[None, :], 0.0), axis=1)[:, None] * (-D / jnp.pi)
@@ -281,8 +198,8 @@ def _one_operator(u, n, width, res_width, correction):
     def cont(xd):
         """Tables of one end: int k(xd + v) exp(-kappa v) dv (quadrature to _EXT_L, then
         the far tail with the value at _EXT_L), its kappa derivative, int k, c0."""
-        kk = _kern(xd[:, None] + v[None, :]) * wv[None, :] * on[:, None]
-        H = _tail(xd + _EXT_L) * on
+        kk = hilbert_kernel(xd[:, None] + v[None, :]) * wv[None, :] * on[:, None]
+        H = kernel_tail(xd + _EXT_L) * on
         P = kk @ ev.T + H[:, None] * eL[None, :]
         dP = -(kk * v[None, :]) @ ev.T - H[:, None] * (_EXT_L * eL)[None, :]
         return P, dP, jnp.sum(kk, axis=1) + H, jnp.where(xd == 0.0, wv[0], 0.0) * on
@@ -292,25 +209,25 @@ def _one_operator(u, n, width, res_width, correction):
     # the part of the continuation integrals that is linear in phi(u_i) (-phi_i int k)
     R = R - jnp.diag(S_l - S_r)
     R = R * live[:, None] * live[None, :]
-    Sm = _smoother(u, n, width)
+    Sm = smoother(u, n, width)
     A0 = R @ Sm
-    V = jnp.stack([eye[0], -_end_slope(u, n, False, _SPAN), eye[n - 1],
-                   _end_slope(u, n, True, _SPAN)]) @ Sm
-    Sr = _smoother(u, n, res_width) * live[:, None]
+    V = jnp.stack([eye[0], -end_slope(u, n, False, _SPAN), eye[n - 1],
+                   end_slope(u, n, True, _SPAN)]) @ Sm
+    Sr = smoother(u, n, res_width) * live[:, None]
     SrA0 = Sr @ A0
-    Sn = _smoother(u, n, jnp.maximum(res_width, _NOISE_WIDTH)) * live[:, None]
+    Sn = smoother(u, n, jnp.maximum(res_width, _NOISE_WIDTH)) * live[:, None]
     In = (eye - Sn) * live[:, None]
     dof = jnp.sum(In * In) + jnp.sum((In @ A0) ** 2)
     # flank fit at the high end: spline samples over the last _FLANK_SPAN (clipped to the
     # grid), and the quadrature of its continuation on _FLANK_N nodes
     xk = jnp.maximum(u[n - 1] - _FLANK_SPAN * jnp.arange(_FLANK_K) / (_FLANK_K - 1), u[0])
-    Wf = _spline_rows(u, n, Mop, h, xk) @ Sm
+    Wf = spline_rows(u, n, Mop, h, xk) @ Sm
     vf = _EXT_L * (jnp.arange(_FLANK_N) / (_FLANK_N - 1)) ** 2
     dvf = jnp.diff(vf)
     wf = 0.5 * (jnp.concatenate([dvf, jnp.zeros(1)]) + jnp.concatenate([jnp.zeros(1), dvf]))
     xr = jnp.where(live, u[n - 1] - u, 1.0)
-    Kf = _kern(xr[:, None] + vf[None, :]) * wf[None, :]
-    Kf = (Kf.at[:, -1].add(_tail(xr + _EXT_L))) * on[:, None]
+    Kf = hilbert_kernel(xr[:, None] + vf[None, :]) * wf[None, :]
+    Kf = (Kf.at[:, -1].add(kernel_tail(xr + _EXT_L))) * on[:, None]
     cf = jnp.where(xr == 0.0, wf[0], 0.0) * on
     return ZHITOperator(A0, V, P_l, P_r, dP_l, dP_r, S_l, S_r, c_l, c_r, Sr @ P_l, Sr @ P_r,
                         Sr @ dP_l, Sr @ dP_r, Sr @ c_l, Sr @ c_r, Sr, Sn, SrA0,
