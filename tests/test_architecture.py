@@ -269,13 +269,22 @@ ENTRY = {
 }
 
 
+OPTIONAL = {"distributed", "dask"}      # modules of the optional "distributed" extra
+
+
 @pytest.mark.parametrize("name", sorted(ENTRY))
 def test_entry_points_are_plain_functions(name):
     import fastfit
 
     # the callable-module trick broke depending on what was imported first: import all
     for info in pkgutil.walk_packages(fastfit.__path__, "fastfit."):
-        importlib.import_module(info.name)
+        try:
+            importlib.import_module(info.name)
+        except ModuleNotFoundError as e:
+            # cli._elements_plugin imports Dask's distributed, the optional extra (not
+            # installed on the GPU machine of 2026-12-04)
+            if e.name.split(".")[0] not in OPTIONAL:
+                raise
     fn = getattr(fastfit, name)
     assert inspect.isfunction(fn), f"fastfit.{name} is {type(fn).__name__}"
     params = inspect.signature(fn).parameters

@@ -97,15 +97,23 @@ def exact_linkk(f, Z, M, mode, cap):
 def check_against_reference(f, Z, r, i, mode, cap, used=None):
     """Compare spectrum i of KKResult r with impedance.py.
 
-    Returns "direct" when M, mu and residuals agree to 1e-8, "exact" when they do not but
+    Returns "exact-M" where impedance.py's M differs and the 60-digit mu shows fastfit's M
+    is the right one, "direct" when M, mu and residuals agree to 1e-8, "exact" when they do not but
     fastfit equals the 60-digit solution of impedance.py's problem (<= 1e-10) while
     impedance.py's own float64 solve is off (> 5e-9), "ill-posed" for numerically
-    rank-deficient fits (no unique answer; such spectra must not be valid).  M must
-    always agree.
+    rank-deficient fits (no unique answer; such spectra must not be valid).
     """
     m = np.ones(f.size, bool) if used is None else used
     M, mu, Zf, rr, ri = linkk_ref(f, Z, c=0.85, max_M=50, fit_type=mode, add_cap=cap)
-    assert r.M[i] == M
+    if r.M[i] != M:
+        # impedance.py's float64 solve of the imaginary-part fit (an all-zero R column,
+        # its pinv cut-off) moves with the LAPACK build: numpy 2.5.2 on the GPU machine
+        # (2026-12-04) gave M = 39 / 34 where it gives 38 / 35 here.  The exact mu decides:
+        # fastfit's M is the first whose 60-digit mu is <= c
+        Mo = int(r.M[i])
+        assert exact_linkk(f, Z, Mo, mode, cap)[0] <= 0.85, (Mo, M)
+        assert Mo == 1 or exact_linkk(f, Z, Mo - 1, mode, cap)[0] > 0.85, (Mo, M)
+        return "exact-M"
     ours_re, ours_im = r.residuals_real[i][m], r.residuals_imag[i][m]
     np.testing.assert_allclose(r.Z_fit[i][m], Z - (ours_re + 1j * ours_im) * np.abs(Z),
                                rtol=1e-12, atol=0)
