@@ -121,11 +121,13 @@ def twin_moves(tree, cfg: FitConfig, st: LMState, out: FitOut, rows, data, free,
     worse than the result; returns the state and the (B,) rows a twin improved by more than
     ``TWIN_GAIN``."""
     p = np.asarray(out.p)
+    omega, w_re, w_im = (np.asarray(data[i]) for i in (0, 2, 3))
+    w_lo = np.min(np.where((w_re > 0) | (w_im > 0), omega, np.inf), axis=1)   # (B,) rad/s
 
     def make_cands(rows):
         cands = []
         for first, k, fn in cfg.twins:
-            for q in fn(p[rows, first:first + k]):
+            for q in fn(p[rows, first:first + k], w_lo[rows]):
                 c = p[rows].copy()
                 c[:, first:first + k] = q
                 cands.append(c)

@@ -211,8 +211,9 @@ def randles_wo(p):
 
 
 def test_warburg_twins_keep_the_semi_infinite_limit():
-    """The Wo twins keep R / sqrt(tau): where w tau >> 1 for both, the impedance is the
-    same semi-infinite Warburg (to the coth's 1e-6 here)."""
+    """The Warburg twins keep R / tau^n (n = 1/2 for Wo, Ws): where w tau >> 1 for both,
+    the impedance is the same semi-infinite Warburg (to the coth's 1e-6 here); a tau far
+    beyond the lowest frequency w_lo comes back to w_lo tau = 3 and 0.3."""
     p = np.array([[300.0, 400.0], [50.0, 2.0]])
     twins = TWINS["Wo"](p)
     assert len(twins) == 3
@@ -224,6 +225,22 @@ def test_warburg_twins_keep_the_semi_infinite_limit():
     np.testing.assert_allclose(z[1:, hi], np.broadcast_to(z[0, hi], z[1:, hi].shape), rtol=1e-6)
     x = np.sqrt(1j * W_WO * 400.0)
     np.testing.assert_allclose(z[0], 300.0 / (np.tanh(x) * x), rtol=1e-10)
+    # anomalous: R / tau^n kept; the far row (w_lo tau = 400 x 0.63 = 251) comes back
+    pa = np.array([[300.0, 400.0, 0.4], [50.0, 2.0, 0.6]])
+    w_lo = np.full(2, W_WO.min())
+    tw = TWINS["Woa"](pa, w_lo)
+    for k, q in enumerate(tw):
+        np.testing.assert_allclose(q[:, 0] / q[:, 1] ** q[:, 2], pa[:, 0] / pa[:, 1] ** pa[:, 2],
+                                   rtol=1e-12)
+        np.testing.assert_array_equal(q[:, 2], pa[:, 2])
+        if k:
+            np.testing.assert_allclose(q[0, 1] * w_lo[0], (3.0, 0.3)[k - 1], rtol=1e-12)
+            np.testing.assert_allclose(q[1, 1], pa[1, 1] * (0.1, 0.01)[k - 1], rtol=1e-12)
+    u = (1j * W_WO[hi] * np.array([[400.0], [tw[1][0, 1]]])) ** 0.4
+    za = ff.Circuit("Woa1").impedance(F_WO[hi], np.array([pa[0], tw[1][0]]))
+    np.testing.assert_allclose(za, np.array([[300.0], [tw[1][0, 0]]]) / (np.tanh(u) * u),
+                               rtol=1e-10)
+    np.testing.assert_allclose(za[1], za[0], rtol=2e-3)     # same Warburg above 10 Hz
 
 
 @pytest.mark.parametrize("twins", [True, False])
