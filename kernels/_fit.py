@@ -42,8 +42,9 @@ class FitConfig(NamedTuple):
     reloc_iter: int = 50    # LM iterations of every relocation start before the tournament
     loose_mask: tuple = ()  # (P,) bool: parameters whose looseness counts (() = all); a
                             # CPE's Q is left out, its error follows n's through the units
-    twins: tuple = ()       # ((first index, n params, fn), ...): elements whose result has
-                            # twin starts (fn: physical (n, k) -> list of (n, k) points)
+    twins: tuple = ()       # ((parameter indices, fn), ...): elements (or an element and
+                            # its series resistor) whose result has twin starts (fn:
+                            # physical (n, k) of those columns -> list of (n, k) points)
 
 
 class FitOut(NamedTuple):

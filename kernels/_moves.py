@@ -126,10 +126,11 @@ def twin_moves(tree, cfg: FitConfig, st: LMState, out: FitOut, rows, data, free,
 
     def make_cands(rows):
         cands = []
-        for first, k, fn in cfg.twins:
-            for q in fn(p[rows, first:first + k], w_lo[rows]):
+        for cols, fn in cfg.twins:
+            cols = list(cols)
+            for q in fn(p[rows][:, cols], w_lo[rows]):
                 c = p[rows].copy()
-                c[:, first:first + k] = q
+                c[:, cols] = q
                 cands.append(c)
         return cands
 

@@ -48,7 +48,7 @@ def test_twins_keep_the_dc_value_and_the_warburg_limit():
         z0 = np.array([paasch(r, w_low)[0] for r in p])
         z0q = np.array([paasch(r, w_low)[0] for r in q])
         np.testing.assert_allclose(z0q[kept].real, z0[kept].real, rtol=1e-6)
-    assert circuit_twins(ff.Circuit("R0-p(R1,C1)-T2").tree)[0][:2] == (3, 4)
+    assert circuit_twins(ff.Circuit("R0-p(R1,C1)-T2").tree)[0][0] == (3, 4, 5, 6)
     assert circuit_twins(ff.Circuit("R0-p(R1,CPE1)").tree) == ()
 
 
@@ -268,3 +268,92 @@ def test_randles_warburg_off_the_ridge(monkeypatch, twins):
         ref[i] = 2 * least_squares(res, np.r_[np.log(p[:5]), p[5]], ftol=1e-15, xtol=1e-15,
                                    gtol=1e-15, max_nfev=20000).cost
     check_twin_ab(monkeypatch, twins, F_WO, Z, "R0-p(R1-Wo1,CPE1)", ref, min_misses_without=2)
+
+
+# ------------------------------------------------------------------ Ws: a resistor in disguise
+def randles_ws(p, w=W_WO):
+    """Closed form of R0-p(R1-Ws1,CPE1): Ws = R tanh(sqrt(j w tau)) / sqrt(j w tau)."""
+    R0, R1, RW, tW, Q, n = p
+    x = np.sqrt(1j * w * tW)
+    zb = R1 + RW * np.tanh(x) / x
+    zq = 1 / (Q * (1j * w) ** n)
+    return R0 + zb * zq / (zb + zq)
+
+
+def test_short_warburg_near_twin_and_series_swap():
+    """A short Warburg whose tau lies 30x below the lowest frequency is its DC resistance
+    R over the window: its fourth twin keeps R (Z(0)) and sets w_lo tau = 1; the series
+    swap exchanges it with the resistor in series (R_w floored at 1 % of the new R),
+    keeping the pair's DC resistance.  Other rows get the result itself."""
+    from fastfit.fitting._twins import SHORT_BACK, SHORT_NEAR, SWAP_FLOOR
+
+    tw = circuit_twins(ff.Circuit("R0-p(R1-Ws1,CPE1)").tree)
+    assert [(c, fn.__name__) for c, fn in tw] == [((2, 3), "_short_warburg"),
+                                                  ((1, 2, 3), "_series_swap")]
+    tw = circuit_twins(ff.Circuit("R0-p(R1,CPE1)-Wsa1").tree)
+    assert [c for c, _ in tw] == [(4, 5, 6), (0, 4, 5, 6)]
+    assert [c for c, _ in circuit_twins(ff.Circuit("R0-p(R1-Wo1,CPE1)").tree)] == [(2, 3)]
+    w_lo = np.array([0.5, 0.5, 2.0])
+    p = np.array([[600.0, 1e-5], [40.0, 3.0], [20.0, 0.9 * SHORT_NEAR / 2.0]])
+    near = np.array([True, False, True])
+    q = TWINS["Ws"](p, w_lo)
+    assert len(q) == 4
+    np.testing.assert_array_equal(q[3][:, 0], p[:, 0])
+    np.testing.assert_allclose(q[3][:, 1], np.where(near, SHORT_BACK / w_lo, p[:, 1]))
+    # over the window the near rows were the resistor R; the twin's Z(0) is still R
+    w = np.array([1e-9])
+    z_old = ff.Circuit("Ws1").impedance(w / (2 * np.pi), p)[:, 0]
+    z_new = ff.Circuit("Ws1").impedance(w / (2 * np.pi), q[3])[:, 0]
+    np.testing.assert_allclose(z_new.real, z_old.real, rtol=1e-6)
+    np.testing.assert_allclose(z_old[near], p[near, 0], rtol=1e-6)
+    swap = next(fn for c, fn in circuit_twins(ff.Circuit("R0-p(R1-Ws1,CPE1)").tree)
+                if fn.__name__ == "_series_swap")
+    pr = np.concatenate([np.array([[1e-9], [900.0], [500.0]]), p], axis=1)   # R, R_w, tau
+    (s,) = swap(pr, w_lo)
+    np.testing.assert_allclose(s[near, 0], pr[near, 1])
+    np.testing.assert_allclose(s[near, 1], np.maximum(pr[near, 0], SWAP_FLOOR * pr[near, 1]))
+    np.testing.assert_array_equal(s[~near], pr[~near])
+    np.testing.assert_allclose(s[2, 0] + s[2, 1], pr[2, 0] + pr[2, 1])   # DC kept (no floor)
+
+
+RANDLES_WS_ROWS = (32, 107, 146)
+
+
+@pytest.mark.parametrize("twins", [True, False])
+def test_randles_short_warburg_roles(monkeypatch, twins):
+    """R0-p(R1-Ws1,CPE1) with a small diffusion tail (R_w 10-1000 ohm behind R1 10-10k
+    ohm, tau 0.1-10 s): fits that end with the Warburg shrunk to a resistor inside the arc
+    (tau 1e-4 - 1e-8 s), or holding R1's resistance while R1 -> 15 ohm, CONVERGED at
+    1.006-1.10x the chi2 of a tight scipy fit from the truth.  With the near twin and the
+    series swap these three reach it; with the ridge twins alone at least two do not
+    (400 spectra of each of 4 seeds of this generator: 23 misses -> 4)."""
+    from scipy.optimize import least_squares
+
+    import fastfit.fitting._twins as tw
+
+    rng = np.random.default_rng([3, 99])
+    N = 400
+    R1 = 10 ** rng.uniform(1, 4, N)
+    tau = 10 ** rng.uniform(-6, -1, N)
+    n = rng.uniform(0.7, 1.0, N)
+    P = np.stack([10 ** rng.uniform(0, 2, N), R1, 10 ** rng.uniform(1, 3, N),
+                  10 ** rng.uniform(-1, 1, N), tau ** n / R1, n], axis=1)
+    Z = np.array([randles_ws(p) for p in P])
+    Z = Z + 0.005 * np.abs(Z) * (rng.standard_normal(Z.shape) + 1j * rng.standard_normal(Z.shape))
+    rows = list(RANDLES_WS_ROWS)
+    ref = np.empty(len(rows))
+    for k, i in enumerate(rows):
+        def res(x, z=Z[i]):
+            d = (randles_ws(np.r_[np.exp(x[:5]), x[5]]) - z) / np.abs(z)
+            return np.concatenate([d.real, d.imag])
+        ref[k] = 2 * least_squares(res, np.r_[np.log(P[i, :5]), P[i, 5]], ftol=1e-15,
+                                   xtol=1e-15, gtol=1e-15, max_nfev=20000).cost
+    if not twins:
+        monkeypatch.setitem(tw.TWINS, "Ws", tw._warburg_ridge)
+        monkeypatch.setattr(tw, "SERIES_SWAP", ())
+    r = ff.fit(F_WO, Z[rows], "R0-p(R1-Ws1,CPE1)")
+    miss = np.nonzero(r.chi2 > ref * (1 + 1e-6))[0]
+    if twins:
+        assert miss.size == 0, r.chi2[miss] / ref[miss]
+    else:
+        assert miss.size >= 2, r.chi2 / ref
