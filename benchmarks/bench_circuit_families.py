@@ -1,4 +1,4 @@
-"""Circuit-family benchmark: basin, misses, speed and the scipy ratio for nine circuits.
+"""Circuit-family benchmark: basin, misses, speed and the scipy ratio for twelve circuits.
 
 Each family is a circuit with synthetic spectra whose parameters are drawn over wide ranges
 (time constants anywhere in the window, resistances over three decades, CPE exponents
@@ -51,6 +51,21 @@ def _wo(R, tau, w):
     return R / (np.tanh(x) * x)
 
 
+def _ws(R, tau, w):
+    x = np.sqrt(1j * w * tau)
+    return R * np.tanh(x) / x
+
+
+def _woa(R, tau, n, w):
+    u = (1j * w * tau) ** n
+    return R / (np.tanh(u) * u)
+
+
+def _wsa(R, tau, n, w):
+    u = (1j * w * tau) ** n
+    return R * np.tanh(u) / u
+
+
 def _g(R, tau, w):
     return R / np.sqrt(1.0 + 1j * w * tau)
 
@@ -76,6 +91,13 @@ MODELS = {
     "R0-p(R1,CPE1)-G1": lambda p, w: p[0] + _rq(p[1], p[2], p[3], w) + _g(p[4], p[5], w),
     "R0-p(R1,CPE1)-p(R2,CPE2)": lambda p, w: (p[0] + _rq(p[1], p[2], p[3], w)
                                               + _rq(p[4], p[5], p[6], w)),
+    # Randles cells with the other Warburgs (issue 17's elements; appended, so the seeds of
+    # the rows above are unchanged)
+    "R0-p(R1-Ws1,CPE1)": lambda p, w: p[0] + _par(p[1] + _ws(p[2], p[3], w), _cpe(p[4], p[5], w)),
+    "R0-p(R1-Woa1,CPE1)": lambda p, w: p[0] + _par(p[1] + _woa(p[2], p[3], p[4], w),
+                                                   _cpe(p[5], p[6], w)),
+    "R0-p(R1-Wsa1,CPE1)": lambda p, w: p[0] + _par(p[1] + _wsa(p[2], p[3], p[4], w),
+                                                   _cpe(p[5], p[6], w)),
 }
 FAMILIES = list(MODELS)
 
@@ -111,6 +133,12 @@ def draw(family: str, n: int, rng) -> np.ndarray:
     elif family == "R0-p(R1-Wo1,CPE1)":
         R1, Q1, n1 = _arc(rng, n)
         cols = [R0, R1, _lu(rng, 1, 3, n), _lu(rng, -1, 1, n), Q1, n1]
+    elif family in ("R0-p(R1-Ws1,CPE1)", "R0-p(R1-Woa1,CPE1)", "R0-p(R1-Wsa1,CPE1)"):
+        R1, Q1, n1 = _arc(rng, n)
+        w = [_lu(rng, 1, 3, n), _lu(rng, -1, 1, n)]
+        if "Ws1" not in family:
+            w.append(rng.uniform(0.35, 0.65, n))
+        cols = [R0, R1, *w, Q1, n1]
     elif family == "R0-p(R1,C1)-CPE2":
         R1 = _lu(rng, 1, 4, n)
         C1 = _lu(rng, -6, -1, n) / R1
@@ -196,7 +224,7 @@ def _guess(family: str, f, z) -> np.ndarray:
         elif s[0] == "L":
             out.append(1e-6)
         elif s.endswith("_tau"):
-            out.append(1.0 if s.startswith("Wo") else 1e-2)
+            out.append(1.0 if s.startswith("W") else 1e-2)
         else:
             raise KeyError(s)
     return np.asarray(out)
