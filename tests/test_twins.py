@@ -427,3 +427,69 @@ def test_randles_anomalous_warburg_cross_ridge(monkeypatch, twins):
         assert miss.size == 0, r.chi2[miss] / ref[miss]
     else:
         assert miss.size >= 3, r.chi2 / ref
+
+
+# ------------------------------------------------------------------ G: the Gerischer ridge
+def gerischer_arc(p, w=W_WO):
+    """Closed form of R0-p(R1,CPE1)-G1: G = R / sqrt(1 + j w tau)."""
+    R0, R1, Q, n, RG, tG = p
+    zq = 1 / (Q * (1j * w) ** n)
+    return R0 + R1 * zq / (R1 + zq) + RG / np.sqrt(1 + 1j * w * tG)
+
+
+def test_gerischer_twins_keep_the_warburg_coefficient():
+    """G's twins scale tau by 10 and 1/10 with R / sqrt(tau) kept: where w tau >> 1 for
+    all, the same semi-infinite Warburg R / sqrt(j w tau)."""
+    p = np.array([[30.0, 2e-3], [500.0, 0.05]])
+    q = TWINS["G"](p, np.full(2, 0.6))
+    assert len(q) == 2
+    for t, s in zip(q, (10.0, 0.1)):
+        np.testing.assert_allclose(t[:, 1], p[:, 1] * s, rtol=1e-12)
+        np.testing.assert_allclose(t[:, 0] / np.sqrt(t[:, 1]), p[:, 0] / np.sqrt(p[:, 1]),
+                                   rtol=1e-12)
+    f = np.logspace(5, 6, 5)                      # w tau >= 2 pi 1e5 x 2e-4 = 126
+    z = ff.Circuit("G1").impedance(f, np.stack([p[0], q[0][0], q[1][0]]))
+    np.testing.assert_allclose(z[0], 30.0 / np.sqrt(1 + 2j * np.pi * f * 2e-3), rtol=1e-12)
+    np.testing.assert_allclose(z[1:], np.broadcast_to(z[0], z[1:].shape), rtol=5e-3)
+
+
+GERISCHER_ROWS = (13, 40, 130, 230, 326, 361)
+
+
+@pytest.mark.parametrize("twins", [True, False])
+def test_gerischer_behind_an_arc_off_the_ridge(monkeypatch, twins):
+    """R0-p(R1,CPE1)-G1 (R1 10-10k ohm, arc tau 1e-6 - 0.1 s, G's R 10-1000 ohm and tau
+    1e-3 - 0.1 s, 0.5 % noise): fits that stop on G's Warburg ridge, tau 3-10x off, at
+    1.007-1.29x the chi2 of a tight scipy fit from the truth (CONVERGED).  With the
+    ridge twins these reach it; without them at least four do not (this generator's 400
+    spectra: 8 misses -> 2; the family benchmark's, 500 each of three seeds: 9-12 -> 2)."""
+    from scipy.optimize import least_squares
+
+    import fastfit.fitting._twins as tw
+
+    rng = np.random.default_rng([5, 17])
+    N = 400
+    R1 = 10 ** rng.uniform(1, 4, N)
+    tau = 10 ** rng.uniform(-6, -1, N)
+    n = rng.uniform(0.7, 1.0, N)
+    P = np.stack([10 ** rng.uniform(0, 2, N), R1, tau ** n / R1, n, 10 ** rng.uniform(1, 3, N),
+                  10 ** rng.uniform(-3, -1, N)], axis=1)
+    Z = np.array([gerischer_arc(p) for p in P])
+    Z = Z + 0.005 * np.abs(Z) * (rng.standard_normal(Z.shape) + 1j * rng.standard_normal(Z.shape))
+    rows = list(GERISCHER_ROWS)
+    lin = np.arange(6) == 3
+    ref = np.empty(len(rows))
+    for k, i in enumerate(rows):
+        def res(x, z=Z[i]):
+            d = (gerischer_arc(np.where(lin, x, np.exp(x))) - z) / np.abs(z)
+            return np.concatenate([d.real, d.imag])
+        ref[k] = 2 * least_squares(res, np.where(lin, P[i], np.log(P[i])), ftol=1e-15,
+                                   xtol=1e-15, gtol=1e-15, max_nfev=20000).cost
+    if not twins:
+        monkeypatch.delitem(tw.TWINS, "G")
+    r = ff.fit(F_WO, Z[rows], "R0-p(R1,CPE1)-G1")
+    miss = np.nonzero(r.chi2 > ref * (1 + 1e-6))[0]
+    if twins:
+        assert miss.size == 0, r.chi2[miss] / ref[miss]
+    else:
+        assert miss.size >= 4, r.chi2 / ref

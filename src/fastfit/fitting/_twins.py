@@ -240,6 +240,19 @@ def _short_warburg(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
     return out
 
 
+G_FACTORS = (10.0, 0.1)   # Gerischer: tau scaled by these, R by their square root
+
+
+def _gerischer_ridge(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
+    """G(R, tau) = R / sqrt(1 + j w tau) is R / sqrt(j w tau), a semi-infinite Warburg of
+    coefficient R / sqrt(tau), wherever w tau >> 1: behind an arc (R0-p(R1,CPE1)-G1, tau
+    1e-3 - 0.1 s) fits stop along that ridge with tau 3-10x off either way and R /
+    sqrt(tau) within 10-40 %, CONVERGED at 1.006-1.29x the truth-started chi2.  The twins
+    keep R / sqrt(tau) and scale tau by ``G_FACTORS``."""
+    R, tau = (np.asarray(p[:, i], np.float64) for i in range(2))
+    return [np.stack([R * np.sqrt(s), tau * s], axis=1) for s in G_FACTORS]
+
+
 SWAP_FLOOR = 1e-2     # the swapped Warburg's R is at least this fraction of the resistance
 
 
@@ -265,7 +278,7 @@ def _series_swap(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
 
 
 TWINS = {"T": _paasch, "Gs": _gerischer_finite, "Wo": _warburg_ridge, "Ws": _short_warburg,
-         "Woa": _open_warburg, "Wsa": _short_warburg}
+         "Woa": _open_warburg, "Wsa": _short_warburg, "G": _gerischer_ridge}
 SERIES_SWAP = ("Ws", "Wsa")   # elements whose series resistors get _series_swap twins
 
 
