@@ -308,6 +308,8 @@ class RelocTables(NamedTuple):
     bands : K int32 arrays (C_k,), time-constant band of each candidate
     n_bands : int, static
     term_idx, term_vals, term_power : as :class:`ScanTables`
+    term_bands : K ints, bands in use per term (``bands[k] < term_bands[k]``; () = n_bands
+        each)
     """
 
     statics: tuple
@@ -320,12 +322,13 @@ class RelocTables(NamedTuple):
     term_idx: tuple
     term_vals: tuple
     term_power: tuple
+    term_bands: tuple = ()
 
 
 def relocation_starts(tab: RelocTables, p: np.ndarray, scan_data) -> list:
-    """Starting points (K * n_bands arrays (B, P), physical) that move one term of the fitted
-    parameters ``p`` (B, P) to the best candidate shape of each time-constant band, with
-    every scale re-solved (:func:`relocate_terms`)."""
+    """Starting points (one array (B, P), physical, per term and band in use) that move one
+    term of the fitted parameters ``p`` (B, P) to the best candidate shape of each
+    time-constant band, with every scale re-solved (:func:`relocate_terms`)."""
     Zs, wr2, wi2 = scan_data
     K, Ns, NB = len(tab.Us), len(tab.statics), tab.n_bands
     if not K:
@@ -335,7 +338,7 @@ def relocation_starts(tab: RelocTables, p: np.ndarray, scan_data) -> list:
     pick, coef = np.asarray(out.pick), np.asarray(out.coef)
     starts = []
     for k in range(K):
-        for j in range(NB):
+        for j in range(tab.term_bands[k] if tab.term_bands else NB):
             cf = coef[:, k, j]
             q = np.array(p, np.float64)
             for i, (kind, gi) in enumerate(tab.statics):

@@ -75,6 +75,30 @@ def test_relocation_cost_is_the_exact_cost_of_its_start():
         assert set(np.unique(band)) == set(range(tab.n_bands))
 
 
+def test_arc_terms_get_more_bands_than_diffusion_terms():
+    """With 8 bands asked for, an R||CPE term gets 8 relocation moves and a finite
+    Warburg term 4 (RELOC_BANDS_DIFFUSION); every move of each term comes from its own
+    band, and the bands partition the term's candidates in order of time constant."""
+    from fastfit.fitting._scanplan import RELOC_BANDS_DIFFUSION
+
+    tab = _tables(WO_TAIL, n_bands=8)
+    assert tab.term_bands == (8, RELOC_BANDS_DIFFUSION) == (8, 4)
+    for band, nb in zip(tab.bands, tab.term_bands):
+        assert set(np.unique(band)) == set(range(nb))
+    rng = np.random.default_rng(2)
+    p = np.array([[5.0, 800.0, 2e-9, 0.85, 30.0, 1.0]])
+    Z = add_noise(_wo_tail(p[0], F)[None], 0.005, rng)
+    w2 = 1.0 / np.abs(Z) ** 2
+    starts = relocation_starts(tab, p, (Z, w2, w2))
+    assert len(starts) == 12
+    # the first 8 moves the arc (its time constant R1 Q1^(1/n) spread over the window),
+    # the last 4 the Warburg (its tau): one band each, in order of time constant
+    tau_arc = [np.log10((q[0, 1] * q[0, 2]) ** (1 / q[0, 3])) for q in starts[:8]]
+    tau_wo = [np.log10(q[0, 5]) for q in starts[8:]]
+    assert np.all(np.diff(tau_arc) > 0) and np.all(np.diff(tau_wo) > 0)
+    assert tau_arc[-1] - tau_arc[0] > 4 and tau_wo[-1] - tau_wo[0] > 2
+
+
 @pytest.mark.parametrize("relocate", [False, True])
 def test_relocation_moves_a_diffusion_tail_out_of_a_wrong_basin(relocate):
     """A small Warburg tail beside a large arc, fitted from a start where the tail sits at
