@@ -271,17 +271,19 @@ def relocate_terms(n_statics: int, n_terms: int, n_bands: int, V, Us, bands, Ucu
             v = U.real @ (wr2 * w.real).T + U.imag @ (wi2 * w.imag).T          # (C_k, B)
             G[s][i] = G[i][s] = v
         a, cost = _vp_cost(G, b, zz, C)
-        for j in range(n_bands):
-            cb = jnp.where((bands[k] == j)[:, None], cost, jnp.inf)
-            best = jnp.argmin(cb, axis=0)                                      # (B,)
-            costs.append(cb[best, cols])
-            picks.append(best.astype(jnp.int32))
-            coefs.append(jnp.stack([jnp.broadcast_to(v, cost.shape)[best, cols] for v in a],
-                                   axis=-1))
-    shape = (Z.shape[0], K, n_bands)
-    return RelocOut(base_cost=base[0], cost=jnp.stack(costs, 1).reshape(shape),
-                    pick=jnp.stack(picks, 1).reshape(shape),
-                    coef=jnp.stack(coefs, 1).reshape(shape + (C,)))
+        # the best candidate of every band at once (segment minima over the candidates;
+        # the first one on ties): no loop over the bands, so the program stays small
+        Ck = cost.shape[0]
+        low = jax.ops.segment_min(cost, bands[k], num_segments=n_bands)          # (NB, B)
+        first = jnp.where(cost == low[bands[k]], jnp.arange(Ck)[:, None], Ck)
+        best = jnp.minimum(jax.ops.segment_min(first, bands[k], num_segments=n_bands),
+                           Ck - 1)                                               # (NB, B)
+        costs.append(low.T)                                                      # (B, NB)
+        picks.append(best.T.astype(jnp.int32))
+        coefs.append(jnp.stack([jnp.broadcast_to(v, cost.shape)[best, cols[None, :]].T
+                                for v in a], axis=-1))                           # (B, NB, C)
+    return RelocOut(base_cost=base[0], cost=jnp.stack(costs, 1), pick=jnp.stack(picks, 1),
+                    coef=jnp.stack(coefs, 1))
 
 
 @partial(jax.jit, static_argnums=(0, 1))
