@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import fastfit as ff
 from fastfit.fitting import prepare
-from fastfit.fitting._scanplan import reloc_tables
+from fastfit.fitting._relocplan import reloc_tables
 from fastfit.fitting._starts import loose_mask
 from fastfit.kernels import ELEMENTS, FitConfig, fit_pipeline, relocate_terms, relocation_starts
 from fastfit.kernels import term_impedances
@@ -79,7 +79,7 @@ def test_arc_terms_get_more_bands_than_diffusion_terms():
     """With 8 bands asked for, an R||CPE term gets 8 relocation moves and a finite
     Warburg term 4 (RELOC_BANDS_DIFFUSION); every move of each term comes from its own
     band, and the bands partition the term's candidates in order of time constant."""
-    from fastfit.fitting._scanplan import RELOC_BANDS_DIFFUSION
+    from fastfit.fitting._relocplan import RELOC_BANDS_DIFFUSION
 
     tab = _tables(WO_TAIL, n_bands=8)
     assert tab.term_bands == (8, RELOC_BANDS_DIFFUSION) == (8, 4)

@@ -11,8 +11,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._scanplan import (N_SCAN, Term, loose_mask, plan_scan, reloc_tables, scan_grid,
-                        scan_tables, term_log_tau)
+from ._relocplan import reloc_tables
+from ._scanplan import (N_SCAN, Term, loose_mask, plan_scan, scan_grid, scan_tables,
+                        term_log_tau)
 
 __all__ = ["is_arc_chain", "StartPlan", "plan_starts", "canonical_permutation", "N_SCAN",
            "loose_mask"]
