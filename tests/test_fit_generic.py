@@ -139,6 +139,33 @@ def test_attainable_chi2_matches_an_independent_lin_kk(wo_tail):
             assert 0.6 < r.chi2[i] / att < 1.25
 
 
+def test_attainable_chi2_of_a_padded_block_is_each_spectrum_s_own(wo_tail):
+    """The estimate is computed in blocks padded to a bucket size (5 -> 8 rows, copies of
+    the first): every spectrum gets the value it gets alone, in order, on a shared grid
+    and on per-spectrum grids."""
+    from fastfit.fitting import prepare
+    from fastfit.fitting._attainable import attainable_chi2
+
+    _, Z, _, _, _ = wo_tail
+    Z5 = Z[[3, 0, 11, 7, 5]]
+    for freq in (np.broadcast_to(F, Z5.shape),
+                 F[None, :] * (1 + 1e-3 * np.arange(5))[:, None]):      # shared, per row
+        att = attainable_chi2(prepare(freq, Z5, WO_TAIL))
+        alone = [attainable_chi2(prepare(freq[i:i + 1], Z5[i:i + 1], WO_TAIL))[0]
+                 for i in range(5)]
+        assert np.all(np.isfinite(att)) and len(set(np.round(att, 12))) == 5
+        # 2e-8 apart: the lin-KK normal equations are ill-conditioned, so a row's
+        # rounding depends on its place in the block (the estimate's own spread is 15 %)
+        np.testing.assert_allclose(att, alone, rtol=1e-6)
+    # batches of 5, 6 and 7 spectra share one compiled program (at most one new entry)
+    from fastfit.kernels import kk_chi2_shared
+
+    before = kk_chi2_shared._cache_size()
+    for n in (5, 6, 7):
+        attainable_chi2(prepare(np.broadcast_to(F, (n, F.size)), Z[:n], WO_TAIL))
+    assert kk_chi2_shared._cache_size() - before <= 1
+
+
 def test_wrong_circuit_is_reported_above_attainable():
     """Two well separated arcs fitted with one: not CONVERGED, but ABOVE_ATTAINABLE."""
     c2 = ff.Circuit("R0-p(R1,CPE1)-p(R2,CPE2)")
