@@ -43,8 +43,8 @@ from ._lm import RUNNING, LMState
 from ._moves import (TWIN_GAIN, TWIN_ROUNDS, escalate, loose_rows, relocate, suspicious,
                      twin_moves)
 from ._scan import scan_starts
-from ._states import (SMALL_CHUNK, TIER1_ITER, TIER1_MIN, TIER2_SIZE, better_of, host_state, put_rows,
-                      rescue_size, row_groups, take_rows)
+from ._states import (SMALL_CHUNK, TIER1_ITER, TIER1_MIN, TIER2_SIZE, better_of, host_state,
+                      put_rows, rescue_size, row_groups, take_rows)
 
 __all__ = ["fit_pipeline", "multistart"]
 

@@ -43,8 +43,8 @@ def plan_relocation(tree, elements, freq_lo: float, freq_hi: float, fixed_vals=N
     for node in nodes:
         s, sm = step, step_multi
         for _ in range(40):
-            rows = [term_candidates([node], elements, freq_lo, freq_hi, n, fixed_vals, s, sm, RELOC_N,
-                           RELOC_TAIL_N, RELOC_OTHER)[0] for n in N_SCAN]
+            rows = [term_candidates([node], elements, freq_lo, freq_hi, n, fixed_vals, s, sm,
+                                    RELOC_N, RELOC_TAIL_N, RELOC_OTHER)[0] for n in N_SCAN]
             vals = np.unique(np.concatenate([t.vals for t in rows]), axis=0)
             if len(vals) <= max_term:
                 break

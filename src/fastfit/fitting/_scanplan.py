@@ -254,8 +254,8 @@ def split_terms(tree):
     return statics, nodes
 
 
-def term_candidates(nodes, elements, freq_lo, freq_hi, n_scan, fixed_vals, step, step_multi, n_grid,
-           tail_n=TAIL_N, other_grid=None):
+def term_candidates(nodes, elements, freq_lo, freq_hi, n_scan, fixed_vals, step, step_multi,
+                    n_grid, tail_n=TAIL_N, other_grid=None):
     """Candidate shapes of every shaped term (time-constant grids over the measured window
     +-0.5 decade, ``step`` decades apart; ``step_multi`` in terms with several shape
     dimensions)."""
@@ -263,7 +263,8 @@ def term_candidates(nodes, elements, freq_lo, freq_hi, n_scan, fixed_vals, step,
     t_hi = np.log10(1.0 / (2 * np.pi * freq_lo)) + 0.5
     terms = []
     for node in nodes:
-        n_dims = sum(1 for sym, f, p in walk_elements(node) for r in param_roles(spec_of(elements, sym))
+        n_dims = sum(1 for sym, f, p in walk_elements(node)
+                     for r in param_roles(spec_of(elements, sym))
                      if r in ("R", "W", "tau", "Q", "C", "L")) - 1
         st = step if n_dims <= 1 else step_multi
         m = int(np.ceil((t_hi - t_lo) / st)) + 1
