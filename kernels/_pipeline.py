@@ -43,8 +43,8 @@ from ._lm import RUNNING, LMState
 from ._moves import (TWIN_GAIN, TWIN_ROUNDS, escalate, loose_rows, relocate, suspicious,
                      twin_moves)
 from ._scan import scan_starts
-from ._states import (SMALL_CHUNK, TIER1_ITER, TIER1_MIN, TIER2_SIZE, better_of, host_state,
-                      put_rows, rescue_size, row_groups, take_rows)
+from ._states import (TIER1_ITER, TIER1_MIN, better_of, host_state, put_rows, rescue_size,
+                      row_groups, take_rows)
 
 __all__ = ["fit_pipeline", "multistart"]
 
@@ -93,8 +93,8 @@ def multistart(tree, cfg: FitConfig, starts, data, free, p_fixed) -> LMState:
             break
         if tier == 1 and running.size <= TIER1_MIN:
             continue
-        size = (B if B <= SMALL_CHUNK else
-                max(1, int(round(cfg.rescue_frac * B))) if tier == 1 else min(TIER2_SIZE, B))
+        # tier 1: a quarter of the chunk; tier 2: groups of TIER2_SIZE (a small chunk: itself)
+        size = rescue_size(cfg, B, TIER1_MIN + 1 if tier == 1 else 0)
         iters = min(TIER1_ITER, remaining) if tier == 1 else remaining
         remaining -= iters
         for idx in row_groups(running, size):

@@ -88,9 +88,9 @@ ridge move with n kept changed nothing (22 -> 19, 14 -> 15 misses on seeds 1, 3)
 Each entry maps the fitted parameters ``p`` (n, k) (physical units) of its columns (an
 element's; for ``_series_swap`` a resistor's and then the Warburg's in series with it)
 and the lowest used angular frequency ``w_lo`` (n,) rad/s of each spectrum to a list of
-(n, k) starting points (fixed parameters keep their values); the fit runs them as a tournament against the result and keeps
-what is better (``kernels._moves.twin_moves``); a result a twin improved gets the twins of
-its new parameters in the next round.
+(n, k) starting points (fixed parameters keep their values); the fit runs them as a
+tournament against the result and keeps what is better (``kernels._moves.twin_moves``);
+a result a twin improved gets the twins of its new parameters in the next round.
 """
 from __future__ import annotations
 
