@@ -6,10 +6,11 @@ batch axis (or is vmapped once at the API edge), in float64/complex128.
 * elements and circuits: :data:`ELEMENTS`, :func:`circuit_impedance`,
   :func:`circuit_impedance_jac`, :func:`eval_tree`
 * batched Levenberg-Marquardt: :func:`lm_init_state`, :func:`lm_iterate`,
-  :func:`lm_covariance` (``_lm``), start scans over candidate shapes :func:`scan_combos`,
-  the staged pipeline :func:`fit_pipeline` and its LM stages :func:`fresh_state`,
-  :func:`lm_continue`, :func:`lm_finalize` (``_fit``), shared-parameter series
-  :func:`joint_lm` (``_joint``)
+  :func:`lm_covariance` (``_lm``), start scans over candidate shapes :func:`scan_combos`
+  (``_scan``), relocation moves of fitted terms :func:`relocate_terms`,
+  :func:`relocation_starts`, :func:`pair_starts` (``_reloc``), the staged pipeline
+  :func:`fit_pipeline` and its LM stages :func:`fresh_state`, :func:`lm_continue`,
+  :func:`lm_finalize` (``_fit``), shared-parameter series :func:`joint_lm` (``_joint``)
 * lin-KK: :func:`lin_kk` (``_kk``); Z-HIT: :func:`zhit_operators`,
   :func:`zhit_reconstruct` (``_zhit``)
 * DRT: system matrices :func:`drt_matrices` (``_drt``), batched non-negative QP
@@ -37,8 +38,9 @@ from ._circuit import (  # noqa: E402
     n_params_of,
 )
 from ._lm import LMState, lm_covariance, lm_init_state, lm_iterate  # noqa: E402
-from ._scan import (RelocOut, RelocTables, ScanOut, ScanTables, relocate_terms,  # noqa: E402
-                    relocation_starts, scan_combos, scan_starts, term_impedances, term_shapes)
+from ._scan import ScanOut, ScanTables, scan_combos, scan_starts, term_shapes  # noqa: E402
+from ._reloc import (RelocOut, RelocTables, pair_starts, relocate_terms,  # noqa: E402
+                     relocation_starts, term_impedances)
 from ._fit import FitConfig, FitOut, to_internal, to_physical  # noqa: E402
 from ._pipeline import fit_pipeline  # noqa: E402
 # the stable LM stages, for callers that bring their own starting points (fitting._local)
@@ -68,7 +70,7 @@ __all__ = [
     "ELEMENTS", "ElementSpec", "circuit_impedance", "circuit_impedance_jac", "eval_tree",
     "n_params_of", "LMState", "lm_covariance", "lm_init_state", "lm_iterate", "ScanOut",
     "ScanTables", "scan_combos", "scan_starts", "term_shapes", "RelocOut", "RelocTables",
-    "relocate_terms", "relocation_starts", "term_impedances",
+    "relocate_terms", "relocation_starts", "pair_starts", "term_impedances",
     "FitConfig", "FitOut", "fit_pipeline", "to_internal", "to_physical", "fresh_state",
     "lm_continue", "lm_finalize", "JointOut",
     "joint_lm", "LM_STATUS", "kk_chi2", "kk_chi2_shared",

@@ -40,6 +40,8 @@ class FitConfig(NamedTuple):
     relocate: bool = True   # relocation moves for loosely determined results
     reloc_rel: float = 0.2  # ... where a parameter's relative standard error exceeds this
     reloc_iter: int = 50    # LM iterations of every relocation start before the tournament
+    reloc_pairs: int = 0    # chained two-term moves for results still loose after the
+                            # single moves (0: none)
     loose_mask: tuple = ()  # (P,) bool: parameters whose looseness counts (() = all); a
                             # CPE's Q is left out, its error follows n's through the units
     twins: tuple = ()       # ((parameter indices, fn), ...): elements (or an element and

@@ -7,7 +7,7 @@ import numpy as np
 
 from ._fit import FitConfig, FitOut, fresh_state, lm_continue, lm_rescue
 from ._lm import FTOL, RUNNING, LMState
-from ._scan import RelocTables, relocation_starts
+from ._reloc import RelocTables, pair_starts, relocation_starts
 from ._states import better_of, host_state, put_rows, rescue_size, row_groups, take_rows
 
 __all__ = ["suspicious", "tournament", "escalate", "loose_rows", "twin_moves", "relocate",
@@ -142,14 +142,18 @@ def twin_moves(tree, cfg: FitConfig, st: LMState, out: FitOut, rows, data, free,
 
 
 def relocate(tree, cfg: FitConfig, st: LMState, out: FitOut, flag, reloc: RelocTables,
-              scan_data, data, free, p_fixed) -> LMState:
-    """Relocation moves (``kernels._scan.relocate_terms``) for the flagged spectra: every
-    term moved to the best candidate of each time-constant band, a tournament as in
-    escalation.  Never worse than the result it replaces."""
+              scan_data, data, free, p_fixed, pairs: int = 0) -> LMState:
+    """Relocation moves (``kernels._reloc``) for the flagged spectra: every term moved to
+    the best candidate of each time-constant band (``pairs`` = 0), or the ``pairs``
+    best chained moves of two terms (``pair_starts``), a tournament as in escalation.
+    Never worse than the result it replaces."""
     idx = np.nonzero(flag)[0]
     p = np.asarray(out.p)
 
     def make_cands(rows):
-        return relocation_starts(reloc, p[rows], tuple(np.asarray(a)[rows] for a in scan_data))
+        sd = tuple(np.asarray(a)[rows] for a in scan_data)
+        if pairs:
+            return pair_starts(reloc, p[rows], sd, pairs)
+        return relocation_starts(reloc, p[rows], sd)
 
     return tournament(tree, cfg, st, idx, make_cands, cfg.reloc_iter, data, free, p_fixed)

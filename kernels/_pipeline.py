@@ -20,8 +20,10 @@ starts: the best combinations of the start scans (``kernels._scan``, any circuit
      error above ``reloc_rel``, a parameter pinned, singular) gets relocation moves: each
      top-level term moved to the best candidate shape of each time-constant band, the
      other terms kept in shape and every scale re-solved linearly
-     (``_scan.relocate_terms``); every move runs ``reloc_iter`` iterations, the best
-     continues to the end of the budget and is kept where it fits better
+     (``_reloc.relocate_terms``); every move runs ``reloc_iter`` iterations, the best
+     continues to the end of the budget and is kept where it fits better; results still
+     loose after that get ``reloc_pairs`` chained moves of two terms (``_reloc.pair_starts``:
+     two terms that traded places), the same way
   -> escalation: a spectrum that ends at the budget, singular, with a parameter at a bound
      or vanished (R, Q, L -> 0 or infinity), or with chi2 above ``chi2_limit`` (a multiple
      of what its noise makes attainable), is fitted again from more starts -- its result with the offending
@@ -119,7 +121,7 @@ def fit_pipeline(tree, cfg: FitConfig, omega, Z, w_re, w_im, lo, hi, free, p_fix
     scan_data : (Z, wr2, wi2) of the chunk on the scans' common frequency grid
     chi2_limit : optional (B,) chi2 above which a result escalates (a multiple of what the
         spectrum's noise makes attainable)
-    reloc : optional :class:`~fastfit.kernels._scan.RelocTables`: relocation moves for
+    reloc : optional :class:`~fastfit.kernels._reloc.RelocTables`: relocation moves for
         results whose parameters the data determine loosely (``cfg.relocate``)
 
     Returns
@@ -170,6 +172,11 @@ def fit_pipeline(tree, cfg: FitConfig, omega, Z, w_re, w_im, lo, hi, free, p_fix
             st = relocate(tree, cfg, st, out, loose, reloc, scan_data, data, free, p_fixed)
             out = host_out(lm_finalize(tree, lm, st, omega, w_re, w_im, lo, hi, free))
             moved |= loose
+            again = loose & loose_rows(out, free, lm, n_res, cfg.reloc_rel, cfg.loose_mask)
+            if cfg.reloc_pairs and len(reloc.Us) > 1 and again.any():
+                st = relocate(tree, cfg, st, out, again, reloc, scan_data, data, free, p_fixed,
+                              pairs=cfg.reloc_pairs)
+                out = host_out(lm_finalize(tree, lm, st, omega, w_re, w_im, lo, hi, free))
             if twins:
                 st, out = twin_rounds(st, out, np.nonzero(out.cost < cost0 * (1.0 - TWIN_GAIN))[0])
     if not cfg.escalate:

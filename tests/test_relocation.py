@@ -1,4 +1,4 @@
-"""Relocation moves of the fit engine (``kernels._scan.relocate_terms``): one fitted term
+"""Relocation moves of the fit engine (``kernels._reloc.relocate_terms``): one fitted term
 moved to candidate shapes with every scale re-solved.
 
 References: the weighted cost of each proposed start recomputed from a closed-form numpy
@@ -131,4 +131,59 @@ def test_relocation_moves_a_diffusion_tail_out_of_a_wrong_basin(relocate):
         # back at the slow end (within a factor 3 of the truth; the trap sat at 1e-5 s)
         assert np.all(np.abs(np.log10(np.asarray(out.p)[:, 5] / p[:, 5])) < 0.5)
     else:       # the start is a genuine trap: without the move the fit stays in it
+        assert np.all(chi2 > ref * 1.01), chi2 / ref
+
+
+def _swapped_wo_tail():
+    """Arc and Warburg of similar size, fitted from their places swapped: the arc at the
+    Warburg's time constant, the Warburg at the arc's (rows where the single moves stay
+    trapped: moving either term alone fits worse than the swap)."""
+    rng = np.random.default_rng(5)
+    n = 6
+    p = np.stack([10 ** rng.uniform(0.5, 1.5, n), 10 ** rng.uniform(2.5, 3, n),
+                  10 ** rng.uniform(-9, -8, n), rng.uniform(0.8, 0.9, n),
+                  10 ** rng.uniform(2.5, 3, n), 10 ** rng.uniform(-0.5, 0.5, n)], 1)
+    Z = add_noise(np.stack([_wo_tail(q, F) for q in p]), 0.005, rng)
+    swapped = p.copy()
+    swapped[:, 2] = p[:, 5] ** p[:, 3] / p[:, 1]           # arc tau -> the Warburg's
+    swapped[:, 5] = (p[:, 1] * p[:, 2]) ** (1 / p[:, 3])     # Warburg tau -> the arc's
+    rows = [1, 5]
+    return p[rows], Z[rows], swapped[rows]
+
+
+@pytest.mark.parametrize("pairs", [0, 4])
+def test_pair_moves_undo_two_terms_that_traded_places(pairs):
+    """Two terms that traded places (arc <-> Warburg) are a trap for single moves (each
+    alone fits worse than the swap of both) but not for the chained pair moves
+    (``kernels.pair_starts``: one term moved, then another with the first at its new
+    place), which reach the truth-started optimum."""
+    from fastfit.kernels import pair_starts
+
+    p, Z, swapped = _swapped_wo_tail()
+    n, P = p.shape
+    pr = prepare(np.broadcast_to(F, Z.shape), Z, WO_TAIL)
+    cfg = FitConfig(logmask=tuple(bool(v) for v in pr.logmask), n_picks=0, n_escalate=0,
+                    iter_stage1=6, iter_stage2=10, iter_stage3=500, rescue_frac=0.25,
+                    ftol=1e-12, xtol=1e-12, gtol=1e-14, keep=1, escalate=False,
+                    relocate=True, reloc_pairs=pairs, loose_mask=loose_mask(WO_TAIL.tree))
+    tab = _tables(WO_TAIL, n_bands=8)
+    out = fit_pipeline(WO_TAIL.tree, cfg, 2 * np.pi * np.broadcast_to(F, Z.shape), Z,
+                       pr.w_re, pr.w_im, np.broadcast_to(pr.lo, (n, P)),
+                       np.broadcast_to(pr.hi, (n, P)), np.ones(P, bool), swapped,
+                       swapped[:, None, :], (), (Z, pr.w_re ** 2, pr.w_im ** 2), reloc=tab)
+    ref = np.array([_scipy_bounded(_wo_tail, WO_TAIL, z, q) for z, q in zip(Z, p)])
+    chi2 = 2 * np.asarray(out.cost)
+    if pairs:
+        assert np.all(chi2 <= ref * (1 + 1e-6)), chi2 / ref
+        assert np.all(np.abs(np.log10(np.asarray(out.p)[:, 5] / p[:, 5])) < 0.5)
+        # the chained starts: ordered by their exact cost, feasible points
+        w2 = 1.0 / np.abs(Z) ** 2
+        starts = pair_starts(tab, swapped, (Z, w2, w2), 4)
+        assert len(starts) == 4 and all(np.all(q > 0) for q in starts)
+        cost = np.array([[0.5 * np.sum(w2[b] * np.abs(_wo_tail(q[b], F) - Z[b]) ** 2)
+                          for b in range(n)] for q in starts])
+        assert np.all(np.diff(cost, axis=0) >= -1e-9 * cost[:-1])
+        one_term = _tables(ff.Circuit("R0-p(R1,CPE1)"))
+        assert pair_starts(one_term, swapped[:, :4], (Z, w2, w2), 4) == []
+    else:       # the single moves alone leave these rows in the trap
         assert np.all(chi2 > ref * 1.01), chi2 / ref
