@@ -18,6 +18,7 @@ from ..errors import DataError
 from ._attainable import ATTAINABLE_FACTOR, attainable_chi2
 from ._problem import FitProblem
 from ._result import FitResult, FitStatus, fit_status
+from ._relocplan import arc_like
 from ._scanplan import loose_mask
 from ._twins import circuit_twins
 from ._starts import N_SCAN, StartPlan, canonical_permutation, is_arc_chain, plan_starts
@@ -81,16 +82,19 @@ def run(problem: FitProblem, *, starts: int, max_iter: int, absolute_sigma: bool
 
 def _reloc_pairs(terms: list) -> int:
     """Chained two-term moves per loose result: RELOC_PAIRS where two terms can trade
-    places (three or more shaped terms, or two of different kinds); none for a single
-    term or two interchangeable ones (their swap is a relabelling).
+    places in a way the single moves do not undo -- three or more shaped terms, or two of
+    which one holds a diffusion element (T, W, Wo, G, ...); none for a single term or two
+    arc-like ones (R||C, R||CPE, a CPE tail: the 8-band single moves cover them).
 
     Measured (scratch A/B, 2026-12-04, relocation as before plus these moves): misses
     against the truth-started fit `R0-p(R1,CPE1)-T1` 10 -> 5 of 300, three arcs 23 -> 19
-    and 36 -> 26 of 400 (two seeds), two arcs + CPE tail 4 -> 3 and 16 -> 13; no change
-    on two arcs (5 -> 5), so the seed circuit skips them (-7 % fits/s there for nothing);
-    cost 10-37 % fewer fits/s on the families that get them (the arcs' results are loose
-    on most spectra: a small arc's n, L0 = 0)."""
-    if len(terms) < 2 or (len(terms) == 2 and terms[0].sig == terms[1].sig):
+    and 36 -> 26 of 400 (two seeds), two arcs + CPE tail 4 -> 3 and 16 -> 13, at 10-37 %
+    fewer fits/s (the arcs' results are loose on most spectra: a small arc's n, L0 = 0).
+    Two arcs: no change (5 -> 5) at -7 % fits/s on the seed circuit; R||C + CPE tail
+    (basin already 1.000): -20 % fits/s; both skip them."""
+    from fastfit.kernels import ELEMENTS
+
+    if len(terms) < 2 or (len(terms) == 2 and all(arc_like(t.node, ELEMENTS) for t in terms)):
         return 0
     return RELOC_PAIRS
 

@@ -10,7 +10,7 @@ import numpy as np
 from ._scanplan import (N_SCAN, Term, param_roles, spec_of, split_terms, static_shape,
                         term_candidates, term_log_tau, walk_elements)
 
-__all__ = ["plan_relocation", "reloc_tables", "RELOC_BANDS", "RELOC_BANDS_DIFFUSION"]
+__all__ = ["plan_relocation", "reloc_tables", "arc_like", "RELOC_BANDS", "RELOC_BANDS_DIFFUSION"]
 
 
 # exponent grids of the relocation candidates (finer than the start scans': a relocated
@@ -22,7 +22,7 @@ RELOC_TAIL_N = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 RELOC_OTHER = tuple(np.log(10.0) * np.array([-1.0, -0.5, 0.0, 0.5, 1.0]))
 
 
-def _arc_like(node, elements) -> bool:
+def arc_like(node, elements) -> bool:
     """Whether a term is built of resistors, capacitors, CPEs and inductors only (arcs,
     nested arcs; no diffusion element with a time constant or shape parameter of its own)."""
     return all(role in ("R", "Q", "n", "C", "L") for sym, _, _ in walk_elements(node)
@@ -59,7 +59,7 @@ def plan_relocation(tree, elements, freq_lo: float, freq_hi: float, fixed_vals=N
         key = term_log_tau(t, full)
         order = np.argsort(key if np.all(np.isfinite(key)) else np.arange(len(vals)),
                            kind="stable")
-        nb = n_bands if _arc_like(node, elements) else min(n_bands, RELOC_BANDS_DIFFUSION)
+        nb = n_bands if arc_like(node, elements) else min(n_bands, RELOC_BANDS_DIFFUSION)
         band = np.empty(len(vals), np.int32)
         band[order] = np.arange(len(vals)) * nb // len(vals)
         out.append((t, band))
