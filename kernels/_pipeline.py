@@ -172,11 +172,12 @@ def fit_pipeline(tree, cfg: FitConfig, omega, Z, w_re, w_im, lo, hi, free, p_fix
             st = relocate(tree, cfg, st, out, loose, reloc, scan_data, data, free, p_fixed)
             out = host_out(lm_finalize(tree, lm, st, omega, w_re, w_im, lo, hi, free))
             moved |= loose
-            again = loose & loose_rows(out, free, lm, n_res, cfg.reloc_rel, cfg.loose_mask)
-            if cfg.reloc_pairs and len(reloc.Us) > 1 and again.any():
-                st = relocate(tree, cfg, st, out, again, reloc, scan_data, data, free, p_fixed,
-                              pairs=cfg.reloc_pairs)
-                out = host_out(lm_finalize(tree, lm, st, omega, w_re, w_im, lo, hi, free))
+            if cfg.reloc_pairs and len(reloc.Us) > 1:
+                again = loose & loose_rows(out, free, lm, n_res, cfg.reloc_rel, cfg.loose_mask)
+                if again.any():
+                    st = relocate(tree, cfg, st, out, again, reloc, scan_data, data, free,
+                                  p_fixed, pairs=cfg.reloc_pairs)
+                    out = host_out(lm_finalize(tree, lm, st, omega, w_re, w_im, lo, hi, free))
             if twins:
                 st, out = twin_rounds(st, out, np.nonzero(out.cost < cost0 * (1.0 - TWIN_GAIN))[0])
     if not cfg.escalate:

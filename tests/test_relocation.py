@@ -99,31 +99,41 @@ def test_arc_terms_get_more_bands_than_diffusion_terms():
     assert tau_arc[-1] - tau_arc[0] > 4 and tau_wo[-1] - tau_wo[0] > 2
 
 
+def _wo_tail_spectra(n, log_r1, log_rw):
+    """n noisy Wo-tail spectra (0.5 %): R1 and the Warburg's R log-uniform in the given
+    decades, the arc at 1e-9..1e-8 F s^(n-1), the Warburg's tau 0.3..3 s."""
+    rng = np.random.default_rng(5)
+    p = np.stack([10 ** rng.uniform(0.5, 1.5, n), 10 ** rng.uniform(*log_r1, n),
+                  10 ** rng.uniform(-9, -8, n), rng.uniform(0.8, 0.9, n),
+                  10 ** rng.uniform(*log_rw, n), 10 ** rng.uniform(-0.5, 0.5, n)], 1)
+    return p, add_noise(np.stack([_wo_tail(q, F) for q in p]), 0.005, rng)
+
+
+def _wo_tail_pipeline(Z, start, tab, relocate=True, pairs=0):
+    """The compiled pipeline on Wo-tail spectra Z from one start per spectrum (no scans,
+    no escalation): only the relocation moves (and ``pairs`` pair moves) can leave its
+    basin."""
+    n, P = start.shape
+    pr = prepare(np.broadcast_to(F, Z.shape), Z, WO_TAIL)
+    cfg = FitConfig(logmask=tuple(bool(v) for v in pr.logmask), n_picks=0, n_escalate=0,
+                    iter_stage1=6, iter_stage2=10, iter_stage3=500, rescue_frac=0.25,
+                    ftol=1e-12, xtol=1e-12, gtol=1e-14, keep=1, escalate=False,
+                    relocate=relocate, reloc_pairs=pairs, loose_mask=loose_mask(WO_TAIL.tree))
+    return fit_pipeline(WO_TAIL.tree, cfg, 2 * np.pi * np.broadcast_to(F, Z.shape), Z,
+                        pr.w_re, pr.w_im, np.broadcast_to(pr.lo, (n, P)),
+                        np.broadcast_to(pr.hi, (n, P)), np.ones(P, bool), start,
+                        start[:, None, :], (), (Z, pr.w_re ** 2, pr.w_im ** 2), reloc=tab)
+
+
 @pytest.mark.parametrize("relocate", [False, True])
 def test_relocation_moves_a_diffusion_tail_out_of_a_wrong_basin(relocate):
     """A small Warburg tail beside a large arc, fitted from a start where the tail sits at
     microseconds as a tiny series resistance (a local minimum the LM cannot leave): the
     relocation move puts it back at the slow end, reaching the truth-started optimum."""
-    rng = np.random.default_rng(5)
-    n = 4
-    p = np.stack([10 ** rng.uniform(0.5, 1.5, n), 10 ** rng.uniform(3, 3.8, n),
-                  10 ** rng.uniform(-9, -8, n), rng.uniform(0.8, 0.9, n),
-                  10 ** rng.uniform(1.2, 1.6, n), 10 ** rng.uniform(-0.5, 0.5, n)], 1)
-    Z = add_noise(np.stack([_wo_tail(q, F) for q in p]), 0.005, rng)
+    p, Z = _wo_tail_spectra(4, (3, 3.8), (1.2, 1.6))
     wrong = p.copy()
     wrong[:, 4], wrong[:, 5] = 1e-3, 1e-5
-    pr = prepare(np.broadcast_to(F, Z.shape), Z, WO_TAIL)
-    P = WO_TAIL.n_params
-    cfg = FitConfig(logmask=tuple(bool(v) for v in pr.logmask), n_picks=0, n_escalate=0,
-                    iter_stage1=6, iter_stage2=10, iter_stage3=500, rescue_frac=0.25,
-                    ftol=1e-12, xtol=1e-12, gtol=1e-14, keep=1, escalate=False,
-                    relocate=relocate, loose_mask=loose_mask(WO_TAIL.tree))
-    shape = (n, P)
-    out = fit_pipeline(WO_TAIL.tree, cfg, 2 * np.pi * np.broadcast_to(F, Z.shape), Z,
-                       pr.w_re, pr.w_im, np.broadcast_to(pr.lo, shape),
-                       np.broadcast_to(pr.hi, shape), np.ones(P, bool), wrong,
-                       wrong[:, None, :], (), (Z, pr.w_re ** 2, pr.w_im ** 2),
-                       reloc=_tables(WO_TAIL))
+    out = _wo_tail_pipeline(Z, wrong, _tables(WO_TAIL), relocate=relocate)
     ref = np.array([_scipy_bounded(_wo_tail, WO_TAIL, z, q) for z, q in zip(Z, p)])
     chi2 = 2 * np.asarray(out.cost)
     if relocate:
@@ -138,12 +148,7 @@ def _swapped_wo_tail():
     """Arc and Warburg of similar size, fitted from their places swapped: the arc at the
     Warburg's time constant, the Warburg at the arc's (rows where the single moves stay
     trapped: moving either term alone fits worse than the swap)."""
-    rng = np.random.default_rng(5)
-    n = 6
-    p = np.stack([10 ** rng.uniform(0.5, 1.5, n), 10 ** rng.uniform(2.5, 3, n),
-                  10 ** rng.uniform(-9, -8, n), rng.uniform(0.8, 0.9, n),
-                  10 ** rng.uniform(2.5, 3, n), 10 ** rng.uniform(-0.5, 0.5, n)], 1)
-    Z = add_noise(np.stack([_wo_tail(q, F) for q in p]), 0.005, rng)
+    p, Z = _wo_tail_spectra(6, (2.5, 3), (2.5, 3))
     swapped = p.copy()
     swapped[:, 2] = p[:, 5] ** p[:, 3] / p[:, 1]           # arc tau -> the Warburg's
     swapped[:, 5] = (p[:, 1] * p[:, 2]) ** (1 / p[:, 3])     # Warburg tau -> the arc's
@@ -160,17 +165,9 @@ def test_pair_moves_undo_two_terms_that_traded_places(pairs):
     from fastfit.kernels import pair_starts
 
     p, Z, swapped = _swapped_wo_tail()
-    n, P = p.shape
-    pr = prepare(np.broadcast_to(F, Z.shape), Z, WO_TAIL)
-    cfg = FitConfig(logmask=tuple(bool(v) for v in pr.logmask), n_picks=0, n_escalate=0,
-                    iter_stage1=6, iter_stage2=10, iter_stage3=500, rescue_frac=0.25,
-                    ftol=1e-12, xtol=1e-12, gtol=1e-14, keep=1, escalate=False,
-                    relocate=True, reloc_pairs=pairs, loose_mask=loose_mask(WO_TAIL.tree))
+    n = p.shape[0]
     tab = _tables(WO_TAIL, n_bands=8)
-    out = fit_pipeline(WO_TAIL.tree, cfg, 2 * np.pi * np.broadcast_to(F, Z.shape), Z,
-                       pr.w_re, pr.w_im, np.broadcast_to(pr.lo, (n, P)),
-                       np.broadcast_to(pr.hi, (n, P)), np.ones(P, bool), swapped,
-                       swapped[:, None, :], (), (Z, pr.w_re ** 2, pr.w_im ** 2), reloc=tab)
+    out = _wo_tail_pipeline(Z, swapped, tab, pairs=pairs)
     ref = np.array([_scipy_bounded(_wo_tail, WO_TAIL, z, q) for z, q in zip(Z, p)])
     chi2 = 2 * np.asarray(out.cost)
     if pairs:
