@@ -44,6 +44,7 @@ class FitConfig(NamedTuple):
                             # single moves (0: none)
     loose_mask: tuple = ()  # (P,) bool: parameters whose looseness counts (() = all); a
                             # CPE's Q is left out, its error follows n's through the units
+    move_twins: tuple = ()  # the same, tried with the relocation moves on loose results only
     twins: tuple = ()       # ((parameter indices, fn), ...): elements (or an element and
                             # its series resistor) whose result has twin starts (fn:
                             # physical (n, k) of those columns -> list of (n, k) points)

@@ -114,6 +114,25 @@ def loose_rows(out: FitOut, free, logmask, n_res, rel_max: float, mask=()) -> np
             | np.any(~(rel <= rel_max), axis=1))
 
 
+def _lowest_omega(data) -> np.ndarray:
+    """(B,) lowest used angular frequency of every spectrum, rad/s."""
+    omega, w_re, w_im = (np.asarray(data[i]) for i in (0, 2, 3))
+    return np.min(np.where((w_re > 0) | (w_im > 0), omega, np.inf), axis=1)
+
+
+def twin_candidates(twins: tuple, p: np.ndarray, w_lo: np.ndarray) -> list:
+    """The points (n, P) physical of ``p`` with each twin entry's columns replaced by each
+    of its twins (``fastfit.fitting._twins``)."""
+    cands = []
+    for cols, fn in twins:
+        cols = list(cols)
+        for q in fn(p[:, cols], w_lo):
+            c = p.copy()
+            c[:, cols] = q
+            cands.append(c)
+    return cands
+
+
 def twin_moves(tree, cfg: FitConfig, st: LMState, out: FitOut, rows, data, free,
                 p_fixed) -> tuple[LMState, np.ndarray]:
     """The results of chunk rows ``rows`` with each twin element's parameters replaced by
@@ -121,18 +140,10 @@ def twin_moves(tree, cfg: FitConfig, st: LMState, out: FitOut, rows, data, free,
     worse than the result; returns the state and the (B,) rows a twin improved by more than
     ``TWIN_GAIN``."""
     p = np.asarray(out.p)
-    omega, w_re, w_im = (np.asarray(data[i]) for i in (0, 2, 3))
-    w_lo = np.min(np.where((w_re > 0) | (w_im > 0), omega, np.inf), axis=1)   # (B,) rad/s
+    w_lo = _lowest_omega(data)
 
     def make_cands(rows):
-        cands = []
-        for cols, fn in cfg.twins:
-            cols = list(cols)
-            for q in fn(p[rows][:, cols], w_lo[rows]):
-                c = p[rows].copy()
-                c[:, cols] = q
-                cands.append(c)
-        return cands
+        return twin_candidates(cfg.twins, p[rows], w_lo[rows])
 
     before = np.asarray(st.cost).copy()
     st = tournament(tree, cfg, st, np.asarray(rows), make_cands,
@@ -144,16 +155,19 @@ def twin_moves(tree, cfg: FitConfig, st: LMState, out: FitOut, rows, data, free,
 def relocate(tree, cfg: FitConfig, st: LMState, out: FitOut, flag, reloc: RelocTables,
               scan_data, data, free, p_fixed, pairs: int = 0) -> LMState:
     """Relocation moves (``kernels._reloc``) for the flagged spectra: every term moved to
-    the best candidate of each time-constant band (``pairs`` = 0), or the ``pairs``
+    the best candidate of each time-constant band and the move twins of the result
+    (``cfg.move_twins``) (``pairs`` = 0), or the ``pairs``
     best chained moves of two terms (``pair_starts``), a tournament as in escalation.
     Never worse than the result it replaces."""
     idx = np.nonzero(flag)[0]
     p = np.asarray(out.p)
+    w_lo = _lowest_omega(data)
 
     def make_cands(rows):
         sd = tuple(np.asarray(a)[rows] for a in scan_data)
         if pairs:
             return pair_starts(reloc, p[rows], sd, pairs)
-        return relocation_starts(reloc, p[rows], sd)
+        return (relocation_starts(reloc, p[rows], sd)
+                + twin_candidates(cfg.move_twins, p[rows], w_lo[rows]))
 
     return tournament(tree, cfg, st, idx, make_cands, cfg.reloc_iter, data, free, p_fixed)

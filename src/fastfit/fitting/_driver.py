@@ -20,7 +20,7 @@ from ._problem import FitProblem
 from ._result import FitResult, FitStatus, fit_status
 from ._relocplan import arc_like
 from ._scanplan import loose_mask
-from ._twins import circuit_twins
+from ._twins import circuit_move_twins, circuit_twins
 from ._starts import N_SCAN, StartPlan, canonical_permutation, is_arc_chain, plan_starts
 
 __all__ = ["run", "STAGES", "assemble"]
@@ -66,7 +66,9 @@ def run(problem: FitProblem, *, starts: int, max_iter: int, absolute_sigma: bool
                     relocate=relocate, reloc_iter=RELOC_ITER, reloc_rel=RELOC_REL,
                     reloc_pairs=_reloc_pairs(plan.terms),
                     loose_mask=loose_mask(problem.circuit.tree),
-                    twins=circuit_twins(problem.circuit.tree) if starts > 0 and relocate else ())
+                    twins=circuit_twins(problem.circuit.tree) if starts > 0 and relocate else (),
+                    move_twins=(circuit_move_twins(problem.circuit.tree)
+                                if starts > 0 and relocate else ()))
     if chunk is None:
         chunk = _auto_chunk(problem, plan)
     attainable = attainable_chi2(problem)
