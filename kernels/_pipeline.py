@@ -20,7 +20,9 @@ starts: the best combinations of the start scans (``kernels._scan``, any circuit
      error above ``reloc_rel``, a parameter pinned, singular) gets relocation moves: each
      top-level term moved to the best candidate shape of each time-constant band, the
      other terms kept in shape and every scale re-solved linearly
-     (``_reloc.relocate_terms``); every move runs ``reloc_iter`` iterations, the best
+     (``_reloc.relocate_terms``), plus the result's move twins (``cfg.move_twins``: twins
+     tried only here, e.g. R1 and R2 of a nested arc exchanged); every move runs
+     ``reloc_iter`` iterations, the best
      continues to the end of the budget and is kept where it fits better; results still
      loose after that get ``reloc_pairs`` chained moves of two terms (``_reloc.pair_starts``:
      two terms that traded places), the same way
