@@ -70,7 +70,9 @@ def test_inductive_loop_gives_a_positive_and_a_negative_peak(loop_runs):
     areas 5-12 % too large, all with R2 <= 0.24 R1: the loop's area is +1.4 % off on
     average (+1.3 % without noise; positive mass piles up against the sign boundary) and
     spreads by 1-4 % with the noise where a parametric fit of the same data spreads by
-    0.5 %); the non-negative DRT of the same data is flagged as a poor fit."""
+    0.5 %); the non-negative DRT of the same data is flagged as a poor fit.  Since the
+    ZARC-per-peak refinement of spectra with peaks of both signs (test_drt_refine.py):
+    960 of 960 over seeds 5-20."""
     Z, truth, d, nonneg = loop_runs
     p = d.peaks()
     found = np.array([loop_peaks_found(p, i, *t) for i, t in enumerate(truth)])

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import DataError
+from ._refine import accept, merge_ok, refine_peaks
 from ._system import FWHM_GAUSS
 
 __all__ = ["DRTPeaks", "PeakTracks", "find_peaks", "track_peaks"]
@@ -36,6 +37,9 @@ class DRTPeaks:
         samples are those of the truncated posterior, whose area quantiles lie somewhat
         above the optimum's area (clipping only adds mass)
     count : (B,) int, peaks per spectrum
+    refined : (B,) bool -- True where ``area`` and ``tau`` come from the parametric
+        refinement (one ZARC per peak fitted to the impedance, see
+        :mod:`fastfit.relaxation._refine`) instead of the integral and apex of gamma
     """
 
     tau: np.ndarray
@@ -50,6 +54,7 @@ class DRTPeaks:
     tau_hi: np.ndarray | None = None
     area_lo: np.ndarray | None = None
     area_hi: np.ndarray | None = None
+    refined: np.ndarray | None = None
 
     def __len__(self) -> int:
         return self.count.shape[0]
@@ -81,7 +86,7 @@ class PeakTracks:
 
 
 _FIELDS = ("tau", "f_apex", "area", "width", "height", "prominence", "sign", "tau_lo",
-           "tau_hi", "area_lo", "area_hi")
+           "tau_hi", "area_lo", "area_hi")   # per peak; DRTPeaks.refined is per spectrum
 
 
 def _one(lt, g, wts, ltb, coef, thr, gmax, walls=(), meas=None):
@@ -276,7 +281,7 @@ def _intervals(result, b, lt, peaks, level):
         p["area_lo"], p["area_hi"] = np.quantile(area, q)
 
 
-def find_peaks(result, min_prominence: float = 0.1) -> DRTPeaks:
+def find_peaks(result, min_prominence: float = 0.1, refine: str | bool = "auto") -> DRTPeaks:
     """Peaks of every DRT in ``result`` (a :class:`~fastfit.DRTResult`).
 
     A peak is an interior local maximum of gamma (or, for negative peaks, of -gamma) on
@@ -293,10 +298,19 @@ def find_peaks(result, min_prominence: float = 0.1) -> DRTPeaks:
     tail, not part of that peak's area.  When the result has posterior samples (``drt(..., bands=level)``), every
     peak gets a credible interval of its apex position and its area at that level: the
     quantiles over the samples of the apex (in the peak's region) and of the area.
+
+    ``refine``: "auto" (default) refines the spectra that have peaks of both signs, where
+    the sign walls move resistance between neighbouring peaks: one ZARC per peak is
+    fitted to the impedance (:mod:`fastfit.relaxation._refine`) and, where it explains
+    the data as well as the DRT, its resistances and time constants replace the peaks'
+    ``area`` and ``tau`` (``DRTPeaks.refined``; the credible intervals move with them).
+    True refines every spectrum with peaks, False none.
     """
     if not (np.isscalar(min_prominence) and 0 <= min_prominence < 1):
         raise DataError(f"min_prominence must be in [0, 1) (fraction of max gamma), "
                         f"got {min_prominence!r}")
+    if refine not in ("auto", True, False):
+        raise DataError(f"refine must be 'auto', True or False, got {refine!r}")
     lt = np.log(result.tau)
     B = len(result)
     level = result.options.get("bands")
@@ -319,6 +333,7 @@ def find_peaks(result, min_prominence: float = 0.1) -> DRTPeaks:
         if result.samples is not None and level is not None and pk:
             _intervals(result, b, lt, pk, float(level))
         found.append(pk)
+    refined = _refine_found(result, found, refine)
     P = max([len(p) for p in found] + [1])
     keys = ("lt", "area", "width", "height", "prom", "sign", "tau_lo", "tau_hi", "area_lo",
             "area_hi")
@@ -332,7 +347,106 @@ def find_peaks(result, min_prominence: float = 0.1) -> DRTPeaks:
                     width=arr["width"], height=arr["height"], prominence=arr["prom"],
                     count=np.array([len(p) for p in found], np.int64), sign=arr["sign"],
                     tau_lo=arr["tau_lo"], tau_hi=arr["tau_hi"], area_lo=arr["area_lo"],
-                    area_hi=arr["area_hi"])
+                    area_hi=arr["area_hi"], refined=refined)
+
+
+def _refine_found(result, found, refine) -> np.ndarray:
+    """Refine the peaks in ``found`` (per spectrum lists of dicts) in place where
+    ``refine`` asks for it and the refinement is accepted, then drop same-sign neighbours
+    the refined fit does not need; (B,) bool: refined spectra."""
+    B = len(found)
+    done = np.zeros(B, bool)
+    if refine is False:
+        return done
+    signs = [np.array([p["sign"] for p in pk]) for pk in found]
+    if refine == "auto":
+        want = [b for b in range(B) if len(signs[b]) and (signs[b] > 0).any()
+                and (signs[b] < 0).any()]
+    else:
+        want = [b for b in range(B) if len(signs[b])]
+    misfit = (np.full(B, np.nan) if result.misfit is None else np.asarray(result.misfit))
+    cost = np.full(B, np.nan)
+    jobs = [(b, found[b]) for b in want]
+    for b, pk, fit in _fit_all(result, jobs):
+        if fit is None:
+            continue
+        cost[b] = fit[3]            # the best K peaks can do, also where not accepted
+        if accept(fit[0][None], fit[4][None], fit[1][None], np.array([[p["lt"] for p in pk]]),
+                  fit[2:3], misfit[b:b + 1])[0]:
+            done[b] = True
+            _apply(pk, fit)
+    for _ in range(max([len(found[b]) for b in want] + [0])):
+        jobs = []
+        for b in want:
+            if not np.isfinite(cost[b]):
+                continue
+            sg = np.array([p["sign"] for p in found[b]])
+            for j in range(sg.size - 1):
+                if sg[j] == sg[j + 1]:
+                    drop = j if abs(found[b][j]["area"]) < abs(found[b][j + 1]["area"]) else j + 1
+                    jobs.append((b, [p for k, p in enumerate(found[b]) if k != drop]))
+        best: dict[int, tuple] = {}
+        for b, pk, fit in _fit_all(result, jobs):
+            if fit is None or not accept(fit[0][None], fit[4][None], fit[1][None],
+                                         np.array([[p["lt"] for p in pk]]), fit[2:3],
+                                         misfit[b:b + 1])[0]:
+                continue
+            if b not in best or fit[3] < best[b][1][3]:
+                best[b] = (pk, fit)
+        merged = False
+        for b, (pk, fit) in best.items():
+            n_obs = 2 * int(np.sum(_used(result, b)))
+            if merge_ok(fit[3], cost[b], n_obs, 3 * len(found[b]) + 2):
+                found[b][:] = pk
+                cost[b] = fit[3]
+                done[b] = True
+                _apply(pk, fit)
+                merged = True
+        if not merged:
+            break
+    return done
+
+
+def _apply(pk, fit) -> None:
+    """Write a refinement (area, lt, ...) into the peak dicts ``pk``, moving the
+    credible intervals with the values."""
+    area, lt = fit[0], fit[1]
+    for j, p in enumerate(pk):
+        da, dl = area[j] - p["area"], lt[j] - p["lt"]
+        p.update(area=float(area[j]), lt=float(lt[j]))
+        if "area_lo" in p:
+            p["area_lo"], p["area_hi"] = p["area_lo"] + da, p["area_hi"] + da
+            p["tau_lo"], p["tau_hi"] = p["tau_lo"] * np.exp(dl), p["tau_hi"] * np.exp(dl)
+
+
+def _used(result, b) -> np.ndarray:
+    f = np.asarray(result.freq[b], np.float64)
+    Z = result.Z_fit[b] - result.residuals[b]
+    return (np.asarray(result.mask[b], bool) & np.isfinite(Z) & (Z != 0) & np.isfinite(f)
+            & (f > 0))
+
+
+def _fit_all(result, jobs):
+    """Refine every (spectrum b, peak list) job, batched by peak count and frequency grid;
+    yields (b, peaks, (area, lt, misfit, cost, sign)) -- fit None for an empty list."""
+    groups: dict[tuple, list] = {}
+    for b, pk in jobs:
+        if not pk:
+            yield b, pk, None
+            continue
+        f = np.asarray(result.freq[b], np.float64)
+        groups.setdefault((len(pk), f.tobytes()), []).append((b, pk))
+    for (K, _), members in groups.items():
+        rows = np.array([b for b, _ in members])
+        freq = np.asarray(result.freq[rows[0]], np.float64)
+        used = np.stack([_used(result, b) for b in rows])
+        Z = np.where(used, result.Z_fit[rows] - result.residuals[rows], 0.0)
+        sg = np.array([[p["sign"] for p in pk] for _, pk in members])
+        lt0 = np.array([[p["lt"] for p in pk] for _, pk in members])
+        freq = np.where(np.isfinite(freq) & (freq > 0), freq, 1.0)
+        area, lt, _, mis, cost = refine_peaks(freq, Z, used, sg, lt0)
+        for r, (b, pk) in enumerate(members):
+            yield b, pk, (area[r], lt[r], mis[r], cost[r], sg[r])
 
 
 def track_peaks(peaks: DRTPeaks, max_shift: float = 0.5) -> PeakTracks:

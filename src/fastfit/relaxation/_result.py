@@ -111,11 +111,12 @@ class DRTResult(BatchResult):
         from ._tail import TAIL_NAMES
         return TAIL_NAMES.get(self.options.get("tail"), ())
 
-    def peaks(self, min_prominence: float = 0.1):
+    def peaks(self, min_prominence: float = 0.1, refine: str | bool = "auto"):
         """Peaks of every DRT, signed, with credible intervals when the result has
-        samples (see :func:`fastfit.relaxation.find_peaks`)."""
+        samples; spectra with peaks of both signs get the parametric refinement of their
+        areas and positions (see :func:`fastfit.relaxation.find_peaks`)."""
         from ._peaks import find_peaks
-        return find_peaks(self, min_prominence=min_prominence)
+        return find_peaks(self, min_prominence=min_prominence, refine=refine)
 
     def summary(self, max_rows: int = 10) -> str:
         """Readable table: R_inf, L, R_pol, lam and status of the first spectra."""
