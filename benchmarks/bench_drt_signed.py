@@ -103,6 +103,28 @@ def _loops(n, seed, noise=0.002, sep=(1.8, 3.0), ratio=(0.15, 0.6), phi=(0.9, 1.
     return Z, truth
 
 
+def _circuit_loops(n, seed, noise=0.002):
+    """``R0-p(R1,CPE1)-p(R2,L2)`` from the circuit string: p(R2, L2) = R2 - R2 / (1 + j w
+    L2/R2), a loop of -R2 at tau2 = L2/R2 (R_inf = R0 + R2); R1 1-1e4 ohm, n 0.85-1,
+    R2 = 0.2-0.8 R1 at least 1.5 decades above tau1; noise ``noise`` x |Z| on each part."""
+    import fastfit as ff
+
+    rng = np.random.default_rng(seed)
+    w = 2 * np.pi * F
+    lo, hi = np.log10(1 / w.max()), np.log10(1 / w.min())
+    P, truth = np.zeros((n, 6)), np.zeros((n, 4))
+    for i in range(n):
+        R1, t1 = 10 ** rng.uniform(0, 4), 10 ** rng.uniform(lo + 1, hi - 2.5)
+        phi = rng.uniform(0.85, 1.0)
+        R2 = R1 * rng.uniform(0.2, 0.8)
+        t2 = 10 ** rng.uniform(np.log10(t1) + 1.5, hi - 0.3)
+        P[i] = R1 * rng.uniform(0.05, 1), R1, t1 ** phi / R1, phi, R2, R2 * t2
+        truth[i] = R1, t1, R2, t2
+    Z = ff.Circuit("R0-p(R1,CPE1)-p(R2,L2)").impedance(F, P)
+    Z = Z + noise * np.abs(Z) * (rng.standard_normal(Z.shape) + 1j * rng.standard_normal(Z.shape))
+    return Z, truth
+
+
 def _rule(p, truth) -> float:
     ok = 0
     for i, (R1, t1, R2, t2) in enumerate(truth):
@@ -120,14 +142,18 @@ PEAK_CASES = (("generator's ranges, 0.2 % noise", {}),
               ("1 % noise", dict(noise=0.01)),
               ("loops 1.2-1.8 decades from the arc", dict(sep=(1.2, 1.8))),
               ("arcs of phi 0.8-0.9", dict(phi=(0.8, 0.9))),
-              ("loops of 10-20 % of the arc", dict(ratio=(0.1, 0.2))))
+              ("loops of 10-20 % of the arc", dict(ratio=(0.1, 0.2))),
+              ("R0-p(R1,CPE1)-p(R2,L2), 0.2 % noise", dict(circuit=True)),
+              ("R0-p(R1,CPE1)-p(R2,L2), 1 % noise", dict(circuit=True, noise=0.01)))
 N_PEAKS = 500
 
 
 def peak_rows():
     rows = []
     for label, kw in PEAK_CASES:
-        Z, truth = _loops(N_PEAKS, 11, **kw)
+        kw = dict(kw)
+        Z, truth = (_circuit_loops(N_PEAKS, 11, **{k: v for k, v in kw.items() if k != "circuit"})
+                    if kw.pop("circuit", False) else _loops(N_PEAKS, 11, **kw))
         d = drt(F, Z, lam=LAM, sign="auto")
         t0 = time.perf_counter()
         plain = d.peaks(refine=False)

@@ -1,6 +1,8 @@
 """Parametric refinement of signed DRT peaks (``find_peaks(refine=...)``,
 :mod:`fastfit.relaxation._refine`): one ZARC per peak fitted to the impedance where the
 sign walls bias the integrals of gamma."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy.optimize import least_squares
@@ -118,6 +120,17 @@ def test_processes_that_are_not_zarc_like_keep_their_integrals():
         np.testing.assert_array_equal(p.area, plain.area)
         np.testing.assert_array_equal(p.tau, plain.tau)
     assert (d.peaks(refine=False).sign[0] > 0).all()
+
+
+def test_a_poor_drt_fit_is_never_refined():
+    """The Parstat example file: its DRT misfits by ~24 % (poor_fit); a single ZARC fits
+    it about as badly, which the misfit-ratio test alone would accept -- the poor-fit
+    threshold (max_misfit) keeps its integrals."""
+    data = ff.read(Path(__file__).parent / "data" / "impedancepy_exampleDataParstat.txt")
+    d = drt(data.freq, data.Z, sign="auto")
+    assert d.poor_fit[0]
+    p, plain = d.peaks(refine=True), d.peaks(refine=False)
+    assert not p.refined[0] and p.count[0] == plain.count[0] > 1
 
 
 def test_default_refines_only_spectra_with_both_signs():

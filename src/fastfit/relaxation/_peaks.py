@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import DataError
-from ._refine import accept, merge_ok, refine_peaks
+from ._refine import MAX_SHIFT, SMALL, accept, merge_ok, refine_peaks
 from ._system import FWHM_GAUSS
 
 __all__ = ["DRTPeaks", "PeakTracks", "find_peaks", "track_peaks"]
@@ -352,8 +352,9 @@ def find_peaks(result, min_prominence: float = 0.1, refine: str | bool = "auto")
 
 def _refine_found(result, found, refine) -> np.ndarray:
     """Refine the peaks in ``found`` (per spectrum lists of dicts) in place where
-    ``refine`` asks for it and the refinement is accepted, then drop same-sign neighbours
-    the refined fit does not need; (B,) bool: refined spectra."""
+    ``refine`` asks for it: backward elimination of the peaks the ZARC-per-peak fit does
+    not need, then the fit's areas and positions where it is accepted; (B,) bool: the
+    refined spectra (the others keep their peaks unchanged)."""
     B = len(found)
     done = np.zeros(B, bool)
     if refine is False:
@@ -365,46 +366,49 @@ def _refine_found(result, found, refine) -> np.ndarray:
     else:
         want = [b for b in range(B) if len(signs[b])]
     misfit = (np.full(B, np.nan) if result.misfit is None else np.asarray(result.misfit))
-    cost = np.full(B, np.nan)
-    jobs = [(b, found[b]) for b in want]
-    for b, pk, fit in _fit_all(result, jobs):
-        if fit is None:
-            continue
-        cost[b] = fit[3]            # the best K peaks can do, also where not accepted
-        if accept(fit[0][None], fit[4][None], fit[1][None], np.array([[p["lt"] for p in pk]]),
-                  fit[2:3], misfit[b:b + 1])[0]:
+    current = {b: (pk, fit) for _, b, pk, fit in _fit_all(result, [(b, found[b]) for b in want])
+               if fit is not None and np.isfinite(fit[3])}
+    live = [b for b in current if _suspect(*current[b])]
+    while live:
+        dropped = [(b, j) for b in live for j in range(len(current[b][0]))]
+        jobs = [(b, current[b][0][:j] + current[b][0][j + 1:]) for b, j in dropped]
+        # of the peaks whose removal passes the test, the one that leaves every fitted
+        # time constant near its own DRT apex goes (a ringing lobe and its main peak give
+        # the same fit without either: the lobe should go), then the smallest in the DRT
+        best: dict[int, tuple] = {}
+        for q, b, pk, fit in _fit_all(result, jobs):
+            j = dropped[q][1]
+            if fit is None or not np.isfinite(fit[3]):
+                continue
+            n_obs = 2 * int(np.sum(_used(result, b)))
+            if not merge_ok(fit[3], current[b][1][3], n_obs, 3 * len(current[b][0]) + 2):
+                continue
+            lt0 = np.array([p["lt"] for p in pk])
+            key = (bool(np.any(np.abs(fit[1] - lt0) > MAX_SHIFT * np.log(10))),
+                   abs(current[b][0][j]["area"]))
+            if b not in best or key < best[b][0]:
+                best[b] = (key, pk, fit)
+        live = []
+        for b, (_, pk, fit) in best.items():
+            current[b] = (pk, fit)
+            if _suspect(pk, fit):
+                live.append(b)
+    for b, (pk, fit) in current.items():
+        lt0 = np.array([[p["lt"] for p in pk]])
+        if accept(fit[0][None], fit[4][None], fit[1][None], lt0, fit[2:3], misfit[b:b + 1],
+                  result.options.get("max_misfit", 0.03))[0]:
             done[b] = True
             _apply(pk, fit)
-    for _ in range(max([len(found[b]) for b in want] + [0])):
-        jobs = []
-        for b in want:
-            if not np.isfinite(cost[b]):
-                continue
-            sg = np.array([p["sign"] for p in found[b]])
-            for j in range(sg.size - 1):
-                if sg[j] == sg[j + 1]:
-                    drop = j if abs(found[b][j]["area"]) < abs(found[b][j + 1]["area"]) else j + 1
-                    jobs.append((b, [p for k, p in enumerate(found[b]) if k != drop]))
-        best: dict[int, tuple] = {}
-        for b, pk, fit in _fit_all(result, jobs):
-            if fit is None or not accept(fit[0][None], fit[4][None], fit[1][None],
-                                         np.array([[p["lt"] for p in pk]]), fit[2:3],
-                                         misfit[b:b + 1])[0]:
-                continue
-            if b not in best or fit[3] < best[b][1][3]:
-                best[b] = (pk, fit)
-        merged = False
-        for b, (pk, fit) in best.items():
-            n_obs = 2 * int(np.sum(_used(result, b)))
-            if merge_ok(fit[3], cost[b], n_obs, 3 * len(found[b]) + 2):
-                found[b][:] = pk
-                cost[b] = fit[3]
-                done[b] = True
-                _apply(pk, fit)
-                merged = True
-        if not merged:
-            break
+            found[b][:] = pk
     return done
+
+
+def _suspect(pk, fit) -> bool:
+    """Whether a fit may hold peaks it does not need: two peaks of one sign, or a fitted
+    resistance below ``SMALL`` of the largest (a single arc with a single loop of
+    comparable size skips the elimination)."""
+    sg, R = fit[4], np.abs(fit[0])
+    return len(pk) > 1 and (len(set(sg.tolist())) < len(sg) or bool(R.min() < SMALL * R.max()))
 
 
 def _apply(pk, fit) -> None:
@@ -428,25 +432,26 @@ def _used(result, b) -> np.ndarray:
 
 def _fit_all(result, jobs):
     """Refine every (spectrum b, peak list) job, batched by peak count and frequency grid;
-    yields (b, peaks, (area, lt, misfit, cost, sign)) -- fit None for an empty list."""
+    yields (job index, b, peaks, (area, lt, misfit, cost, sign)) -- fit None for an empty
+    list."""
     groups: dict[tuple, list] = {}
-    for b, pk in jobs:
+    for q, (b, pk) in enumerate(jobs):
         if not pk:
-            yield b, pk, None
+            yield q, b, pk, None
             continue
         f = np.asarray(result.freq[b], np.float64)
-        groups.setdefault((len(pk), f.tobytes()), []).append((b, pk))
-    for (K, _), members in groups.items():
-        rows = np.array([b for b, _ in members])
+        groups.setdefault((len(pk), f.tobytes()), []).append((q, b, pk))
+    for members in groups.values():
+        rows = np.array([b for _, b, _ in members])
         freq = np.asarray(result.freq[rows[0]], np.float64)
         used = np.stack([_used(result, b) for b in rows])
         Z = np.where(used, result.Z_fit[rows] - result.residuals[rows], 0.0)
-        sg = np.array([[p["sign"] for p in pk] for _, pk in members])
-        lt0 = np.array([[p["lt"] for p in pk] for _, pk in members])
+        sg = np.array([[p["sign"] for p in pk] for _, _, pk in members])
+        lt0 = np.array([[p["lt"] for p in pk] for _, _, pk in members])
         freq = np.where(np.isfinite(freq) & (freq > 0), freq, 1.0)
         area, lt, _, mis, cost = refine_peaks(freq, Z, used, sg, lt0)
-        for r, (b, pk) in enumerate(members):
-            yield b, pk, (area[r], lt[r], mis[r], cost[r], sg[r])
+        for r, (q, b, pk) in enumerate(members):
+            yield q, b, pk, (area[r], lt[r], mis[r], cost[r], sg[r])
 
 
 def track_peaks(peaks: DRTPeaks, max_shift: float = 0.5) -> PeakTracks:
