@@ -30,6 +30,15 @@ issue 17's circuits the tests do not use) 2 of 9 misses in 300 spectra sat there
 twins keep Z(0) and b / a and set a to 1 and 4 with B = A instead.  At a > ``A_FLAT``
 (coth ~ 1, B / sinh ~ 0: a Gerischer A / sqrt(a + j w b)) the shrinking twins set a to
 3 and 10 by the same A / sqrt(b) and Z(0) rule.
+A T whose B vanished (below ``B_GONE`` x A; log-space B stalls there) is the other trap
+behind an arc: its growing twin (A, A, a, b) is the exact twin of (A/2, 0, a/4, b/4) and
+as stuck, so two more twins set B to ``B_LIFT`` x A (A, a, b kept; for other results they
+are copies of the first twin), and where such a T is also Gerischer-like the pulled twins
+get B = ``B_PULL`` x their A (Z(0) says nothing there).  ``R0-p(R1,CPE1)-T1``, 300
+spectra of benchmarks/bench_elements.py's CONTEXT generator per seed: misses 3 / 4 / 2 ->
+3 / 1 / 2 (seeds 3 / 4 / 5; every miss of seed 4 ended with B gone, at 1.003-1.03x).
+Replacing the growing twins instead of adding these (8 misses more on seed 3) lost
+results that reach the truth through the B ~ A twin.
 
 The finite-length Gerischer ``Gs``, Z = R / (x tanh(phi x)), x = sqrt(1 + j w tau), has
 the same structure: its misses keep R / sqrt(tau) (the high-frequency Warburg) and
@@ -109,6 +118,9 @@ A_FLAT = 30.0     # sqrt(30) = 5.5: coth = 1 - 3e-5 and B / sinh ~ 0: T is a Ger
 A_PULL = {0.25: 3.0, 0.5: 10.0}   # ... so the twins that would only shrink a set a to these
 A_SMALL = 0.02    # below this T ~ (A + B) / (a + j w b) + A/3 - B/6: an RC where A, B, a trade off
 A_LIFT = {2.0: 1.0, 4.0: 4.0}     # ... so the growing twins set a to these (Z(0), b / a kept)
+B_GONE = 1e-6     # B below this x A has vanished (log-space B stalls there)
+B_LIFT = (0.03, 0.3)  # ... so two more twins set B to these x A (A, a, b kept)
+B_PULL = 0.3      # ... and the pulled twins of a Gerischer-like T with B gone set B = B_PULL A
 
 
 def _paasch(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
@@ -126,6 +138,10 @@ def _paasch(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
             r2 = np.sqrt(a2)
             B2 = z0 * r2 * np.sinh(r2) - A2 * np.cosh(r2)
             B2 = np.where(np.isfinite(B2) & (B2 > 1e-3 * A2), B2, 1e-3 * A2)
+            if s in A_PULL:
+                # a Gerischer-like result whose B vanished: Z(0) says nothing there (the
+                # window never reaches it), so the pulled twin gets a B of its own
+                B2 = np.where(~(a < A_FLAT) & ~(B >= B_GONE * A), B_PULL * A2, B2)
             if s in A_LIFT:
                 # a result that degenerated to an RC: the same Z(0) and b / a (its time
                 # constant), a real a, and B = A (the exact-twin line of the identity above)
@@ -136,6 +152,11 @@ def _paasch(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
                 A2, B2 = np.where(rc, AL, A2), np.where(rc, AL, B2)
                 a2, b2 = np.where(rc, aL, a2), np.where(rc, b / a * aL, b2)
             out.append(np.stack([A2, B2, a2, b2], axis=1))
+        # B vanished: its growing twin (A, A, a, b) ~ (A/2, 0, a/4, b/4) is exact and as
+        # stuck; B lifted, the rest kept (other rows: a copy of the first twin)
+        gone = ~(B >= B_GONE * A)
+        for f in B_LIFT:
+            out.append(np.where(gone[:, None], np.stack([A, f * A, a, b], axis=1), out[0]))
     return out
 
 
