@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import DataError
-from ._refine import MAX_SHIFT, SMALL, accept, merge_ok, refine_peaks
+from ._refine import refine_found
 from ._system import FWHM_GAUSS
 
 __all__ = ["DRTPeaks", "PeakTracks", "find_peaks", "track_peaks"]
@@ -333,7 +333,7 @@ def find_peaks(result, min_prominence: float = 0.1, refine: str | bool = "auto")
         if result.samples is not None and level is not None and pk:
             _intervals(result, b, lt, pk, float(level))
         found.append(pk)
-    refined = _refine_found(result, found, refine)
+    refined = refine_found(result, found, refine)
     P = max([len(p) for p in found] + [1])
     keys = ("lt", "area", "width", "height", "prom", "sign", "tau_lo", "tau_hi", "area_lo",
             "area_hi")
@@ -348,110 +348,6 @@ def find_peaks(result, min_prominence: float = 0.1, refine: str | bool = "auto")
                     count=np.array([len(p) for p in found], np.int64), sign=arr["sign"],
                     tau_lo=arr["tau_lo"], tau_hi=arr["tau_hi"], area_lo=arr["area_lo"],
                     area_hi=arr["area_hi"], refined=refined)
-
-
-def _refine_found(result, found, refine) -> np.ndarray:
-    """Refine the peaks in ``found`` (per spectrum lists of dicts) in place where
-    ``refine`` asks for it: backward elimination of the peaks the ZARC-per-peak fit does
-    not need, then the fit's areas and positions where it is accepted; (B,) bool: the
-    refined spectra (the others keep their peaks unchanged)."""
-    B = len(found)
-    done = np.zeros(B, bool)
-    if refine is False:
-        return done
-    signs = [np.array([p["sign"] for p in pk]) for pk in found]
-    if refine == "auto":
-        want = [b for b in range(B) if len(signs[b]) and (signs[b] > 0).any()
-                and (signs[b] < 0).any()]
-    else:
-        want = [b for b in range(B) if len(signs[b])]
-    misfit = (np.full(B, np.nan) if result.misfit is None else np.asarray(result.misfit))
-    current = {b: (pk, fit) for _, b, pk, fit in _fit_all(result, [(b, found[b]) for b in want])
-               if fit is not None and np.isfinite(fit[3])}
-    live = [b for b in current if _suspect(*current[b])]
-    while live:
-        dropped = [(b, j) for b in live for j in range(len(current[b][0]))]
-        jobs = [(b, current[b][0][:j] + current[b][0][j + 1:]) for b, j in dropped]
-        # of the peaks whose removal passes the test, the one that leaves every fitted
-        # time constant near its own DRT apex goes (a ringing lobe and its main peak give
-        # the same fit without either: the lobe should go), then the smallest in the DRT
-        best: dict[int, tuple] = {}
-        for q, b, pk, fit in _fit_all(result, jobs):
-            j = dropped[q][1]
-            if fit is None or not np.isfinite(fit[3]):
-                continue
-            n_obs = 2 * int(np.sum(_used(result, b)))
-            if not merge_ok(fit[3], current[b][1][3], n_obs, 3 * len(current[b][0]) + 2):
-                continue
-            lt0 = np.array([p["lt"] for p in pk])
-            key = (bool(np.any(np.abs(fit[1] - lt0) > MAX_SHIFT * np.log(10))),
-                   abs(current[b][0][j]["area"]))
-            if b not in best or key < best[b][0]:
-                best[b] = (key, pk, fit)
-        live = []
-        for b, (_, pk, fit) in best.items():
-            current[b] = (pk, fit)
-            if _suspect(pk, fit):
-                live.append(b)
-    for b, (pk, fit) in current.items():
-        lt0 = np.array([[p["lt"] for p in pk]])
-        if accept(fit[0][None], fit[4][None], fit[1][None], lt0, fit[2:3], misfit[b:b + 1],
-                  result.options.get("max_misfit", 0.03))[0]:
-            done[b] = True
-            _apply(pk, fit)
-            found[b][:] = pk
-    return done
-
-
-def _suspect(pk, fit) -> bool:
-    """Whether a fit may hold peaks it does not need: two peaks of one sign, or a fitted
-    resistance below ``SMALL`` of the largest (a single arc with a single loop of
-    comparable size skips the elimination)."""
-    sg, R = fit[4], np.abs(fit[0])
-    return len(pk) > 1 and (len(set(sg.tolist())) < len(sg) or bool(R.min() < SMALL * R.max()))
-
-
-def _apply(pk, fit) -> None:
-    """Write a refinement (area, lt, ...) into the peak dicts ``pk``, moving the
-    credible intervals with the values."""
-    area, lt = fit[0], fit[1]
-    for j, p in enumerate(pk):
-        da, dl = area[j] - p["area"], lt[j] - p["lt"]
-        p.update(area=float(area[j]), lt=float(lt[j]))
-        if "area_lo" in p:
-            p["area_lo"], p["area_hi"] = p["area_lo"] + da, p["area_hi"] + da
-            p["tau_lo"], p["tau_hi"] = p["tau_lo"] * np.exp(dl), p["tau_hi"] * np.exp(dl)
-
-
-def _used(result, b) -> np.ndarray:
-    f = np.asarray(result.freq[b], np.float64)
-    Z = result.Z_fit[b] - result.residuals[b]
-    return (np.asarray(result.mask[b], bool) & np.isfinite(Z) & (Z != 0) & np.isfinite(f)
-            & (f > 0))
-
-
-def _fit_all(result, jobs):
-    """Refine every (spectrum b, peak list) job, batched by peak count and frequency grid;
-    yields (job index, b, peaks, (area, lt, misfit, cost, sign)) -- fit None for an empty
-    list."""
-    groups: dict[tuple, list] = {}
-    for q, (b, pk) in enumerate(jobs):
-        if not pk:
-            yield q, b, pk, None
-            continue
-        f = np.asarray(result.freq[b], np.float64)
-        groups.setdefault((len(pk), f.tobytes()), []).append((q, b, pk))
-    for members in groups.values():
-        rows = np.array([b for _, b, _ in members])
-        freq = np.asarray(result.freq[rows[0]], np.float64)
-        used = np.stack([_used(result, b) for b in rows])
-        Z = np.where(used, result.Z_fit[rows] - result.residuals[rows], 0.0)
-        sg = np.array([[p["sign"] for p in pk] for _, _, pk in members])
-        lt0 = np.array([[p["lt"] for p in pk] for _, _, pk in members])
-        freq = np.where(np.isfinite(freq) & (freq > 0), freq, 1.0)
-        area, lt, _, mis, cost = refine_peaks(freq, Z, used, sg, lt0)
-        for r, (q, b, pk) in enumerate(members):
-            yield q, b, pk, (area[r], lt[r], mis[r], cost[r], sg[r])
 
 
 def track_peaks(peaks: DRTPeaks, max_shift: float = 0.5) -> PeakTracks:

@@ -50,9 +50,11 @@ small loop inside the arc's flank) and, at 1 % noise, loop areas off by the nois
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
-__all__ = ["refine_peaks", "accept", "merge_ok", "MERGE_CHI2", "SMALL", "PHI_MIN", "PHI_START", "MISFIT_RATIO", "MISFIT_FLOOR",
+__all__ = ["refine_found", "refine_peaks", "accept", "merge_ok", "MERGE_CHI2", "SMALL", "PHI_MIN", "PHI_START", "MISFIT_RATIO", "MISFIT_FLOOR",
            "MAX_SHIFT", "ITERATIONS"]
 
 PHI_MIN = 0.3
@@ -208,3 +210,118 @@ def merge_ok(cost_fewer, cost, n_obs, n_par) -> np.ndarray:
     99.9 % quantile of chi2 with 3 degrees of freedom, 16.3)."""
     dof = np.maximum(np.asarray(n_obs) - n_par, 1)
     return cost_fewer <= cost * (1.0 + MERGE_CHI2 / dof) + 1e-20
+
+
+# ------------------------------------------------- peaks of a DRTResult (find_peaks)
+class PeakFit(NamedTuple):
+    """One spectrum's ZARC-per-peak fit: area (K,) ohm, lt (K,) ln s, misfit, cost (see
+    :func:`refine_peaks`), sign (K,)."""
+
+    area: np.ndarray
+    lt: np.ndarray
+    misfit: float
+    cost: float
+    sign: np.ndarray
+
+
+def refine_found(result, found, refine) -> np.ndarray:
+    """Refine the peaks in ``found`` (per spectrum lists of dicts) in place where
+    ``refine`` asks for it: backward elimination of the peaks the ZARC-per-peak fit does
+    not need, then the fit's areas and positions where it is accepted; (B,) bool: the
+    refined spectra (the others keep their peaks unchanged)."""
+    B = len(found)
+    done = np.zeros(B, bool)
+    if refine is False:
+        return done
+    signs = [np.array([p["sign"] for p in pk]) for pk in found]
+    if refine == "auto":
+        want = [b for b in range(B) if len(signs[b]) and (signs[b] > 0).any()
+                and (signs[b] < 0).any()]
+    else:
+        want = [b for b in range(B) if len(signs[b])]
+    misfit = (np.full(B, np.nan) if result.misfit is None else np.asarray(result.misfit))
+    current = {b: (pk, fit) for _, b, pk, fit in _fit_all(result, [(b, found[b]) for b in want])
+               if fit is not None and np.isfinite(fit.cost)}
+    live = [b for b in current if _suspect(*current[b])]
+    while live:
+        dropped = [(b, j) for b in live for j in range(len(current[b][0]))]
+        jobs = [(b, current[b][0][:j] + current[b][0][j + 1:]) for b, j in dropped]
+        # of the peaks whose removal passes the test, the one that leaves every fitted
+        # time constant near its own DRT apex goes (a ringing lobe and its main peak give
+        # the same fit without either: the lobe should go), then the smallest in the DRT
+        best: dict[int, tuple] = {}
+        for q, b, pk, fit in _fit_all(result, jobs):
+            j = dropped[q][1]
+            if fit is None or not np.isfinite(fit.cost):
+                continue
+            n_obs = 2 * int(np.sum(_used(result, b)))
+            if not merge_ok(fit.cost, current[b][1].cost, n_obs, 3 * len(current[b][0]) + 2):
+                continue
+            lt0 = np.array([p["lt"] for p in pk])
+            key = (bool(np.any(np.abs(fit.lt - lt0) > MAX_SHIFT * np.log(10))),
+                   abs(current[b][0][j]["area"]))
+            if b not in best or key < best[b][0]:
+                best[b] = (key, pk, fit)
+        live = []
+        for b, (_, pk, fit) in best.items():
+            current[b] = (pk, fit)
+            if _suspect(pk, fit):
+                live.append(b)
+    for b, (pk, fit) in current.items():
+        lt0 = np.array([[p["lt"] for p in pk]])
+        if accept(fit.area[None], fit.sign[None], fit.lt[None], lt0, np.array([fit.misfit]),
+                  misfit[b:b + 1], result.options.get("max_misfit", 0.03))[0]:
+            done[b] = True
+            _apply(pk, fit)
+            found[b][:] = pk
+    return done
+
+
+def _suspect(pk, fit) -> bool:
+    """Whether a fit may hold peaks it does not need: two peaks of one sign, or a fitted
+    resistance below ``SMALL`` of the largest (a single arc with a single loop of
+    comparable size skips the elimination)."""
+    sg, R = fit.sign, np.abs(fit.area)
+    return len(pk) > 1 and (len(set(sg.tolist())) < len(sg) or bool(R.min() < SMALL * R.max()))
+
+
+def _apply(pk, fit) -> None:
+    """Write a refinement (area, lt, ...) into the peak dicts ``pk``, moving the
+    credible intervals with the values."""
+    area, lt = fit.area, fit.lt
+    for j, p in enumerate(pk):
+        da, dl = area[j] - p["area"], lt[j] - p["lt"]
+        p.update(area=float(area[j]), lt=float(lt[j]))
+        if "area_lo" in p:
+            p["area_lo"], p["area_hi"] = p["area_lo"] + da, p["area_hi"] + da
+            p["tau_lo"], p["tau_hi"] = p["tau_lo"] * np.exp(dl), p["tau_hi"] * np.exp(dl)
+
+
+def _used(result, b) -> np.ndarray:
+    f = np.asarray(result.freq[b], np.float64)
+    Z = result.Z_fit[b] - result.residuals[b]
+    return (np.asarray(result.mask[b], bool) & np.isfinite(Z) & (Z != 0) & np.isfinite(f)
+            & (f > 0))
+
+
+def _fit_all(result, jobs):
+    """Refine every (spectrum b, peak list) job, batched by peak count and frequency grid;
+    yields (job index, b, peaks, :class:`PeakFit`) -- fit None for an empty list."""
+    groups: dict[tuple, list] = {}
+    for q, (b, pk) in enumerate(jobs):
+        if not pk:
+            yield q, b, pk, None
+            continue
+        f = np.asarray(result.freq[b], np.float64)
+        groups.setdefault((len(pk), f.tobytes()), []).append((q, b, pk))
+    for members in groups.values():
+        rows = np.array([b for _, b, _ in members])
+        freq = np.asarray(result.freq[rows[0]], np.float64)
+        used = np.stack([_used(result, b) for b in rows])
+        Z = np.where(used, result.Z_fit[rows] - result.residuals[rows], 0.0)
+        sg = np.array([[p["sign"] for p in pk] for _, _, pk in members])
+        lt0 = np.array([[p["lt"] for p in pk] for _, _, pk in members])
+        freq = np.where(np.isfinite(freq) & (freq > 0), freq, 1.0)
+        area, lt, _, mis, cost = refine_peaks(freq, Z, used, sg, lt0)
+        for r, (q, b, pk) in enumerate(members):
+            yield q, b, pk, PeakFit(area[r], lt[r], mis[r], cost[r], sg[r])
