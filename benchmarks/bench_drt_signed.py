@@ -85,7 +85,8 @@ def test_signed_drt_throughput(benchmark):
     benchmark.extra_info.update(signed_over_nonneg=ratio, exact_fraction=frac)
 
 
-def _loops(n, seed, noise=0.002, sep=(1.8, 3.0), ratio=(0.15, 0.6), phi=(0.9, 1.0)):
+def _loops(n, seed, noise=0.002, sep=(1.8, 3.0), ratio=(0.15, 0.6), phi=(0.9, 1.0),
+           loop_phi=(1.0, 1.0)):
     """Arc + loop spectra like ``inductive_loops`` with adjustable ranges; (Z, truth)."""
     rng = np.random.default_rng(seed)
     w = 2 * np.pi * F
@@ -97,7 +98,7 @@ def _loops(n, seed, noise=0.002, sep=(1.8, 3.0), ratio=(0.15, 0.6), phi=(0.9, 1.
         R2 = R1 * rng.uniform(*ratio)
         t2 = 10 ** min(np.log10(t1) + rng.uniform(*sep), hi - 0.5)
         z = (R1 * rng.uniform(0.05, 0.5) + R1 / (1 + (1j * w * t1) ** rng.uniform(*phi))
-             - R2 / (1 + 1j * w * t2))
+             - R2 / (1 + (1j * w * t2) ** rng.uniform(*loop_phi)))
         Z[i] = z * (1 + noise * (rng.standard_normal(F.size) + 1j * rng.standard_normal(F.size)))
         truth[i] = R1, t1, R2, t2
     return Z, truth
@@ -143,6 +144,8 @@ PEAK_CASES = (("generator's ranges, 0.2 % noise", {}),
               ("loops 1.2-1.8 decades from the arc", dict(sep=(1.2, 1.8))),
               ("arcs of phi 0.8-0.9", dict(phi=(0.8, 0.9))),
               ("loops of 10-20 % of the arc", dict(ratio=(0.1, 0.2))),
+              ("Debye arcs, loops of phi 0.8-1 (1.5-3.5 decades)",
+               dict(phi=(1.0, 1.0), loop_phi=(0.8, 1.0), sep=(1.5, 3.5))),
               ("R0-p(R1,CPE1)-p(R2,L2), 0.2 % noise", dict(circuit=True)),
               ("R0-p(R1,CPE1)-p(R2,L2), 1 % noise", dict(circuit=True, noise=0.01)))
 N_PEAKS = 500

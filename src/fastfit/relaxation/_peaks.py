@@ -12,6 +12,7 @@ from ._system import FWHM_GAUSS
 __all__ = ["DRTPeaks", "PeakTracks", "find_peaks", "track_peaks"]
 
 VANISH = 1e-3       # gamma below this fraction of max |gamma| ends a peak's region
+LOOP_FLOOR = 0.03   # negative peaks: prominence scale at least this fraction of max |gamma|
 
 
 @dataclass(frozen=True, eq=False)
@@ -286,8 +287,11 @@ def find_peaks(result, min_prominence: float = 0.1, refine: str | bool = "auto")
 
     A peak is an interior local maximum of gamma (or, for negative peaks, of -gamma) on
     ``result.tau`` whose topographic prominence is at least ``min_prominence`` times the
-    largest |gamma| of that spectrum (maxima at the ends of the tau grid, e.g. a
-    capacitive tail, are not reported but still bound the regions of their neighbours).
+    largest |gamma| of that spectrum -- for negative peaks the largest |gamma| of the
+    negative part, but at least ``LOOP_FLOOR`` (3 %) of the largest of all: a broad loop
+    beside a sharp arc may peak below 10 % of the arc (maxima at the ends of the tau
+    grid, e.g. a capacitive tail, are not reported but still bound the regions of their
+    neighbours).
     Positive and negative peaks are found on max(gamma, 0) and max(-gamma, 0)
     separately.  With sign regions (``sign="auto"``) a maximum that stays above half its
     height up to a sign boundary is treated like a grid-end maximum: its flank there is
@@ -325,8 +329,15 @@ def find_peaks(result, min_prominence: float = 0.1, refine: str | bool = "auto")
         meas = _measured_range(result, b)
         pk = []
         for sgn in (1.0, -1.0):
+            scale = gmax
+            if sgn < 0 and np.isfinite(gmax):
+                # a loop is judged against the largest |gamma| of its own sign (a broad
+                # loop beside a sharp arc is lower than 10 % of the arc), not below
+                # LOOP_FLOOR of the largest |gamma| of all
+                scale = max(float(np.max(-g)), LOOP_FLOOR * gmax)
             for p in _one(lt, np.maximum(sgn * g, 0.0), wts, ltb, np.maximum(sgn * coef, 0.0),
-                          min_prominence, gmax, walls, meas):
+                          min_prominence * scale / gmax if gmax > 0 else min_prominence,
+                          gmax, walls, meas):
                 p.update(sign=sgn, area=sgn * p["area"], height=sgn * p["height"])
                 pk.append(p)
         pk.sort(key=lambda p: p["lt"])

@@ -41,12 +41,13 @@ loop of comparable size keeps both without the extra fits.
 
 Measured (500 spectra per case, ``benchmarks/bench_drt_signed.py``, 71 points 100 kHz -
 10 mHz; both peaks within 0.1 decade and 5 %, integrals -> refined): the generator's
-ranges at 0.2 / 0.5 / 1 % noise 98.0 -> 100 / 88.4 -> 100 / 60.6 -> 97.2 %; loops 1.2-1.8
-decades from the arc 58.6 -> 99.4 %; arcs of phi 0.8-0.9 76.6 -> 100 %; loops of 10-20 %
-of the arc 83.2 -> 99.8 %; ``R0-p(R1,CPE1)-p(R2,L2)`` from the circuit string at 0.2 / 1 %
-noise 82.2 -> 100 / 30.0 -> 94.4 %.  The misses left: peaks the DRT does not show (a
-small loop inside the arc's flank) and, at 1 % noise, loop areas off by the noise.  Cost:
-0.5-0.9 ms per spectrum against 0.2 ms for the integrals (the DRT itself ~0.5 ms).
+ranges at 0.2 / 0.5 / 1 % noise 97.4 -> 100 / 83.2 -> 99.8 / 50.0 -> 95.6 %; loops 1.2-1.8
+decades from the arc 58.0 -> 98.2 %; arcs of phi 0.8-0.9 76.2 -> 100 %; loops of 10-20 %
+of the arc 81.8 -> 100 %; Debye arcs with loops of phi 0.8-1 26.0 -> 99.6 %;
+``R0-p(R1,CPE1)-p(R2,L2)`` from the circuit string at 0.2 / 1 % noise 82.2 -> 100 /
+28.6 -> 94.4 %.  The misses left: peaks the DRT does not show (a small loop inside the
+arc's flank) and, at 1 % noise, loop areas off by the noise.  Cost: 0.6-2.6 ms per
+spectrum against 0.2 ms for the integrals (the DRT itself ~0.5 ms).
 """
 from __future__ import annotations
 
