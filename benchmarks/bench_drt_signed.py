@@ -31,7 +31,7 @@ import numpy as np
 from scipy.optimize import nnls
 
 from fastfit.relaxation import drt, drt_system
-from fastfit.synthetic import drt_mixtures, inductive_loops
+from fastfit.synthetic import circuit_loops, drt_mixtures, inductive_loops
 
 F = np.logspace(5, -2, 71)
 N = 2_000
@@ -104,28 +104,6 @@ def _loops(n, seed, noise=0.002, sep=(1.8, 3.0), ratio=(0.15, 0.6), phi=(0.9, 1.
     return Z, truth
 
 
-def _circuit_loops(n, seed, noise=0.002):
-    """``R0-p(R1,CPE1)-p(R2,L2)`` from the circuit string: p(R2, L2) = R2 - R2 / (1 + j w
-    L2/R2), a loop of -R2 at tau2 = L2/R2 (R_inf = R0 + R2); R1 1-1e4 ohm, n 0.85-1,
-    R2 = 0.2-0.8 R1 at least 1.5 decades above tau1; noise ``noise`` x |Z| on each part."""
-    import fastfit as ff
-
-    rng = np.random.default_rng(seed)
-    w = 2 * np.pi * F
-    lo, hi = np.log10(1 / w.max()), np.log10(1 / w.min())
-    P, truth = np.zeros((n, 6)), np.zeros((n, 4))
-    for i in range(n):
-        R1, t1 = 10 ** rng.uniform(0, 4), 10 ** rng.uniform(lo + 1, hi - 2.5)
-        phi = rng.uniform(0.85, 1.0)
-        R2 = R1 * rng.uniform(0.2, 0.8)
-        t2 = 10 ** rng.uniform(np.log10(t1) + 1.5, hi - 0.3)
-        P[i] = R1 * rng.uniform(0.05, 1), R1, t1 ** phi / R1, phi, R2, R2 * t2
-        truth[i] = R1, t1, R2, t2
-    Z = ff.Circuit("R0-p(R1,CPE1)-p(R2,L2)").impedance(F, P)
-    Z = Z + noise * np.abs(Z) * (rng.standard_normal(Z.shape) + 1j * rng.standard_normal(Z.shape))
-    return Z, truth
-
-
 def _rule(p, truth) -> float:
     ok = 0
     for i, (R1, t1, R2, t2) in enumerate(truth):
@@ -155,7 +133,7 @@ def peak_rows():
     rows = []
     for label, kw in PEAK_CASES:
         kw = dict(kw)
-        Z, truth = (_circuit_loops(N_PEAKS, 11, **{k: v for k, v in kw.items() if k != "circuit"})
+        Z, truth = (circuit_loops(F, N_PEAKS, 11, **{k: v for k, v in kw.items() if k != "circuit"})
                     if kw.pop("circuit", False) else _loops(N_PEAKS, 11, **kw))
         d = drt(F, Z, lam=LAM, sign="auto")
         t0 = time.perf_counter()

@@ -6,7 +6,7 @@ import numpy as np
 from ._basic import add_noise
 
 # ---------------------------------------------------------------- DRT (issue 6) -----
-__all__ = ["drt_mixtures", "drt_series", "inductive_loops"]
+__all__ = ["drt_mixtures", "drt_series", "inductive_loops", "circuit_loops"]
 
 
 def drt_mixtures(freq, n: int, seed: int = 0, noise=(1e-3, 1e-2)):
@@ -85,4 +85,38 @@ def inductive_loops(freq, n: int, seed: int = 0, noise: float = 0.002):
         Z[i] = add_noise(z, noise, rng)
         for k, v in zip(truth, (R1, t1, R2, t2)):
             truth[k][i] = v
+    return Z, truth
+
+
+def circuit_loops(freq, n: int, seed: int = 0, noise: float = 0.002):
+    """Arc + loop spectra built from the circuit string ``R0-p(R1,CPE1)-p(R2,L2)`` (signed
+    DRT, issue 21), as a user would: p(R2, L2) = R2 - R2 / (1 + j w L2/R2) is a loop of
+    -R2 at tau2 = L2 / R2 (R_inf = R0 + R2).
+
+    R1 1-1e4 ohm with tau1 log-uniform from 1 decade inside the highest frequency to 2.5
+    decades before the lowest, n 0.85-1 (Q = tau1^n / R1); R2 0.2-0.8 R1 with tau2 at
+    least 1.5 decades above tau1 and 0.3 decade inside the lowest frequency; R0 0.05-1 R1;
+    noise ``noise`` x |Z| on the real and on the imaginary part.
+
+    Returns
+    -------
+    Z : (n, F) complex128, ohm
+    truth : (n, 4) R1, tau1, R2, tau2 (a positive DRT peak of area R1 at tau1 and a
+        negative one of area -R2 at tau2)
+    """
+    from ..circuit import Circuit
+
+    rng = np.random.default_rng(seed)
+    w = 2 * np.pi * np.asarray(freq, np.float64)
+    lo, hi = np.log10(1 / w.max()), np.log10(1 / w.min())
+    P, truth = np.zeros((n, 6)), np.zeros((n, 4))
+    for i in range(n):
+        R1, t1 = 10 ** rng.uniform(0, 4), 10 ** rng.uniform(lo + 1, hi - 2.5)
+        e = rng.uniform(0.85, 1.0)
+        R2 = R1 * rng.uniform(0.2, 0.8)
+        t2 = 10 ** rng.uniform(np.log10(t1) + 1.5, hi - 0.3)
+        P[i] = R1 * rng.uniform(0.05, 1), R1, t1 ** e / R1, e, R2, R2 * t2
+        truth[i] = R1, t1, R2, t2
+    Z = Circuit("R0-p(R1,CPE1)-p(R2,L2)").impedance(freq, P)
+    Z = Z + noise * np.abs(Z) * (rng.standard_normal(Z.shape) + 1j * rng.standard_normal(Z.shape))
     return Z, truth
