@@ -20,9 +20,9 @@ W = 2 * np.pi * F
 def _arc_loops(n, seed, noise=0.003):
     """Harder than synthetic.inductive_loops: loops 1.3-1.8 decades from the arc, arcs
     with phi 0.8-1, loops of 20-60 % of the arc (smaller loops this close to the arc
-    often never turn Im Z positive: sign="auto" then sees no loop at all).  Returns Z (n, F), truth (n, 4):
-    R1, tau1, R2, tau2 (a positive peak of area R1 at tau1, a negative one of -R2 at
-    tau2)."""
+    often never turn Im Z positive: sign="auto" then sees no loop at all).  Returns
+    Z (n, F), truth (n, 4): R1, tau1, R2, tau2 (a positive peak of area R1 at tau1, a
+    negative one of -R2 at tau2)."""
     rng = np.random.default_rng(seed)
     Z, truth = np.zeros((n, F.size), complex), np.zeros((n, 4))
     for i in range(n):
@@ -91,7 +91,8 @@ def test_refinement_is_the_least_squares_optimum(hard):
         def res(th):
             z = th[0] + 1j * W * th[1]
             for k in range(2):
-                z = z + s[k] * th[2 + 3 * k] / (1 + (1j * W * np.exp(th[3 + 3 * k])) ** th[4 + 3 * k])
+                R, lt, e = th[2 + 3 * k:5 + 3 * k]
+                z = z + s[k] * R / (1 + (1j * W * np.exp(lt)) ** e)
             r = (z - Z[i]) * wt
             return np.r_[r.real, r.imag]
 
@@ -100,9 +101,11 @@ def test_refinement_is_the_least_squares_optimum(hard):
         for k in range(2):
             R, t = (R1, t1) if s[k] > 0 else (R2, t2)
             th0[2 + 3 * k:5 + 3 * k] = R, np.log(t), 0.95
-        ref = least_squares(res, th0, bounds=([-np.inf, -np.inf, 0, -np.inf, 0.3] + [0, -np.inf, 0.3],
-                                              [np.inf, np.inf, np.inf, np.inf, 1.0] + [np.inf, np.inf, 1.0]),
-                            xtol=1e-14, ftol=1e-14, gtol=1e-14)
+        inf = np.inf
+        lower = [-inf, -inf] + [0, -inf, 0.3] * 2
+        upper = [inf, inf] + [inf, inf, 1.0] * 2
+        ref = least_squares(res, th0, bounds=(lower, upper), xtol=1e-14, ftol=1e-14,
+                            gtol=1e-14)
         assert cost[0] <= 2 * ref.cost * (1 + 1e-6)
         np.testing.assert_allclose(area[0], s * ref.x[[2, 5]], rtol=1e-4)
         np.testing.assert_allclose(pk["area"], area[0], rtol=1e-6)   # restarted at its own optimum

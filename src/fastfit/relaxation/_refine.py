@@ -26,9 +26,9 @@ positions with phi = ``PHI_START``.
 The refined values replace the DRT's only where the model explains the data as well as
 the DRT does: relative RMS misfit at most ``MISFIT_RATIO`` times the DRT's plus
 ``MISFIT_FLOOR`` and within the result's ``max_misfit`` (3 %), every R_k > 0 and every
-tau_k within ``MAX_SHIFT`` decades of its DRT apex.  Where the processes are not ZARC-like (a Warburg or Gerischer tail, a rising tail
-at the grid end, a DRT fitted with a series ``tail``) the misfit test fails and the
-integrals stay.
+tau_k within ``MAX_SHIFT`` decades of its DRT apex.  Where the processes are not
+ZARC-like (a Warburg or Gerischer tail, a rising tail at the grid end, a DRT fitted with
+a series ``tail``) the misfit test fails and the integrals stay.
 
 Extra peaks: with noise, or next to a broad arc (phi ~0.8), the DRT at lam = 1e-6 splits
 one process into a main peak and ringing lobes (10-30 % prominence), and noise adds
@@ -55,8 +55,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["refine_found", "refine_peaks", "accept", "merge_ok", "MERGE_CHI2", "SMALL", "PHI_MIN", "PHI_START", "MISFIT_RATIO", "MISFIT_FLOOR",
-           "MAX_SHIFT", "ITERATIONS"]
+__all__ = ["refine_found", "refine_peaks", "accept", "merge_ok", "MERGE_CHI2", "SMALL",
+           "PHI_MIN", "PHI_START", "MISFIT_RATIO", "MISFIT_FLOOR", "MAX_SHIFT", "ITERATIONS"]
 
 PHI_MIN = 0.3
 PHI_START = 0.9
