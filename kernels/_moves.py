@@ -6,13 +6,16 @@ from __future__ import annotations
 import numpy as np
 
 from ._fit import FitConfig, FitOut, fresh_state, lm_continue, lm_rescue
-from ._lm import FTOL, RUNNING, LMState
+from ._lm import RUNNING, LMState
 from ._reloc import RelocTables, pair_starts, relocation_starts
-from ._states import better_of, host_state, put_rows, rescue_size, row_groups, take_rows
+from ._states import (SMALL_CHUNK, better_of, host_state, put_rows, rescue_size, row_groups,
+                      take_rows)
 
-__all__ = ["suspicious", "tournament", "escalate", "loose_rows", "twin_moves", "relocate",
+__all__ = ["suspicious", "tournament", "run_rows", "escalate", "loose_rows", "twin_moves", "relocate",
            "TWIN_ROUNDS", "TWIN_GAIN"]
 
+RELOC_TOP = 1
+RELOC_MID = 0
 TWIN_ROUNDS = 3    # twin-move rounds; each on the results the previous round improved
 TWIN_GAIN = 1e-4   # ... by more than this relative chi2 (a basin change; 28 % of the T
                    # fits gain > 1e-6 from a twin, a polish of the same optimum; a T whose
@@ -33,52 +36,71 @@ def suspicious(out: FitOut, free, logmask, chi2_limit) -> np.ndarray:
 
 
 def tournament(tree, cfg: FitConfig, st: LMState, idx, make_cands, short: int, data, free,
-                p_fixed) -> LMState:
+                p_fixed, top: int = 1, mid: int = 0) -> LMState:
     """Run the candidate starts of the spectra ``idx`` for ``short`` iterations each,
     continue the best per spectrum to the end of the budget, and keep it where it beats
     the state it would replace.  ``make_cands(rows)`` returns the candidates (a list of
-    (len(rows), P) physical points) of chunk rows ``rows``.  Many spectra run on the whole
-    chunk with the optimised program, a few in rescue-size groups."""
+    (len(rows), P) physical points) of chunk rows ``rows``.  With ``top`` > 1 and ``mid``
+    > 0, the ``top`` best candidates of every spectrum after ``short`` iterations continue
+    ``mid`` more (where still running) before the winner is picked.  Every (candidate,
+    spectrum) pair is one row of a flat batch (:func:`run_rows`), so few spectra with many
+    candidates fill whole compiled calls instead of padded groups."""
     lm = cfg.logmask
-    tols = (cfg.ftol, cfg.xtol, cfg.gtol)
     lo, hi = data[4], data[5]
     B = p_fixed.shape[0]
+    idx = np.asarray(idx)
+    n = idx.size
     best = take_rows(st, idx)
-    if B > 8 and idx.size > B // 2:
-        # the whole chunk in one call per candidate; rows outside idx start frozen
-        on = np.zeros(B, bool)
-        on[idx] = True
-        lead = None
-        for q in make_cands(np.arange(B)):
-            s0 = fresh_state(lm, q, lo, hi, free, p_fixed)
-            s0 = s0._replace(status=np.where(on, s0.status, FTOL).astype(np.int32))
-            var = take_rows(host_state(lm_continue(tree, lm, s0, *data, free, short, *tols)), idx)
-            lead = var if lead is None else better_of(var, lead)
-    else:
-        size = rescue_size(cfg, B, idx.size)
-        lead = best
-        for g in row_groups(np.arange(idx.size), size):
-            rows = idx[g]
-            glead = None
-            for q in make_cands(rows):
-                s0 = fresh_state(lm, q, lo[rows], hi[rows], free, p_fixed[rows])
-                sub = host_state(lm_rescue(tree, lm, s0, *(a[rows] for a in data), free, short,
-                                      *tols))
-                glead = sub if glead is None else better_of(sub, glead)
-            if glead is not None:
-                lead = put_rows(lead, g, glead)
-    if lead is None:
+    cands = list(make_cands(idx)) if n else []
+    if not cands:
         return st
-    running = np.nonzero(lead.status == RUNNING)[0]
-    remaining = max(cfg.iter_stage1 + cfg.iter_stage2 + cfg.iter_stage3 - short, 0)
-    if running.size and remaining > 0:
-        gsize = rescue_size(cfg, B, running.size)
-        for g in row_groups(running, gsize):
-            rows = idx[g]
-            sub = host_state(lm_rescue(tree, lm, take_rows(lead, g), *(a[rows] for a in data), free,
-                                  remaining, *tols))
-            lead = put_rows(lead, g, sub)
+    S = len(cands)
+    rows = np.tile(idx, S)                             # candidate-major: k = j * n + i
+    s0 = fresh_state(lm, np.concatenate(cands), lo[rows], hi[rows], free, p_fixed[rows])
+    var = run_rows(tree, cfg, s0, rows, short, data, free, B)
+    used = short
+    if top > 1 and mid > 0 and S > 1:
+        order = np.argsort(var.cost.reshape(S, n), axis=0, kind="stable")[:min(top, S)]
+        ext = (order * n + np.arange(n)[None, :]).ravel()
+        var = put_rows(var, ext, run_rows(tree, cfg, take_rows(var, ext), rows[ext], mid,
+                                          data, free, B))
+        used = short + mid
+    win = np.argmin(var.cost.reshape(S, n), axis=0) * n + np.arange(n)
+    lead = take_rows(var, win)
+    remaining = max(cfg.iter_stage1 + cfg.iter_stage2 + cfg.iter_stage3 - used, 0)
+    if remaining > 0:
+        lead = run_rows(tree, cfg, lead, idx, remaining, data, free, B)
     return put_rows(st, idx, better_of(lead, best))
+
+
+def run_rows(tree, cfg: FitConfig, state: LMState, rows, iters: int, data, free,
+             B: int) -> LMState:
+    """Continue the LM states ``state`` (N rows; row i fits chunk spectrum ``rows[i]``)
+    for up to ``iters`` iterations where still running, with the programs a chunk of ``B``
+    compiles anyway: whole-chunk calls while at least half a chunk is left, then rescue-size
+    groups (``_states.rescue_size``).  Rows are independent, so a state's result does not
+    depend on which others share its call."""
+    lm = cfg.logmask
+    tols = (cfg.ftol, cfg.xtol, cfg.gtol)
+    live = np.nonzero(np.asarray(state.status) == RUNNING)[0]
+    if not live.size or iters <= 0:
+        return state
+    out = state
+    pos = 0
+    if B > SMALL_CHUNK:
+        while live.size - pos >= B // 2:
+            g = next(row_groups(live[pos:pos + B], B))
+            pos += B
+            sub = host_state(lm_continue(tree, lm, take_rows(out, g),
+                                         *(a[rows[g]] for a in data), free, iters, *tols))
+            out = put_rows(out, g, sub)
+    rest = live[pos:]
+    if rest.size:
+        for g in row_groups(rest, rescue_size(cfg, B, rest.size)):
+            sub = host_state(lm_rescue(tree, lm, take_rows(out, g), *(a[rows[g]] for a in data),
+                                       free, iters, *tols))
+            out = put_rows(out, g, sub)
+    return out
 
 
 def escalate(tree, cfg: FitConfig, st: LMState, out: FitOut, flag, starts, pool, data, free,
@@ -170,4 +192,5 @@ def relocate(tree, cfg: FitConfig, st: LMState, out: FitOut, flag, reloc: RelocT
         return (relocation_starts(reloc, p[rows], sd)
                 + twin_candidates(cfg.move_twins, p[rows], w_lo[rows]))
 
-    return tournament(tree, cfg, st, idx, make_cands, cfg.reloc_iter, data, free, p_fixed)
+    return tournament(tree, cfg, st, idx, make_cands, cfg.reloc_iter, data, free, p_fixed,
+                      top=RELOC_TOP, mid=RELOC_MID)

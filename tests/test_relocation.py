@@ -205,3 +205,62 @@ def test_pair_moves_only_where_two_terms_can_trade_places(circuit, pairs):
     pr = prepare(np.broadcast_to(F, (1, F.size)), np.ones((1, F.size)) * (1 - 1j), c)
     assert _reloc_pairs(plan_starts(pr, None, scan=True).terms) == (RELOC_PAIRS if pairs else 0)
     assert RELOC_PAIRS == 4
+
+
+@pytest.mark.parametrize("n_rows, top, mid", [(3, 1, 0), (30, 1, 0), (30, 3, 40)])
+def test_tournament_flat_batch_equals_one_candidate_at_a_time(n_rows, top, mid):
+    """The tournament runs every (candidate, spectrum) pair as one row of a flat batch
+    (``kernels._moves.run_rows``: whole-chunk calls, then rescue groups).  Its result must
+    be what running each candidate alone on the whole chunk gives (LM rows are
+    independent): short run, the ``top`` best continued ``mid`` more, the best to the end
+    of the budget, kept where better -- here recomputed with plain whole-chunk calls."""
+    from fastfit.kernels._fit import fresh_state, lm_continue
+    from fastfit.kernels._moves import tournament
+    from fastfit.kernels._states import better_of, take_rows
+
+    B = 40
+    p, Z = _wo_tail_spectra(B, (2.5, 3.5), (1.5, 2.5))
+    P = p.shape[1]
+    pr = prepare(np.broadcast_to(F, Z.shape), Z, WO_TAIL)
+    cfg = FitConfig(logmask=tuple(bool(v) for v in pr.logmask), n_picks=0, n_escalate=0,
+                    iter_stage1=6, iter_stage2=10, iter_stage3=100, rescue_frac=0.25,
+                    ftol=1e-12, xtol=1e-12, gtol=1e-14, keep=1)
+    data = (2 * np.pi * np.broadcast_to(F, Z.shape), Z, pr.w_re, pr.w_im,
+            np.broadcast_to(pr.lo, (B, P)), np.broadcast_to(pr.hi, (B, P)))
+    free = np.ones(P, bool)
+    rng = np.random.default_rng(3)
+    cands = [p * np.exp(rng.normal(0, s, p.shape)) for s in (0.1, 0.5, 1.0, 2.0)]
+    for q in cands:
+        q[:, 3] = np.clip(p[:, 3] + rng.normal(0, 0.05, B), 0.5, 1.0)
+    tols = (cfg.ftol, cfg.xtol, cfg.gtol)
+    lm = cfg.logmask
+
+    def run(state, iters):
+        return type(state)(*map(np.asarray, lm_continue(WO_TAIL.tree, lm, state, *data, free,
+                                                        iters, *tols)))
+
+    start = run(fresh_state(lm, p * 1.5, *data[4:], free, p), 3)   # a half-done "result"
+    idx = np.sort(rng.choice(B, n_rows, replace=False))
+    short = 8
+    got = tournament(WO_TAIL.tree, cfg, start, idx, lambda rows: [q[rows] for q in cands],
+                     short, data, free, p, top=top, mid=mid)
+    # reference: one candidate at a time, whole chunk
+    var = [run(fresh_state(lm, q, *data[4:], free, p), short) for q in cands]
+    if top > 1:
+        order = np.argsort(np.stack([v.cost for v in var]), axis=0, kind="stable")
+        for j, v in enumerate(var):            # candidate j continues where it is top-ranked
+            on = np.any(order[:top] == j, axis=0)
+            e = run(v, mid)
+            var[j] = type(v)(*(np.where(on.reshape((-1,) + (1,) * (a.ndim - 1)), ea, a)
+                               for a, ea in zip(v, e)))
+    costs = np.stack([v.cost for v in var])
+    win = np.argmin(costs, axis=0)
+    lead = type(start)(*(np.stack(leaves)[win, np.arange(B)] for leaves in zip(*var)))
+    used = short + (mid if top > 1 else 0)
+    lead = run(lead, 116 - used)
+    ref = better_of(take_rows(lead, idx), take_rows(start, idx))
+    np.testing.assert_allclose(got.cost[idx], ref.cost, rtol=1e-12)
+    np.testing.assert_allclose(got.x[idx], ref.x, rtol=1e-10, atol=1e-12)
+    others = np.setdiff1d(np.arange(B), idx)
+    np.testing.assert_array_equal(got.x[others], start.x[others])
+    assert np.all(got.cost[idx] <= start.cost[idx])
