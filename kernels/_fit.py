@@ -42,6 +42,8 @@ class FitConfig(NamedTuple):
     reloc_iter: int = 50    # LM iterations of every relocation start before the tournament
     reloc_pairs: int = 0    # chained two-term moves for results still loose after the
                             # single moves (0: none)
+    reloc_mid: int = 0      # further LM iterations of every relocation move still running
+                            # after reloc_iter, before the winner is picked (0: none)
     loose_mask: tuple = ()  # (P,) bool: parameters whose looseness counts (() = all); a
                             # CPE's Q is left out, its error follows n's through the units
     move_twins: tuple = ()  # the same, tried with the relocation moves on loose results only

@@ -11,11 +11,9 @@ from ._reloc import RelocTables, pair_starts, relocation_starts
 from ._states import (SMALL_CHUNK, better_of, host_state, put_rows, rescue_size, row_groups,
                       take_rows)
 
-__all__ = ["suspicious", "tournament", "run_rows", "escalate", "loose_rows", "twin_moves", "relocate",
-           "TWIN_ROUNDS", "TWIN_GAIN"]
+__all__ = ["suspicious", "tournament", "run_rows", "escalate", "loose_rows", "twin_moves",
+           "relocate", "TWIN_ROUNDS", "TWIN_GAIN"]
 
-RELOC_TOP = 1
-RELOC_MID = 0
 TWIN_ROUNDS = 3    # twin-move rounds; each on the results the previous round improved
 TWIN_GAIN = 1e-4   # ... by more than this relative chi2 (a basin change; 28 % of the T
                    # fits gain > 1e-6 from a twin, a polish of the same optimum; a T whose
@@ -193,4 +191,4 @@ def relocate(tree, cfg: FitConfig, st: LMState, out: FitOut, flag, reloc: RelocT
                 + twin_candidates(cfg.move_twins, p[rows], w_lo[rows]))
 
     return tournament(tree, cfg, st, idx, make_cands, cfg.reloc_iter, data, free, p_fixed,
-                      top=RELOC_TOP, mid=RELOC_MID)
+                      top=1 << 30 if cfg.reloc_mid else 1, mid=cfg.reloc_mid)

@@ -264,3 +264,71 @@ def test_tournament_flat_batch_equals_one_candidate_at_a_time(n_rows, top, mid):
     others = np.setdiff1d(np.arange(B), idx)
     np.testing.assert_array_equal(got.x[others], start.x[others])
     assert np.all(got.cost[idx] <= start.cost[idx])
+
+
+def _two_arc_w(p, w):
+    z = p[0] + 0j
+    for R, Q, n in (p[1:4], p[4:7]):
+        z = z + R / (1 + R * Q * (1j * w) ** n)
+    return z
+
+
+@pytest.fixture(scope="module")
+def slow_moves():
+    from pathlib import Path
+
+    d = np.load(Path(__file__).parent / "synthetic" / "two_arc_slow_moves.npz")
+    freq, Z, truth = d["freq"], d["Z"], d["truth"]
+    b = TWO_ARC.default_bounds
+    w = 2 * np.pi * freq
+    ref = []
+    for z, p in zip(Z, truth):
+        def res(q, z=z):
+            r = (_two_arc_w(q, w) - z) / np.abs(z)
+            return np.concatenate([r.real, r.imag])
+        from scipy.optimize import least_squares
+        r = least_squares(res, p, bounds=(b[:, 0], b[:, 1]), method="trf", x_scale="jac",
+                          ftol=1e-15, xtol=1e-15, gtol=1e-15, max_nfev=5000)
+        ref.append(2 * r.cost)
+    return freq, Z, np.array(ref)
+
+
+@pytest.mark.parametrize("mid", [0, None])
+def test_relocation_moves_still_running_continue_on_arc_chains(slow_moves, mid, monkeypatch):
+    """Two overlapping or very unequal arcs: the move that leads to the optimum is often
+    not ahead after the tournament's 50 iterations (one started 3.8x above the leader and
+    ended 1 % below it after 140), so on circuits with two or more arc-like terms every
+    move still running continues RELOC_MID more before the winner is picked.  With it,
+    every spectrum reaches the truth-started scipy optimum; without it (mid = 0) the fit
+    stays 0.03-1.5 % above on most of them (the trap is real)."""
+    from fastfit.fitting import _driver
+
+    if mid is not None:
+        monkeypatch.setattr(_driver, "RELOC_MID", mid)
+    freq, Z, ref = slow_moves
+    chi2 = ff.fit(freq, Z, TWO_ARC).chi2
+    if mid is None:
+        assert np.all(chi2 <= ref * (1 + 1e-6)), chi2 / ref
+    else:
+        assert np.sum(chi2 > ref * (1 + 1e-4)) >= 3, chi2 / ref
+
+
+@pytest.mark.parametrize("circuit, extended", [
+    ("R0-p(R1,CPE1)-p(R2,CPE2)", True),                   # two arcs
+    ("L0-R0-p(R1,CPE1)-p(R2,CPE2)-p(R3,CPE3)", True),     # three arcs
+    ("R0-p(R1,CPE1)-p(R2,CPE2)-CPE3", True),              # two arcs and a CPE tail
+    ("R0-p(R1,CPE1)", False),                             # one arc
+    ("R0-p(R1-p(R2,CPE2),CPE1)", False),                  # nested: one top-level term
+    ("R0-p(R1,CPE1)-G1", False),                          # an arc and a diffusion term
+    ("R0-p(R1-Wo1,CPE1)", False),
+])
+def test_relocation_extension_only_on_arc_chains(circuit, extended):
+    """The extra iterations of relocation moves run where they were measured to help
+    (two or more arc-like terms), not where they only cost time."""
+    from fastfit.fitting._driver import RELOC_MID, _reloc_mid
+    from fastfit.fitting._starts import plan_starts
+
+    c = ff.Circuit(circuit)
+    pr = prepare(np.broadcast_to(F, (1, F.size)), np.ones((1, F.size)) * (1 - 1j), c)
+    assert _reloc_mid(plan_starts(pr, None, scan=True).terms) == (RELOC_MID if extended else 0)
+    assert RELOC_MID > 0
