@@ -318,13 +318,15 @@ def test_relocation_moves_still_running_continue_on_arc_chains(slow_moves, mid, 
     ("L0-R0-p(R1,CPE1)-p(R2,CPE2)-p(R3,CPE3)", True),     # three arcs
     ("R0-p(R1,CPE1)-p(R2,CPE2)-CPE3", True),              # two arcs and a CPE tail
     ("R0-p(R1,CPE1)", False),                             # one arc
-    ("R0-p(R1-p(R2,CPE2),CPE1)", False),                  # nested: one top-level term
+    ("R0-p(R1-p(R2,CPE2),CPE1)", True),                   # nested: exchange move twins
+    ("R0-p(R1-p(R2,C2),CPE1)", False),                    # nested, inner capacitor
     ("R0-p(R1,CPE1)-G1", False),                          # an arc and a diffusion term
     ("R0-p(R1-Wo1,CPE1)", False),
 ])
 def test_relocation_extension_only_on_arc_chains(circuit, extended):
     """The extra iterations of relocation moves run where they were measured to help
-    (two or more arc-like terms), not where they only cost time."""
+    (two or more arc-like terms; a nested arc, whose exchange twin needs them), not where
+    they only cost time."""
     from fastfit.fitting._driver import RELOC_MID, _reloc_mid
     from fastfit.fitting._starts import plan_starts
 

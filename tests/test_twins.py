@@ -541,9 +541,9 @@ def test_nested_swap_twins_exchange_the_resistors_and_keep_the_dc_value():
     parallel): R and R' exchanged, so R + R' (with R0 the DC resistance) is kept; the inner
     arc's time constant (R' Q)^(1/n) at NEST_FACTORS x its fitted value, n kept.  Found
     below the top level only (a top-level series R0-p(R1,CPE1) has none)."""
-    from fastfit.fitting._twins import NEST_FACTORS, circuit_move_twins
+    from fastfit.fitting._twins import NEST_FACTORS, _nested_swap, circuit_move_twins
 
-    (cols, fn), = circuit_move_twins(NESTED.tree)
+    (cols, fn), = [e for e in circuit_move_twins(NESTED.tree) if e[1] is _nested_swap]
     assert cols == (1, 2, 3, 4)
     assert circuit_move_twins(ff.Circuit("R0-p(R1,CPE1)-p(R2,CPE2)").tree) == ()
     (cols_c, _), = circuit_move_twins(ff.Circuit("R0-p(R1-p(R2,C2),CPE1)").tree)
@@ -570,6 +570,7 @@ def test_nested_roles_swapped_leave_with_the_move_twins(move_twins):
     (nested family: 22 -> 16 and 36 -> 22 misses in 400 spectra of two seeds)."""
     from fastfit.fitting import prepare
     from fastfit.fitting._relocplan import reloc_tables
+    from fastfit.fitting._driver import RELOC_MID
     from fastfit.fitting._starts import loose_mask
     from fastfit.fitting._twins import circuit_move_twins
     from fastfit.kernels import ELEMENTS, FitConfig, fit_pipeline
@@ -584,7 +585,7 @@ def test_nested_roles_swapped_leave_with_the_move_twins(move_twins):
     cfg = FitConfig(logmask=tuple(bool(v) for v in pr.logmask), n_picks=0, n_escalate=0,
                     iter_stage1=6, iter_stage2=10, iter_stage3=500, rescue_frac=0.25,
                     ftol=1e-12, xtol=1e-12, gtol=1e-14, keep=1, escalate=False,
-                    relocate=True, loose_mask=loose_mask(NESTED.tree),
+                    relocate=True, loose_mask=loose_mask(NESTED.tree), reloc_mid=RELOC_MID,
                     move_twins=circuit_move_twins(NESTED.tree) if move_twins else ())
     tab = reloc_tables(NESTED.tree, ELEMENTS, F_GEN.min(), F_GEN.max(), {}, P, F_GEN,
                        n_bands=8)
@@ -643,6 +644,78 @@ def test_randles_wsa_swap_moves_the_arc_exponent_too(with_arc):
                            start[:, None, :], (), (Z, pr.w_re ** 2, pr.w_im ** 2), reloc=tab)
         chi2.append(2 * float(out.cost[1]))
     if with_arc:
+        assert chi2[0] <= chi2[1] * (1 + 1e-6), chi2[0] / chi2[1]
+    else:
+        assert chi2[0] > chi2[1] * 1.01, chi2[0] / chi2[1]
+
+
+def test_nested_exchange_twins_trade_the_two_time_constants():
+    """The nested exchange (``_nested_exchange``): the inner arc takes the outer one's
+    time constant ((R + R') Q)^(1/n) and exponent, the outer the inner one's (R' Q')^(1/n'),
+    R + R' kept, R at EXCHANGE_R x its value (at most 0.9 of the sum).  Found for a nested
+    R||CPE inside a CPE-bounded branch only (not with an inner capacitor)."""
+    from fastfit.fitting._twins import EXCHANGE_R, _nested_exchange, circuit_move_twins
+
+    (cols, fn), = [e for e in circuit_move_twins(NESTED.tree) if e[1] is _nested_exchange]
+    assert cols == (1, 2, 3, 4, 5, 6)
+    assert not [e for e in circuit_move_twins(ff.Circuit("R0-p(R1-p(R2,C2),CPE1)").tree)
+                if e[1] is _nested_exchange]
+    rng = np.random.default_rng(9)
+    m = 20
+    p = np.stack([10 ** rng.uniform(0, 3, m), 10 ** rng.uniform(0, 4, m),
+                  10 ** rng.uniform(-7, -3, m), rng.uniform(0.6, 1.0, m),
+                  10 ** rng.uniform(-7, -3, m), rng.uniform(0.6, 1.0, m)], axis=1)
+    twins = fn(p)
+    assert len(twins) == len(EXCHANGE_R)
+    R_tot = p[:, 0] + p[:, 1]
+    tau_in = (p[:, 1] * p[:, 2]) ** (1 / p[:, 3])
+    tau_out = (R_tot * p[:, 4]) ** (1 / p[:, 5])
+    for fac, q in zip(EXCHANGE_R, twins):
+        np.testing.assert_allclose(q[:, 0] + q[:, 1], R_tot, rtol=1e-12)
+        np.testing.assert_allclose(q[:, 0], np.minimum(fac * p[:, 0], 0.9 * R_tot), rtol=1e-12)
+        np.testing.assert_allclose(q[:, [3, 5]], p[:, [5, 3]])
+        np.testing.assert_allclose((q[:, 1] * q[:, 2]) ** (1 / q[:, 3]), tau_out, rtol=1e-10)
+        np.testing.assert_allclose((R_tot * q[:, 4]) ** (1 / q[:, 5]), tau_in, rtol=1e-10)
+
+
+@pytest.mark.parametrize("exchange", [True, False])
+def test_nested_time_constants_exchanged_leave_with_the_move_twins(exchange, monkeypatch):
+    """A nested spectrum of the family benchmark (seed 23, spectrum 262: R1 = 18 ohm
+    outside an 8.8 kohm inner arc at 1.5 ms, n 0.92, the outer at 22 ms, n 0.77), fitted
+    from where a fit without moves ended: the two time constants and exponents exchanged
+    (inner at 20 ms, n 0.75; outer at 3.4 ms, n 0.90), R1 = 3.2 ohm, 1.13x the chi2 of
+    the fit from the truth.  With the exchange among the move twins the fit reaches the
+    truth's optimum; without it (the other moves only) it does not (family: 16 -> 14 and
+    22 -> 15 misses in 400 spectra of two seeds, with the extended moves)."""
+    from fastfit.fitting import _twins, prepare
+    from fastfit.fitting._driver import RELOC_MID
+    from fastfit.fitting._relocplan import reloc_tables
+    from fastfit.fitting._starts import loose_mask
+    from fastfit.kernels import ELEMENTS, FitConfig, fit_pipeline
+    from fastfit.synthetic import add_noise
+
+    f = np.logspace(6, -1, 71)
+    truth = np.array([[27.835, 18.337, 8812.9, 2.9063e-07, 0.92383, 6.1988e-06, 0.76649]])
+    trap = np.array([[27.797, 3.1510, 8840.4, 5.8814e-06, 0.75337, 6.9676e-07, 0.89555]])
+    Z = add_noise(NESTED.impedance(f, truth), 0.005, np.random.default_rng(1))
+    pr = prepare(np.broadcast_to(f, Z.shape), Z, NESTED)
+    P = NESTED.n_params
+    if not exchange:
+        monkeypatch.setattr(_twins, "nested_exchanges", lambda node: [])
+    cfg = FitConfig(logmask=tuple(bool(v) for v in pr.logmask), n_picks=0, n_escalate=0,
+                    iter_stage1=6, iter_stage2=10, iter_stage3=500, rescue_frac=0.25,
+                    ftol=1e-12, xtol=1e-12, gtol=1e-14, keep=1, escalate=False,
+                    relocate=True, loose_mask=loose_mask(NESTED.tree), reloc_mid=RELOC_MID,
+                    move_twins=_twins.circuit_move_twins(NESTED.tree))
+    tab = reloc_tables(NESTED.tree, ELEMENTS, f.min(), f.max(), {}, P, f, n_bands=8)
+    chi2 = []
+    for start in (trap, truth):
+        out = fit_pipeline(NESTED.tree, cfg, 2 * np.pi * np.broadcast_to(f, Z.shape), Z,
+                           pr.w_re, pr.w_im, pr.lo[None, :], pr.hi[None, :], np.ones(P, bool),
+                           start, start[:, None, :], (), (Z, pr.w_re ** 2, pr.w_im ** 2),
+                           reloc=tab)
+        chi2.append(2 * float(out.cost[0]))
+    if exchange:
         assert chi2[0] <= chi2[1] * (1 + 1e-6), chi2[0] / chi2[1]
     else:
         assert chi2[0] > chi2[1] * 1.01, chi2[0] / chi2[1]

@@ -20,7 +20,7 @@ from ._problem import FitProblem
 from ._result import FitResult, FitStatus, fit_status
 from ._relocplan import arc_like
 from ._scanplan import loose_mask
-from ._twins import circuit_move_twins, circuit_twins
+from ._twins import circuit_move_twins, circuit_twins, nested_exchanges
 from ._starts import N_SCAN, StartPlan, canonical_permutation, is_arc_chain, plan_starts
 
 __all__ = ["run", "STAGES", "assemble"]
@@ -35,8 +35,8 @@ RELOC_REL = 0.2          # relative standard error above which a result gets the
 RELOC_PAIRS = 4          # chained two-term moves for results still loose after the single
                          # moves (kernels._reloc.pair_starts; see _reloc_pairs)
 RELOC_MID = 150          # further iterations of the relocation moves still running after
-                         # RELOC_ITER, on circuits with two or more arc-like terms (see
-                         # _reloc_mid)
+                         # RELOC_ITER, on circuits with two or more arc-like terms or a
+                         # nested arc (see _reloc_mid)
 CHUNK_THREADS = 2        # chunks in flight at once on one CPU device: one chunk's host-side
                          # glue (numpy between the compiled programs) overlaps another's
                          # compiled work; 10,000 seed-circuit spectra 24 % faster on the
@@ -108,7 +108,8 @@ def _reloc_pairs(terms: list) -> int:
 def _reloc_mid(terms: list) -> int:
     """Extra LM iterations for relocation moves still running after RELOC_ITER, before
     the tournament picks its winner: RELOC_MID on circuits with two or more arc-like terms
-    (R||CPE chains, a CPE tail beside arcs), none otherwise.
+    (R||CPE chains, a CPE tail beside arcs) or a nested arc with the time-constant exchange
+    among its move twins (``_twins.nested_exchanges``), none otherwise.
 
     Measured (scratch A/B, 2026-12-05, seed 23, 400 spectra per family, misses against the
     truth-started fit): the move that wins among overlapping arcs is often not ahead after
@@ -118,9 +119,16 @@ def _reloc_mid(terms: list) -> int:
     14 -> 12, at 37 / 35 / 29 % fewer fits/s; seed circuit 10,000 spectra -5 % (few loose
     results).  100 iterations instead of 150: 17 / 4 / 13 misses.  No gain where a term
     holds a diffusion element or a nested arc (Randles-Wo 1 -> 1, Gerischer 2 -> 2,
-    nested 13 -> 13 of 300) at up to 20 % fewer fits/s, hence the rule."""
+    nested 13 -> 13 of 300) at up to 20 % fewer fits/s, hence the rule.  Nested arcs got
+    it with the exchange twins (same day): with the exchange among the move twins but
+    without the extension, the exchange candidate can lead after 50 iterations and end
+    above where the nested swap would have ended (a spectrum of the test suite: 1.18x);
+    with both, nested misses 16 -> 14 and 22 -> 19 (exchange alone) -> 15 of 400 (seeds
+    23, 29)."""
     from fastfit.kernels import ELEMENTS
 
+    if any(nested_exchanges(t.node) for t in terms):
+        return RELOC_MID
     return RELOC_MID if sum(arc_like(t.node, ELEMENTS) for t in terms) >= 2 else 0
 
 
