@@ -541,9 +541,10 @@ def test_nested_swap_twins_exchange_the_resistors_and_keep_the_dc_value():
     parallel): R and R' exchanged, so R + R' (with R0 the DC resistance) is kept; the inner
     arc's time constant (R' Q)^(1/n) at NEST_FACTORS x its fitted value, n kept.  Found
     below the top level only (a top-level series R0-p(R1,CPE1) has none)."""
-    from fastfit.fitting._twins import NEST_FACTORS, _nested_swap, circuit_move_twins
+    from fastfit.fitting._nested import NEST_FACTORS, nested_swap
+    from fastfit.fitting._twins import circuit_move_twins
 
-    (cols, fn), = [e for e in circuit_move_twins(NESTED.tree) if e[1] is _nested_swap]
+    (cols, fn), = [e for e in circuit_move_twins(NESTED.tree) if e[1] is nested_swap]
     assert cols == (1, 2, 3, 4)
     assert circuit_move_twins(ff.Circuit("R0-p(R1,CPE1)-p(R2,CPE2)").tree) == ()
     (cols_c, _), = circuit_move_twins(ff.Circuit("R0-p(R1-p(R2,C2),CPE1)").tree)
@@ -561,6 +562,33 @@ def test_nested_swap_twins_exchange_the_resistors_and_keep_the_dc_value():
         np.testing.assert_allclose((q[:, 1] * q[:, 2]) ** (1 / q[:, 3]), fac * tau, rtol=1e-10)
 
 
+def _nested_moves_chi2(f, Z, starts, move_twins) -> list:
+    """chi2 of the compiled pipeline on one nested spectrum from each start (no scans, no
+    escalation; relocation moves with ``move_twins`` and the production extension)."""
+    from fastfit.fitting import prepare
+    from fastfit.fitting._driver import RELOC_MID
+    from fastfit.fitting._relocplan import reloc_tables
+    from fastfit.fitting._starts import loose_mask
+    from fastfit.kernels import ELEMENTS, FitConfig, fit_pipeline
+
+    pr = prepare(np.broadcast_to(f, Z.shape), Z, NESTED)
+    P = NESTED.n_params
+    cfg = FitConfig(logmask=tuple(bool(v) for v in pr.logmask), n_picks=0, n_escalate=0,
+                    iter_stage1=6, iter_stage2=10, iter_stage3=500, rescue_frac=0.25,
+                    ftol=1e-12, xtol=1e-12, gtol=1e-14, keep=1, escalate=False,
+                    relocate=True, loose_mask=loose_mask(NESTED.tree), reloc_mid=RELOC_MID,
+                    move_twins=move_twins)
+    tab = reloc_tables(NESTED.tree, ELEMENTS, f.min(), f.max(), {}, P, f, n_bands=8)
+    chi2 = []
+    for start in starts:
+        out = fit_pipeline(NESTED.tree, cfg, 2 * np.pi * np.broadcast_to(f, Z.shape), Z,
+                           pr.w_re, pr.w_im, pr.lo[None, :], pr.hi[None, :], np.ones(P, bool),
+                           start, start[:, None, :], (), (Z, pr.w_re ** 2, pr.w_im ** 2),
+                           reloc=tab)
+        chi2.append(2 * float(out.cost[0]))
+    return chi2
+
+
 @pytest.mark.parametrize("move_twins", [True, False])
 def test_nested_roles_swapped_leave_with_the_move_twins(move_twins):
     """A nested spectrum (R1 = 5.6 kohm outside a 720 ohm inner arc at 3 us) fitted from
@@ -568,34 +596,15 @@ def test_nested_roles_swapped_leave_with_the_move_twins(move_twins):
     6.3 kohm), 1.25x the chi2 of the fit from the truth, a trap the relocation moves alone
     do not leave; with the nested swap among them the fit reaches the truth's optimum
     (nested family: 22 -> 16 and 36 -> 22 misses in 400 spectra of two seeds)."""
-    from fastfit.fitting import prepare
-    from fastfit.fitting._relocplan import reloc_tables
-    from fastfit.fitting._driver import RELOC_MID
-    from fastfit.fitting._starts import loose_mask
     from fastfit.fitting._twins import circuit_move_twins
-    from fastfit.kernels import ELEMENTS, FitConfig, fit_pipeline
     from fastfit.synthetic import add_noise
     from test_fit_generic import F as F_GEN
 
     truth = np.array([[51.18, 5603, 719.6, 4.256e-06, 0.9952, 2.007e-06, 0.9334]])
     trap = np.array([[51.14, 0.858, 6344, 2.856e-07, 1.0, 1.913e-06, 0.906]])
     Z = add_noise(NESTED.impedance(F_GEN, truth), 0.005, np.random.default_rng(0))
-    pr = prepare(np.broadcast_to(F_GEN, Z.shape), Z, NESTED)
-    P = NESTED.n_params
-    cfg = FitConfig(logmask=tuple(bool(v) for v in pr.logmask), n_picks=0, n_escalate=0,
-                    iter_stage1=6, iter_stage2=10, iter_stage3=500, rescue_frac=0.25,
-                    ftol=1e-12, xtol=1e-12, gtol=1e-14, keep=1, escalate=False,
-                    relocate=True, loose_mask=loose_mask(NESTED.tree), reloc_mid=RELOC_MID,
-                    move_twins=circuit_move_twins(NESTED.tree) if move_twins else ())
-    tab = reloc_tables(NESTED.tree, ELEMENTS, F_GEN.min(), F_GEN.max(), {}, P, F_GEN,
-                       n_bands=8)
-    chi2 = []
-    for start in (trap, truth):
-        out = fit_pipeline(NESTED.tree, cfg, 2 * np.pi * np.broadcast_to(F_GEN, Z.shape), Z,
-                           pr.w_re, pr.w_im, pr.lo[None, :], pr.hi[None, :], np.ones(P, bool),
-                           start, start[:, None, :], (), (Z, pr.w_re ** 2, pr.w_im ** 2),
-                           reloc=tab)
-        chi2.append(2 * float(out.cost[0]))
+    chi2 = _nested_moves_chi2(F_GEN, Z, (trap, truth),
+                              circuit_move_twins(NESTED.tree) if move_twins else ())
     if move_twins:
         assert chi2[0] <= chi2[1] * (1 + 1e-6), chi2[0] / chi2[1]
     else:
@@ -650,16 +659,17 @@ def test_randles_wsa_swap_moves_the_arc_exponent_too(with_arc):
 
 
 def test_nested_exchange_twins_trade_the_two_time_constants():
-    """The nested exchange (``_nested_exchange``): the inner arc takes the outer one's
+    """The nested exchange (``_nested.nested_exchange``): the inner arc takes the outer one's
     time constant ((R + R') Q)^(1/n) and exponent, the outer the inner one's (R' Q')^(1/n'),
     R + R' kept, R at EXCHANGE_R x its value (at most 0.9 of the sum).  Found for a nested
     R||CPE inside a CPE-bounded branch only (not with an inner capacitor)."""
-    from fastfit.fitting._twins import EXCHANGE_R, _nested_exchange, circuit_move_twins
+    from fastfit.fitting._nested import EXCHANGE_R, nested_exchange
+    from fastfit.fitting._twins import circuit_move_twins
 
-    (cols, fn), = [e for e in circuit_move_twins(NESTED.tree) if e[1] is _nested_exchange]
+    (cols, fn), = [e for e in circuit_move_twins(NESTED.tree) if e[1] is nested_exchange]
     assert cols == (1, 2, 3, 4, 5, 6)
     assert not [e for e in circuit_move_twins(ff.Circuit("R0-p(R1-p(R2,C2),CPE1)").tree)
-                if e[1] is _nested_exchange]
+                if e[1] is nested_exchange]
     rng = np.random.default_rng(9)
     m = 20
     p = np.stack([10 ** rng.uniform(0, 3, m), 10 ** rng.uniform(0, 4, m),
@@ -687,34 +697,16 @@ def test_nested_time_constants_exchanged_leave_with_the_move_twins(exchange, mon
     the fit from the truth.  With the exchange among the move twins the fit reaches the
     truth's optimum; without it (the other moves only) it does not (family: 16 -> 14 and
     22 -> 15 misses in 400 spectra of two seeds, with the extended moves)."""
-    from fastfit.fitting import _twins, prepare
-    from fastfit.fitting._driver import RELOC_MID
-    from fastfit.fitting._relocplan import reloc_tables
-    from fastfit.fitting._starts import loose_mask
-    from fastfit.kernels import ELEMENTS, FitConfig, fit_pipeline
+    from fastfit.fitting import _twins
     from fastfit.synthetic import add_noise
 
     f = np.logspace(6, -1, 71)
     truth = np.array([[27.835, 18.337, 8812.9, 2.9063e-07, 0.92383, 6.1988e-06, 0.76649]])
     trap = np.array([[27.797, 3.1510, 8840.4, 5.8814e-06, 0.75337, 6.9676e-07, 0.89555]])
     Z = add_noise(NESTED.impedance(f, truth), 0.005, np.random.default_rng(1))
-    pr = prepare(np.broadcast_to(f, Z.shape), Z, NESTED)
-    P = NESTED.n_params
     if not exchange:
         monkeypatch.setattr(_twins, "nested_exchanges", lambda node: [])
-    cfg = FitConfig(logmask=tuple(bool(v) for v in pr.logmask), n_picks=0, n_escalate=0,
-                    iter_stage1=6, iter_stage2=10, iter_stage3=500, rescue_frac=0.25,
-                    ftol=1e-12, xtol=1e-12, gtol=1e-14, keep=1, escalate=False,
-                    relocate=True, loose_mask=loose_mask(NESTED.tree), reloc_mid=RELOC_MID,
-                    move_twins=_twins.circuit_move_twins(NESTED.tree))
-    tab = reloc_tables(NESTED.tree, ELEMENTS, f.min(), f.max(), {}, P, f, n_bands=8)
-    chi2 = []
-    for start in (trap, truth):
-        out = fit_pipeline(NESTED.tree, cfg, 2 * np.pi * np.broadcast_to(f, Z.shape), Z,
-                           pr.w_re, pr.w_im, pr.lo[None, :], pr.hi[None, :], np.ones(P, bool),
-                           start, start[:, None, :], (), (Z, pr.w_re ** 2, pr.w_im ** 2),
-                           reloc=tab)
-        chi2.append(2 * float(out.cost[0]))
+    chi2 = _nested_moves_chi2(f, Z, (trap, truth), _twins.circuit_move_twins(NESTED.tree))
     if exchange:
         assert chi2[0] <= chi2[1] * (1 + 1e-6), chi2[0] / chi2[1]
     else:

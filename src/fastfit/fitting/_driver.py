@@ -20,7 +20,8 @@ from ._problem import FitProblem
 from ._result import FitResult, FitStatus, fit_status
 from ._relocplan import arc_like
 from ._scanplan import loose_mask
-from ._twins import circuit_move_twins, circuit_twins, nested_exchanges
+from ._nested import nested_exchanges
+from ._twins import circuit_move_twins, circuit_twins
 from ._starts import N_SCAN, StartPlan, canonical_permutation, is_arc_chain, plan_starts
 
 __all__ = ["run", "STAGES", "assemble"]
@@ -109,7 +110,7 @@ def _reloc_mid(terms: list) -> int:
     """Extra LM iterations for relocation moves still running after RELOC_ITER, before
     the tournament picks its winner: RELOC_MID on circuits with two or more arc-like terms
     (R||CPE chains, a CPE tail beside arcs) or a nested arc with the time-constant exchange
-    among its move twins (``_twins.nested_exchanges``), none otherwise.
+    among its move twins (``_nested.nested_exchanges``), none otherwise.
 
     Measured (scratch A/B, 2026-12-05, seed 23, 400 spectra per family, misses against the
     truth-started fit): the move that wins among overlapping arcs is often not ahead after

@@ -105,8 +105,9 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["TWINS", "SERIES_SWAP", "circuit_twins", "circuit_move_twins",
-           "nested_exchanges", "NEST_FACTORS", "EXCHANGE_R", "ARC_N"]
+from ._nested import nested_exchanges, nested_swap
+
+__all__ = ["TWINS", "SERIES_SWAP", "circuit_twins", "circuit_move_twins", "ARC_N"]
 
 
 # scale factors of (a, b) tried from a fitted T (A / sqrt(b) and Z(0) kept); 1/3 and 3 or
@@ -339,67 +340,6 @@ def _swaps(node, elements) -> list:
     return out
 
 
-# time-constant factors of the inner arc in a nested swap (1 keeps it); measured on the
-# nested family (400 spectra, seed 23): factors (1, 10) 22 -> 19 misses at -13 % fits/s,
-# these five 22 -> 17 at -25 %; (1,) alone on seed 29: 36 -> 30 at -7 %
-NEST_FACTORS = (1.0, 3.0, 10.0, 1.0 / 3.0, 0.1)
-
-
-def _nested_swap(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
-    """A resistor R in series with an inner arc p(R', X), X a CPE (Q, n) or a capacitor
-    (C), inside a parallel: columns R, R', then X's.  Nested circuits (coating/pore,
-    ``R0-p(R1-p(R2,CPE2),CPE1)``) end with R and R' in each other's roles -- R + R'
-    (the DC resistance) kept, the inner arc's time constant 0.3-10x off, chi2 1.003-1.2x
-    the truth-started fit (9 of 13 misses in 300 spectra of the family benchmark).  The
-    twins exchange R and R' (the new R' floored at ``SWAP_FLOOR`` x the new R) and put
-    the inner arc's time constant at ``NEST_FACTORS`` x its fitted value, n kept.  Run
-    with the relocation moves on loosely determined results only (``FitConfig.move_twins``):
-    as twins of every result they halved the family's fits/s for the same gain."""
-    R, Rp = np.asarray(p[:, 0], np.float64), np.asarray(p[:, 1], np.float64)
-    cpe = p.shape[1] == 4
-    n = np.asarray(p[:, 3], np.float64) if cpe else 1.0
-    out = []
-    with np.errstate(all="ignore"):
-        tau = (Rp * p[:, 2]) ** (1.0 / n)
-        R_in = np.maximum(R, SWAP_FLOOR * Rp)
-        for fac in NEST_FACTORS:
-            q = np.array(p, np.float64, copy=True)
-            q[:, 0], q[:, 1] = Rp, R_in
-            q[:, 2] = (tau * fac) ** n / R_in
-            out.append(np.where(np.isfinite(q), q, p))
-    return out
-
-
-# factors on the series resistor R of a nested arc tried with the time-constant exchange
-# (``_nested_exchange``), R + R' kept
-EXCHANGE_R = (1.0, 3.0, 10.0, 30.0)
-
-
-def _nested_exchange(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
-    """A nested arc p(R - p(R', CPE'), CPE) with its two time constants exchanged:
-    columns R, R', Q', n', then the enclosing CPE's Q, n.  Nested misses of the family
-    benchmark (400 spectra, seed 23) end with the inner arc's (tau, n) where the outer
-    one's belong and vice versa -- tau_in 1 decade slower than tau_out instead of faster,
-    R + R' kept, R 6-27x too small -- at 1.01-1.14x the truth-started chi2.  The twins
-    put the inner arc at the outer one's time constant ((R + R') Q)^(1/n) and exponent,
-    the outer at the inner one's (R' Q')^(1/n'), with R at ``EXCHANGE_R`` x its fitted
-    value (at most 0.9 (R + R'), the sum kept)."""
-    R, Rp, Qp, n_in, Q, n_out = (np.asarray(p[:, k], np.float64) for k in range(6))
-    out = []
-    with np.errstate(all="ignore"):
-        R_tot = R + Rp
-        tau_in = (Rp * Qp) ** (1.0 / n_in)
-        tau_out = (R_tot * Q) ** (1.0 / n_out)
-        for fac in EXCHANGE_R:
-            q = np.array(p, np.float64, copy=True)
-            R_new = np.minimum(R * fac, 0.9 * R_tot)
-            q[:, 0], q[:, 1] = R_new, R_tot - R_new
-            q[:, 2], q[:, 3] = tau_out ** n_out / (R_tot - R_new), n_out
-            q[:, 4], q[:, 5] = tau_in ** n_in / R_tot, n_in
-            out.append(np.where(np.isfinite(q), q, p))
-    return out
-
-
 # CPE exponents of the enclosing arc tried with a series swap (``_series_swap_arc``);
 # measured on the Randles-Wsa family (400 spectra, seeds 23 and 29): misses 16 -> 14 and
 # 13 -> 9, wrong CONVERGED 11 -> 4 and 9 -> 4, at 12-16 % fewer fits/s
@@ -434,7 +374,7 @@ def _series_swap_arc(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
 
 def circuit_move_twins(tree) -> tuple:
     """((parameter indices, twin function), ...) tried with the relocation moves: a
-    :func:`_nested_swap` for every resistor in series with an inner arc p(R', CPE) or
+    :func:`~._nested.nested_swap` for every resistor in series with an inner arc p(R', CPE) or
     p(R', C) inside a parallel (below the top level, where the relocation moves re-solve
     every term's scale but not the split of R and R' inside a term), and a
     :func:`_series_swap_arc` for every resistor in series with a ``SERIES_SWAP`` Warburg
@@ -461,35 +401,10 @@ def circuit_move_twins(tree) -> tuple:
                 if len(r_in) == 1 and len(x) == 1:
                     cols = (int(r_in[0][2]),) + ((int(x[0][2]), int(x[0][2]) + 1)
                                                  if x[0][1] == "CPE" else (int(x[0][2]),))
-                    out.extend(((int(r[2]),) + cols, _nested_swap) for r in rs)
+                    out.extend(((int(r[2]),) + cols, nested_swap) for r in rs)
         for c in node[1]:
             walk(c, inside or node[0] == "P")
 
     walk(tree, False)
     out.extend(nested_exchanges(tree))
     return tuple(out)
-
-
-def nested_exchanges(node) -> list:
-    """(R, R', Q', n', Q, n) entries with :func:`_nested_exchange` for every nested arc
-    p(R - p(R', CPE'), CPE) below ``node`` (R and the inner arc in one series branch,
-    parallel to a CPE)."""
-    if node[0] == "E":
-        return []
-    out = []
-    if node[0] == "P" and len(node[1]) == 2:
-        branch = [c for c in node[1] if c[0] == "S"]
-        cpe = [c for c in node[1] if c[0] == "E" and c[1] == "CPE"]
-        if len(branch) == 1 and len(cpe) == 1:
-            q = int(cpe[0][2])
-            rs = [c for c in branch[0][1] if c[0] == "E" and c[1] == "R"]
-            for arc in (c for c in branch[0][1] if c[0] == "P" and len(c[1]) == 2):
-                r_in = [c for c in arc[1] if c[0] == "E" and c[1] == "R"]
-                x = [c for c in arc[1] if c[0] == "E" and c[1] == "CPE"]
-                if len(r_in) == 1 and len(x) == 1:
-                    k = int(x[0][2])
-                    out.extend(((int(r[2]), int(r_in[0][2]), k, k + 1, q, q + 1),
-                                _nested_exchange) for r in rs)
-    for c in node[1]:
-        out.extend(nested_exchanges(c))
-    return out
