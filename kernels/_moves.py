@@ -34,15 +34,15 @@ def suspicious(out: FitOut, free, logmask, chi2_limit) -> np.ndarray:
 
 
 def tournament(tree, cfg: FitConfig, st: LMState, idx, make_cands, short: int, data, free,
-                p_fixed, top: int = 1, mid: int = 0) -> LMState:
+                p_fixed, mid: int = 0) -> LMState:
     """Run the candidate starts of the spectra ``idx`` for ``short`` iterations each,
     continue the best per spectrum to the end of the budget, and keep it where it beats
     the state it would replace.  ``make_cands(rows)`` returns the candidates (a list of
-    (len(rows), P) physical points) of chunk rows ``rows``.  With ``top`` > 1 and ``mid``
-    > 0, the ``top`` best candidates of every spectrum after ``short`` iterations continue
-    ``mid`` more (where still running) before the winner is picked.  Every (candidate,
-    spectrum) pair is one row of a flat batch (:func:`run_rows`), so few spectra with many
-    candidates fill whole compiled calls instead of padded groups."""
+    (len(rows), P) physical points) of chunk rows ``rows``.  With ``mid`` > 0, every
+    candidate still running after ``short`` iterations continues ``mid`` more before the
+    winner is picked.  Every (candidate, spectrum) pair is one row of a flat batch
+    (:func:`run_rows`), so few spectra with many candidates fill whole compiled calls
+    instead of padded groups."""
     lm = cfg.logmask
     lo, hi = data[4], data[5]
     B = p_fixed.shape[0]
@@ -57,11 +57,8 @@ def tournament(tree, cfg: FitConfig, st: LMState, idx, make_cands, short: int, d
     s0 = fresh_state(lm, np.concatenate(cands), lo[rows], hi[rows], free, p_fixed[rows])
     var = run_rows(tree, cfg, s0, rows, short, data, free, B)
     used = short
-    if top > 1 and mid > 0 and S > 1:
-        order = np.argsort(var.cost.reshape(S, n), axis=0, kind="stable")[:min(top, S)]
-        ext = (order * n + np.arange(n)[None, :]).ravel()
-        var = put_rows(var, ext, run_rows(tree, cfg, take_rows(var, ext), rows[ext], mid,
-                                          data, free, B))
+    if mid > 0:
+        var = run_rows(tree, cfg, var, rows, mid, data, free, B)    # only the running ones
         used = short + mid
     win = np.argmin(var.cost.reshape(S, n), axis=0) * n + np.arange(n)
     lead = take_rows(var, win)
@@ -191,4 +188,4 @@ def relocate(tree, cfg: FitConfig, st: LMState, out: FitOut, flag, reloc: RelocT
                 + twin_candidates(cfg.move_twins, p[rows], w_lo[rows]))
 
     return tournament(tree, cfg, st, idx, make_cands, cfg.reloc_iter, data, free, p_fixed,
-                      top=1 << 30 if cfg.reloc_mid else 1, mid=cfg.reloc_mid)
+                      mid=cfg.reloc_mid)
