@@ -1,0 +1,98 @@
+"""The start scan's kernel (``kernels._scan.scan_combos``) against a brute-force numpy
+scan: every combination's weighted linear least-squares problem solved on its own."""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from fastfit.kernels import _scan as kscan
+
+F = np.logspace(5, -1, 31)
+W = 2 * np.pi * F
+
+
+def _shape(tau, n):
+    return 1.0 / (1.0 + (1j * W * tau) ** n)
+
+
+def _problem(seed: int, K: int = 2, C: int = 9, B: int = 5):
+    """Statics R and C, K terms of C candidate arcs each (tau over the window, n 0.7-1),
+    every ordered combination; spectra from random candidates and scales + 0.5 % noise."""
+    rng = np.random.default_rng(seed)
+    V = np.stack([np.ones_like(W) + 0j, 1.0 / (1j * W)])
+    Us = tuple(np.stack([_shape(t, n) for t, n in zip(np.logspace(-5.5, 0.5, C),
+                                                      rng.uniform(0.7, 1.0, C))])
+               for _ in range(K))
+    combos = np.array(list(itertools.product(range(C), repeat=K)), np.int32)
+    coords = combos.astype(np.float64)
+    Z = np.empty((B, W.size), complex)
+    for b in range(B):
+        pick = rng.integers(0, C, K)
+        Z[b] = 10 ** rng.uniform(0, 1) + 1 / (1j * W * 10 ** rng.uniform(-4, -2))
+        for k in range(K):
+            Z[b] += 10 ** rng.uniform(1, 3) * Us[k][pick[k]]
+    Z = Z * (1 + 0.005 * rng.standard_normal(Z.shape))
+    w2 = 1.0 / np.abs(Z) ** 2                        # modulus weights, squared
+    return V, Us, combos, coords, Z, w2
+
+
+def _brute_force(V, Us, combos, Z, w2):
+    """(NC, B) cost and (NC, B, C) coefficients: each combination's weighted normal
+    equations solved with numpy (the kernel's 1e-10 ridge on the diagonal), coefficients
+    floored at the kernel's tiny positive value, cost = 0.5 |W (A a - Z)|^2 evaluated
+    directly at the floored coefficients."""
+    NC, B = combos.shape[0], Z.shape[0]
+    cost = np.empty((NC, B))
+    coef = np.empty((NC, B, V.shape[0] + len(Us)))
+    for c, combo in enumerate(combos):
+        A = np.concatenate([V, np.stack([Us[k][i] for k, i in enumerate(combo)])])  # (C, F)
+        for b in range(B):
+            Ar, Ai = A.real * np.sqrt(w2[b]), A.imag * np.sqrt(w2[b])
+            zr, zi = Z[b].real * np.sqrt(w2[b]), Z[b].imag * np.sqrt(w2[b])
+            G = Ar @ Ar.T + Ai @ Ai.T
+            rhs = Ar @ zr + Ai @ zi
+            a = np.linalg.solve(G + np.diag(1e-10 * np.diag(G) + 1e-300), rhs)
+            floor = 1e-9 * np.sqrt((zr @ zr + zi @ zi) / np.max(np.diag(G)))
+            a = np.maximum(a, floor)
+            cost[c, b] = 0.5 * (np.sum((a @ Ar - zr) ** 2) + np.sum((a @ Ai - zi) ** 2))
+            coef[c, b] = a
+    return cost, coef
+
+
+def _run_scan(V, Us, combos, coords, Z, w2, n_starts, block=0):
+    out = kscan.scan_combos(2, len(Us), n_starts, V, Us, combos, coords, Z, w2, w2, block=block)
+    return tuple(np.asarray(v) for v in out)
+
+
+def test_scan_picks_the_brute_force_optimum_and_diverse_runners_up():
+    V, Us, combos, coords, Z, w2 = _problem(3, K=3, C=6)
+    cost, coef = _brute_force(V, Us, combos, Z, w2)
+    k_coef, pick, k_cost = _run_scan(V, Us, combos, coords, Z, w2, n_starts=3)
+    B = Z.shape[0]
+    for b in range(B):
+        # the first pick is the brute-force best combination, with its cost and coefficients
+        assert cost[pick[b, 0], b] <= cost[:, b].min() * (1 + 1e-9)
+        for s in range(3):
+            c = pick[b, s]
+            np.testing.assert_allclose(k_cost[b, s], cost[c, b], rtol=1e-7)
+            np.testing.assert_allclose(k_coef[b, s], coef[c, b], rtol=1e-6)
+        # every later pick: the best combination not within one grid step of an earlier pick
+        allowed = np.ones(len(combos), bool)
+        for s in range(1, 3):
+            prev = coords[pick[b, s - 1]]
+            allowed &= ~np.all(np.abs(coords - prev) <= 1.0, axis=1)
+            allowed[pick[b, :s]] = False
+            assert allowed[pick[b, s]]
+            assert cost[pick[b, s], b] <= cost[allowed, b].min() * (1 + 1e-9)
+
+
+def test_scan_in_passes_equals_one_pass():
+    """Scoring the combinations in several passes (the last one padded) gives the result of
+    one pass over the whole table."""
+    V, Us, combos, coords, Z, w2 = _problem(5, K=2, C=9)        # 81 combinations
+    whole = _run_scan(V, Us, combos, coords, Z, w2, n_starts=4)
+    passes = _run_scan(V, Us, combos, coords, Z, w2, n_starts=4, block=8)   # 11, 7 padded
+    np.testing.assert_array_equal(passes[1], whole[1])
+    np.testing.assert_allclose(passes[2], whole[2], rtol=1e-12)
+    np.testing.assert_allclose(passes[0], whole[0], rtol=1e-12)
