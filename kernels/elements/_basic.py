@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from ._spec import ElementSpec, cis_power, j_omega_log
+from ._spec import ElementSpec, cis_power, j_omega_log, real_complex, times_real
 
 INF = float("inf")
 
@@ -22,8 +22,9 @@ def resistor(p, omega):
 def capacitor(p, omega):
     """Z = 1/(j omega C).  C: F.   dZ/dC = -Z/C."""
     (C,) = p
-    Z = -1j / (omega * C)
-    return Z, (-Z / C,)
+    inv_c = 1.0 / C
+    Z = real_complex(0.0, -inv_c / omega)
+    return Z, (times_real(Z, -inv_c),)
 
 
 def inductor(p, omega):
@@ -40,8 +41,9 @@ def cpe(p, omega):
     """
     Q, n = p
     lw = jnp.log(omega)
-    Z = cis_power(lw, -n) / Q
-    return Z, (-Z / Q, -Z * (lw + 0.5j * jnp.pi))
+    inv_q = 1.0 / Q
+    Z = cis_power(lw, -n, inv_q)
+    return Z, (times_real(Z, -inv_q), -Z * (lw + 0.5j * jnp.pi))
 
 
 def la(p, omega):
@@ -52,7 +54,7 @@ def la(p, omega):
     L, n = p
     lg = jnp.log(omega * L)
     Z = cis_power(lg, n)
-    return Z, (n * Z / L, Z * (lg + 0.5j * jnp.pi))
+    return Z, (times_real(Z, n / L), Z * (lg + 0.5j * jnp.pi))
 
 
 SPECS = (

@@ -13,7 +13,7 @@ import cmath
 
 import jax.numpy as jnp
 
-from ._spec import HALF_PI, ElementSpec, cis_power, coth_csch2, poly_even
+from ._spec import HALF_PI, ElementSpec, cis_power, coth_csch2, poly_even, times_real
 
 INF = float("inf")
 _SQRT_J = complex(cmath.exp(0.25j * cmath.pi))  # sqrt(j), a Python constant (no device op at import)
@@ -87,7 +87,7 @@ def warburg_open_anomalous(p, omega):
     coth, csch2 = coth_csch2(u)
     g = coth / u
     RS = R * (csch2 + g)
-    return R * g, (g, -RS * n / tau, -RS * (lg + 1j * HALF_PI))
+    return R * g, (g, times_real(RS, -n / tau), -RS * (lg + 1j * HALF_PI))
 
 
 def warburg_short_anomalous(p, omega):
@@ -107,7 +107,7 @@ def warburg_short_anomalous(p, omega):
     sech2 = 4.0 * (1.0 + e) / ((2.0 + e) * (2.0 + e))
     D = jnp.where(jnp.abs(u) < _TANH_SERIES_BELOW, poly_even(u * u, _TANH_BRACKET), sech2 - h)
     RD = R * D
-    return R * h, (h, RD * n / tau, RD * (lg + 1j * HALF_PI))
+    return R * h, (h, times_real(RD, n / tau), RD * (lg + 1j * HALF_PI))
 
 
 def gerischer(p, omega):

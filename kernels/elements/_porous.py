@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from ._spec import HALF_PI, ElementSpec, cis_power, coth_csch2, poly_even
+from ._spec import HALF_PI, ElementSpec, cis_power, coth_csch2, poly_even, times_real
 
 INF = float("inf")
 
@@ -54,7 +54,7 @@ def tlm_cpe(p, omega):
     y = jnp.sqrt(Rion * Q) * cis_power(lw, 0.5 * n)
     g, S, half_diff = _line(y)
     RS = Rion * S
-    return Rion * g, (half_diff, -0.5 * RS / Q, -0.5 * RS * (lw + 1j * HALF_PI))
+    return Rion * g, (half_diff, times_real(RS, -0.5 / Q), -0.5 * RS * (lw + 1j * HALF_PI))
 
 
 def tlm_rq(p, omega):
@@ -77,7 +77,8 @@ def tlm_rq(p, omega):
     g, S, half_diff = _line(y)
     k = 0.5 * Rion * S
     ku = k * u / w
-    return Rion * g, (half_diff, k / (Rct * w), -ku / Q, -ku * (lw + 1j * HALF_PI))
+    return Rion * g, (half_diff, k / (Rct * w), times_real(ku, -1.0 / Q),
+                      -ku * (lw + 1j * HALF_PI))
 
 
 def paasch(p, omega):

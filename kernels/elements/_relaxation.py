@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from ._spec import ElementSpec, cis_power
+from ._spec import ElementSpec, cis_power, times_real
 
 INF = float("inf")
 
@@ -32,7 +32,7 @@ def zarc(p, omega):
     f = 1.0 / (1.0 + u)
     Z = R * f
     g = -R * u * f * f
-    return Z, (f, g * phi / tau, g * (lg + 0.5j * jnp.pi))
+    return Z, (f, times_real(g, phi / tau), g * (lg + 0.5j * jnp.pi))
 
 
 def havriliak_negami(p, omega):
@@ -51,7 +51,7 @@ def havriliak_negami(p, omega):
     f = jnp.exp(-beta * logD)
     Z = R * f
     g = -beta * Z * u / D
-    return Z, (f, g * alpha / tau, g * (lg + 0.5j * jnp.pi), -Z * logD)
+    return Z, (f, times_real(g, alpha / tau), g * (lg + 0.5j * jnp.pi), -Z * logD)
 
 
 SPECS = (
