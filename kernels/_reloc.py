@@ -176,10 +176,14 @@ def _moved(tab: RelocTables, p: np.ndarray, out: RelocOut, k: int, band: np.ndar
     q = np.array(p, np.float64)
     for i, (kind, gi) in enumerate(tab.statics):
         q[:, gi] = 1.0 / cf[:, i] if kind == "C" else cf[:, i]
-    for t, idx in enumerate(tab.term_idx):
-        scale = cf[:, Ns + t][:, None] ** tab.term_power[t]
-        shape = tab.term_vals[k][out.pick[rows, k, band]] if t == k else p[:, list(idx)]
-        q[:, list(idx)] = shape * scale
+    # a term whose re-solved scale is floored (the move drops it) can overflow a
+    # parameter that takes the scale's inverse (Q/s): inf is clipped to the parameter's
+    # bound when the LM state is built, a valid (poor) start
+    with np.errstate(over="ignore"):
+        for t, idx in enumerate(tab.term_idx):
+            scale = cf[:, Ns + t][:, None] ** tab.term_power[t]
+            shape = tab.term_vals[k][out.pick[rows, k, band]] if t == k else p[:, list(idx)]
+            q[:, list(idx)] = shape * scale
     return q
 
 
