@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from .elements import ELEMENTS, ElementSpec
+from .elements._spec import recip
 
 __all__ = ["eval_tree", "circuit_impedance", "circuit_impedance_jac", "n_params_of", "spec_of"]
 
@@ -69,7 +70,7 @@ def eval_tree(tree, p, omega, want_jac: bool = True):
             dZ.update(d)
         return Z, dZ
     # parallel
-    inv = _recip if want_jac else _div
+    inv = recip if want_jac else _div
     Y = [inv(z) for z, _ in parts]
     Ysum = Y[0]
     for y in Y[1:]:
@@ -87,23 +88,6 @@ def eval_tree(tree, p, omega, want_jac: bool = True):
 
 def _div(z):
     return 1.0 / z
-
-
-def _recip(z):
-    """1/z = conj(z) / |z|^2 with one real division (the fitting path).
-
-    XLA's complex division takes the scaled (Smith) route, and inside the fused LM
-    program it also keeps the Jacobian loop from vectorising: together with the one-pass
-    normal equations (``_lm._normal_equations``) this form makes an LM trip of a
-    7-parameter fit ~1.6x cheaper; with the complex division that reduction gains nothing.  It differs from 1/z only where |z|^2 over- or
-    underflows (|z| beyond 1e+-154 ohm or siemens): there the trial point evaluates
-    non-finite and the LM step is rejected, as for any other overflow.  Impedance
-    evaluation for users (``want_jac=False``) keeps the exact complex division.
-    """
-    if not jnp.iscomplexobj(z):
-        return 1.0 / z
-    d = 1.0 / (z.real * z.real + z.imag * z.imag)
-    return jax.lax.complex(z.real * d, -z.imag * d)
 
 
 def _split(params, P):

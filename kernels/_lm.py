@@ -79,7 +79,7 @@ def _normal_equations(tree, logmask, x, omega, Z, w_re, w_im):
     # model and Jacobian: one pass over the frequency points per spectrum instead of one
     # pass over a materialised Jacobian per entry (XLA:CPU does not merge sibling
     # reductions).  Measured on 1,024 x 59 points, 7 parameters: 2.3 ms per LM trip
-    # instead of 3.7 ms (with the division-free reciprocal of _circuit._recip).
+    # instead of 3.7 ms (with the division-free reciprocal elements._spec.recip).
     pairs = [(k, l) for k in range(P + 1) for l in range(k, P + 1)]
     ops = tuple(Jr[k] * Jr[l] + Ji[k] * Ji[l] for k, l in pairs)
     zero = tuple(jnp.zeros((), ops[0].dtype) for _ in ops)

@@ -13,7 +13,7 @@ import cmath
 
 import jax.numpy as jnp
 
-from ._spec import HALF_PI, ElementSpec, cis_power, coth_csch2, poly_even, times_real
+from ._spec import HALF_PI, ElementSpec, cis_power, coth_csch2, poly_even, recip, times_real
 
 INF = float("inf")
 _SQRT_J = complex(cmath.exp(0.25j * cmath.pi))  # sqrt(j), a Python constant (no device op at import)
@@ -63,9 +63,10 @@ def warburg_short(p, omega):
     R, tau = p
     x = _x(omega, tau)
     e = jnp.expm1(-2.0 * x)
-    tanh = -e / (2.0 + e)
-    sech2 = 4.0 * (1.0 + e) / ((2.0 + e) * (2.0 + e))
-    f = tanh / x
+    r2 = recip(2.0 + e)
+    tanh = -e * r2
+    sech2 = 4.0 * (1.0 + e) * (r2 * r2)
+    f = tanh * recip(x)
     x2 = x * x
     bracket = jnp.where(jnp.abs(x) < 1e-3, -2.0 * x2 / 3.0 + 8.0 * x2 * x2 / 15.0, sech2 - f)
     Z = R * f
@@ -85,7 +86,7 @@ def warburg_open_anomalous(p, omega):
     lg = jnp.log(omega * tau)
     u = cis_power(lg, n)
     coth, csch2 = coth_csch2(u)
-    g = coth / u
+    g = coth * recip(u)
     RS = R * (csch2 + g)
     return R * g, (g, times_real(RS, -n / tau), -RS * (lg + 1j * HALF_PI))
 
@@ -103,8 +104,9 @@ def warburg_short_anomalous(p, omega):
     lg = jnp.log(omega * tau)
     u = cis_power(lg, n)
     e = jnp.expm1(-2.0 * u)
-    h = -e / ((2.0 + e) * u)
-    sech2 = 4.0 * (1.0 + e) / ((2.0 + e) * (2.0 + e))
+    r2 = recip(2.0 + e)
+    h = -e * r2 * recip(u)
+    sech2 = 4.0 * (1.0 + e) * (r2 * r2)
     D = jnp.where(jnp.abs(u) < _TANH_SERIES_BELOW, poly_even(u * u, _TANH_BRACKET), sech2 - h)
     RD = R * D
     return R * h, (h, times_real(RD, n / tau), RD * (lg + 1j * HALF_PI))
@@ -117,9 +119,9 @@ def gerischer(p, omega):
     """
     R, tau = p
     d = 1.0 + 1j * omega * tau
-    f = 1.0 / jnp.sqrt(d)
+    f = recip(jnp.sqrt(d))
     Z = R * f
-    return Z, (f, -Z * 1j * omega / (2.0 * d))
+    return Z, (f, -Z * (0.5j * omega) * recip(d))
 
 
 def gerischer_finite(p, omega):
@@ -135,8 +137,8 @@ def gerischer_finite(p, omega):
     d = 1.0 + 1j * omega * tau
     x = jnp.sqrt(d)
     coth, csch2 = coth_csch2(phi * x)
-    f = coth / x
-    return R * f, (f, -R * (phi * csch2 + f) * 1j * omega / (2.0 * d), -R * csch2)
+    f = coth * recip(x)
+    return R * f, (f, -R * (phi * csch2 + f) * (0.5j * omega) * recip(d), -R * csch2)
 
 
 _WARBURG_REF = ("C. Ho, I. D. Raistrick, R. A. Huggins, J. Electrochem. Soc. 127 (1980) 343; "

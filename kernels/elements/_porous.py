@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from ._spec import HALF_PI, ElementSpec, cis_power, coth_csch2, poly_even, times_real
+from ._spec import HALF_PI, ElementSpec, cis_power, coth_csch2, poly_even, recip, times_real
 
 INF = float("inf")
 
@@ -32,7 +32,7 @@ _COTH_SERIES_BELOW = 0.2
 def _line(y):
     """g = coth(y)/y, S = csch^2 y + g and (g - csch^2 y)/2 for Re y > 0."""
     coth, csch2 = coth_csch2(y)
-    g = coth / y
+    g = coth * recip(y)
     half_diff = 0.5 * jnp.where(jnp.abs(y) < _COTH_SERIES_BELOW,
                                 poly_even(y * y, _COTH_BRACKET), g - csch2)
     return g, csch2 + g, half_diff
