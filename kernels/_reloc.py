@@ -159,12 +159,21 @@ def _n_bands(tab: RelocTables, k: int) -> int:
 
 
 def _moves(tab: RelocTables, p: np.ndarray, scan_data) -> RelocOut:
-    """:func:`relocate_terms` of the fitted parameters ``p`` (B, P)."""
-    Zs, wr2, wi2 = scan_data
-    Ucur = term_impedances(tab.nodes, p.shape[1], p, tab.omega)
+    """:func:`relocate_terms` of the fitted parameters ``p`` (B, P).
+
+    The rows (the loose results of a chunk: any number) are padded to a power of two
+    (at least 8) with copies of the first, so that the programs compile once per bucket:
+    unpadded, every new count of loose results compiled ``term_impedances`` and
+    ``relocate_terms`` again (0.9-1.7 s each, on warm fits of new spectra)."""
+    n = p.shape[0]
+    size = max(8, 1 << max(n - 1, 0).bit_length())
+    rows = np.concatenate([np.arange(n), np.zeros(size - n, int)])
+    p_pad = np.asarray(p)[rows]
+    Zs, wr2, wi2 = (np.asarray(a)[rows] for a in scan_data)
+    Ucur = term_impedances(tab.nodes, p.shape[1], p_pad, tab.omega)
     out = relocate_terms(len(tab.statics), len(tab.Us), tab.n_bands, tab.V, tab.Us, tab.bands,
                          Ucur, Zs, wr2, wi2)
-    return RelocOut(*(np.asarray(v) for v in out))
+    return RelocOut(*(np.asarray(v)[:n] for v in out))
 
 
 def _moved(tab: RelocTables, p: np.ndarray, out: RelocOut, k: int, band: np.ndarray):

@@ -75,6 +75,31 @@ def test_relocation_cost_is_the_exact_cost_of_its_start():
         assert set(np.unique(band)) == set(range(tab.n_bands))
 
 
+def test_relocation_compiles_once_per_bucket_of_loose_results():
+    """The relocation kernels get the loose results of a chunk, any number of them: the
+    rows are padded to a power of two, so 9-16 results share one program, and a result's
+    moves do not depend on how many others came with it (unpadded, every new count
+    compiled two programs again, ~1 s each, on warm fits of new spectra)."""
+    rng = np.random.default_rng(8)
+    n = 16
+    p = np.stack([10 ** rng.uniform(0, 1, n), 10 ** rng.uniform(2, 3, n), 10 ** rng.uniform(-9, -8, n),
+                  rng.uniform(0.75, 0.95, n), 10 ** rng.uniform(2, 3, n),
+                  10 ** rng.uniform(-5, -4, n), rng.uniform(0.75, 0.95, n)], 1)
+    Z = add_noise(np.stack([_two_arc(q, F) for q in p]), 0.005, rng)
+    w2 = 1.0 / np.abs(Z) ** 2
+    tab = _tables(TWO_ARC)
+    whole = relocation_starts(tab, p, (Z, w2, w2))
+    sizes = (relocate_terms._cache_size(), term_impedances._cache_size())
+    for m in (9, 12, 15):
+        part = relocation_starts(tab, p[:m], (Z[:m], w2[:m], w2[:m]))
+        for q, q16 in zip(part, whole):
+            np.testing.assert_array_equal(q, q16[:m])
+    assert (relocate_terms._cache_size(), term_impedances._cache_size()) == sizes
+    few = relocation_starts(tab, p[:3], (Z[:3], w2[:3], w2[:3]))      # bucket of 8
+    for q, q16 in zip(few, whole):
+        np.testing.assert_allclose(q, q16[:3], rtol=1e-9)
+
+
 def test_arc_terms_get_more_bands_than_diffusion_terms():
     """With 8 bands asked for, an R||CPE term gets 8 relocation moves and a finite
     Warburg term 4 (RELOC_BANDS_DIFFUSION); every move of each term comes from its own
