@@ -224,6 +224,32 @@ def test_no_recompile_for_nearby_batch_sizes():
     assert (kf.lm_continue._cache_size(), ks.scan_combos._cache_size()) == sizes
 
 
+def test_a_batch_one_chunk_would_hold_is_cut_for_the_chunk_threads(monkeypatch):
+    """On one CPU device a batch of 256 to one chunk's worth of spectra runs as
+    CHUNK_THREADS chunks (both cores busy); smaller and larger batches keep the chunk."""
+    from fastfit._devices import devices_for
+    from fastfit.fitting import _driver as dr
+
+    devs = devices_for(1000)
+    if not (len(devs) == 1 and devs[0].platform == "cpu" and dr.CHUNK_THREADS == 2):
+        pytest.skip("the rule is for one CPU device")
+    assert dr._thread_chunk(1000, 1024) == 500
+    assert dr._thread_chunk(dr.SPLIT_MIN, 1024) == dr.SPLIT_MIN // 2
+    assert dr._thread_chunk(dr.SPLIT_MIN - 1, 1024) == 1024
+    assert dr._thread_chunk(5000, 1024) == 1024
+    seen = []
+
+    def chunks(problem, plan, cfg, chunk, *args):      # what fit hands the chunk loop
+        seen.append(chunk)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(dr, "_fit_chunks", chunks)
+    f, Z, P = paper_rcpe2(300, seed=14)
+    with pytest.raises(KeyboardInterrupt):
+        ff.fit(f, Z, C)
+    assert seen == [150]
+
+
 def test_series_input_and_circuit_string():
     f, Z, P = paper_rcpe2(3, seed=13)
     s = ff.SpectrumSeries(freq=np.broadcast_to(f, Z.shape), Z=Z, mask=np.ones(Z.shape, bool),

@@ -42,16 +42,22 @@ def _tables(circuit, n_bands=4):
                         n_bands=n_bands)
 
 
+def _two_arc_spectra(rng, n):
+    """n random two-arc parameter rows (a small fast arc, a larger slow one) and their
+    spectra with 0.5 % noise."""
+    p = np.stack([10 ** rng.uniform(0, 1, n), 10 ** rng.uniform(2, 3, n), 10 ** rng.uniform(-9, -8, n),
+                  rng.uniform(0.75, 0.95, n), 10 ** rng.uniform(2, 3, n),
+                  10 ** rng.uniform(-5, -4, n), rng.uniform(0.75, 0.95, n)], 1)
+    return p, add_noise(np.stack([_two_arc(q, F) for q in p]), 0.005, rng)
+
+
 def test_relocation_cost_is_the_exact_cost_of_its_start():
     """The cost the kernel reports for each move is the weighted chi2/2 of the parameter
     point it proposes (so an LM from there can only end lower), and the base cost (scales
     re-solved) is never above the cost of the fitted point itself."""
     rng = np.random.default_rng(31)
     n = 6
-    p = np.stack([10 ** rng.uniform(0, 1, n), 10 ** rng.uniform(2, 3, n), 10 ** rng.uniform(-9, -8, n),
-                  rng.uniform(0.75, 0.95, n), 10 ** rng.uniform(2, 3, n),
-                  10 ** rng.uniform(-5, -4, n), rng.uniform(0.75, 0.95, n)], 1)
-    Z = add_noise(np.stack([_two_arc(q, F) for q in p]), 0.005, rng)
+    p, Z = _two_arc_spectra(rng, n)
     fitted = p * np.exp(rng.normal(0, 0.3, p.shape))           # a perturbed "fit"
     fitted[:, [3, 6]] = np.clip(p[:, [3, 6]] + 0.05, 0, 1)
     w2 = 1.0 / np.abs(Z) ** 2                                  # modulus weights, squared
@@ -82,10 +88,7 @@ def test_relocation_compiles_once_per_bucket_of_loose_results():
     compiled two programs again, ~1 s each, on warm fits of new spectra)."""
     rng = np.random.default_rng(8)
     n = 16
-    p = np.stack([10 ** rng.uniform(0, 1, n), 10 ** rng.uniform(2, 3, n), 10 ** rng.uniform(-9, -8, n),
-                  rng.uniform(0.75, 0.95, n), 10 ** rng.uniform(2, 3, n),
-                  10 ** rng.uniform(-5, -4, n), rng.uniform(0.75, 0.95, n)], 1)
-    Z = add_noise(np.stack([_two_arc(q, F) for q in p]), 0.005, rng)
+    p, Z = _two_arc_spectra(rng, n)
     w2 = 1.0 / np.abs(Z) ** 2
     tab = _tables(TWO_ARC)
     whole = relocation_starts(tab, p, (Z, w2, w2))
