@@ -151,16 +151,17 @@ def twin_candidates(twins: tuple, p: np.ndarray, w_lo: np.ndarray) -> list:
 
 
 def twin_moves(tree, cfg: FitConfig, st: LMState, out: FitOut, rows, data, free,
-                p_fixed) -> tuple[LMState, np.ndarray]:
+                p_fixed, entries=None) -> tuple[LMState, np.ndarray]:
     """The results of chunk rows ``rows`` with each twin element's parameters replaced by
-    each of its twins (``cfg.twins``; ``fastfit.fitting._twins``) as a tournament.  Never
+    each of its twins (``cfg.twins``, or the twin ``entries`` given; ``fastfit.fitting._twins``)
+    as a tournament.  Never
     worse than the result; returns the state and the (B,) rows a twin improved by more than
     ``TWIN_GAIN``."""
     p = np.asarray(out.p)
     w_lo = _lowest_omega(data)
 
     def make_cands(rows):
-        return twin_candidates(cfg.twins, p[rows], w_lo[rows])
+        return twin_candidates(cfg.twins if entries is None else entries, p[rows], w_lo[rows])
 
     before = np.asarray(st.cost).copy()
     st = tournament(tree, cfg, st, np.asarray(rows), make_cands,

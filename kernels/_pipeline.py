@@ -150,10 +150,10 @@ def fit_pipeline(tree, cfg: FitConfig, omega, Z, w_re, w_im, lo, hi, free, p_fix
     moved = np.zeros(B, bool)      # spectra refitted from more starts (moves, escalation)
     twins = bool(cfg.twins)
 
-    def twin_rounds(st, out, rows):
+    def twin_rounds(st, out, rows, entries=cfg.twins):
         # a result that moved to another basin has other twins: up to TWIN_ROUNDS rounds
         for _ in range(TWIN_ROUNDS if len(rows) else 0):
-            st, better = twin_moves(tree, cfg, st, out, rows, data, free, p_fixed)
+            st, better = twin_moves(tree, cfg, st, out, rows, data, free, p_fixed, entries)
             out = host_out(lm_finalize(tree, lm, st, omega, w_re, w_im, lo, hi, free))
             rows = np.nonzero(better)[0]      # unchanged results would give the same twins
             if not rows.size:
@@ -180,8 +180,12 @@ def fit_pipeline(tree, cfg: FitConfig, omega, Z, w_re, w_im, lo, hi, free, p_fix
                     st = relocate(tree, cfg, st, out, again, reloc, scan_data, data, free,
                                   p_fixed, pairs=cfg.reloc_pairs)
                     out = host_out(lm_finalize(tree, lm, st, omega, w_re, w_im, lo, hi, free))
-            if twins:
-                st, out = twin_rounds(st, out, np.nonzero(out.cost < cost0 * (1.0 - TWIN_GAIN))[0])
+            if twins or cfg.move_twins:
+                # a move that changed the basin: the twins, and the move twins, of the new
+                # result (a Randles-Wsa result whose swapped R1 a move restored reaches
+                # the small diffusion tail only from there)
+                st, out = twin_rounds(st, out, np.nonzero(out.cost < cost0 * (1.0 - TWIN_GAIN))[0],
+                                      cfg.twins + cfg.move_twins)
     if not cfg.escalate:
         return out._replace(escalated=moved)
     flag = suspicious(out, free, lm, chi2_limit)
@@ -190,8 +194,9 @@ def fit_pipeline(tree, cfg: FitConfig, omega, Z, w_re, w_im, lo, hi, free, p_fix
     cost0 = out.cost
     st = escalate(tree, cfg, st, out, flag, starts, pool, data, free, p_fixed)
     out = host_out(lm_finalize(tree, lm, st, omega, w_re, w_im, lo, hi, free))
-    if twins:
-        st, out = twin_rounds(st, out, np.nonzero(out.cost < cost0 * (1.0 - TWIN_GAIN))[0])
+    if twins or cfg.move_twins:
+        st, out = twin_rounds(st, out, np.nonzero(out.cost < cost0 * (1.0 - TWIN_GAIN))[0],
+                              cfg.twins + cfg.move_twins)
     return out._replace(escalated=flag | moved)
 
 
