@@ -567,31 +567,40 @@ def test_nested_swap_twins_exchange_the_resistors_and_keep_the_dc_value():
         np.testing.assert_allclose((q[:, 1] * q[:, 2]) ** (1 / q[:, 3]), fac * tau, rtol=1e-10)
 
 
-def _nested_moves_chi2(f, Z, starts, move_twins) -> list:
-    """chi2 of the compiled pipeline on one nested spectrum from each start (no scans, no
-    escalation; relocation moves with ``move_twins`` and the production extension)."""
+def _moves_chi2(circuit, f, Z, starts, move_twins, reloc_mid: int = 0) -> list:
+    """chi2 (n,) of the compiled pipeline on the spectra ``Z`` (n, F) from each start (n, P)
+    of ``starts`` (no scans, no escalation; relocation moves with ``move_twins``, and
+    ``reloc_mid`` further iterations of the moves still running)."""
     from fastfit.fitting import prepare
-    from fastfit.fitting._driver import RELOC_MID
     from fastfit.fitting._relocplan import reloc_tables
     from fastfit.fitting._starts import loose_mask
     from fastfit.kernels import ELEMENTS, FitConfig, fit_pipeline
 
-    pr = prepare(np.broadcast_to(f, Z.shape), Z, NESTED)
-    P = NESTED.n_params
+    c = ff.Circuit(circuit) if isinstance(circuit, str) else circuit
+    pr = prepare(np.broadcast_to(f, Z.shape), Z, c)
+    n, P = Z.shape[0], c.n_params
     cfg = FitConfig(logmask=tuple(bool(v) for v in pr.logmask), n_picks=0, n_escalate=0,
                     iter_stage1=6, iter_stage2=10, iter_stage3=500, rescue_frac=0.25,
                     ftol=1e-12, xtol=1e-12, gtol=1e-14, keep=1, escalate=False,
-                    relocate=True, loose_mask=loose_mask(NESTED.tree), reloc_mid=RELOC_MID,
+                    relocate=True, loose_mask=loose_mask(c.tree), reloc_mid=reloc_mid,
                     move_twins=move_twins)
-    tab = reloc_tables(NESTED.tree, ELEMENTS, f.min(), f.max(), {}, P, f, n_bands=8)
+    tab = reloc_tables(c.tree, ELEMENTS, f.min(), f.max(), {}, P, f, n_bands=8)
     chi2 = []
     for start in starts:
-        out = fit_pipeline(NESTED.tree, cfg, 2 * np.pi * np.broadcast_to(f, Z.shape), Z,
-                           pr.w_re, pr.w_im, pr.lo[None, :], pr.hi[None, :], np.ones(P, bool),
-                           start, start[:, None, :], (), (Z, pr.w_re ** 2, pr.w_im ** 2),
-                           reloc=tab)
-        chi2.append(2 * float(out.cost[0]))
+        out = fit_pipeline(c.tree, cfg, 2 * np.pi * np.broadcast_to(f, Z.shape), Z,
+                           pr.w_re, pr.w_im, np.broadcast_to(pr.lo, (n, P)),
+                           np.broadcast_to(pr.hi, (n, P)), np.ones(P, bool), start,
+                           start[:, None, :], (), (Z, pr.w_re ** 2, pr.w_im ** 2), reloc=tab)
+        chi2.append(2 * np.asarray(out.cost))
     return chi2
+
+
+def _nested_moves_chi2(f, Z, starts, move_twins) -> list:
+    """chi2 of the compiled pipeline on one nested spectrum from each start (no scans, no
+    escalation; relocation moves with ``move_twins`` and the production extension)."""
+    from fastfit.fitting._driver import RELOC_MID
+
+    return [float(c[0]) for c in _moves_chi2(NESTED, f, Z, starts, move_twins, RELOC_MID)]
 
 
 @pytest.mark.parametrize("move_twins", [True, False])
@@ -623,15 +632,9 @@ def test_randles_wsa_swap_moves_the_arc_exponent_too(with_arc):
     (chi2 1.05x the fit from the truth).  The plain series swap leads back to the same
     basin; with the CPE's exponent moved too (``_series_swap_arc``, the arc's time
     constant kept) the fit reaches the truth's optimum."""
-    from fastfit.fitting import prepare
-    from fastfit.fitting._relocplan import reloc_tables
-    from fastfit.fitting._starts import loose_mask
-    from fastfit.fitting._twins import _series_swap, circuit_move_twins
-    from fastfit.kernels import ELEMENTS, FitConfig, fit_pipeline
+    from fastfit.fitting._twins import _series_swap, _series_swap_arc, circuit_move_twins
     from fastfit.synthetic import add_noise
     from test_fit_generic import F as F_GEN
-
-    from fastfit.fitting._twins import _series_swap_arc
 
     c = ff.Circuit("R0-p(R1-Wsa1,CPE1)")
     (cols, _), = [e for e in circuit_move_twins(c.tree) if e[1] is _series_swap_arc]
@@ -642,23 +645,9 @@ def test_randles_wsa_swap_moves_the_arc_exponent_too(with_arc):
                       [84.96, 2358, 11.11, 0.2194, 0.3741, 2.651e-08, 0.8173]])
     trap = np.array([[37.61, 4.383e-08, 8069, 4.502e-06, 0.3069, 3.004e-09, 0.7989],
                      [89.14, 84.42, 2272, 8.406e-06, 0.3529, 6.788e-09, 0.8994]])
-    n = len(truth)
     Z = add_noise(c.impedance(F_GEN, truth), 0.005, np.random.default_rng(1))
-    pr = prepare(np.broadcast_to(F_GEN, Z.shape), Z, c)
-    P = c.n_params
     moves = circuit_move_twins(c.tree) if with_arc else (((1, 2, 3, 4), _series_swap),)
-    cfg = FitConfig(logmask=tuple(bool(v) for v in pr.logmask), n_picks=0, n_escalate=0,
-                    iter_stage1=6, iter_stage2=10, iter_stage3=500, rescue_frac=0.25,
-                    ftol=1e-12, xtol=1e-12, gtol=1e-14, keep=1, escalate=False,
-                    relocate=True, loose_mask=loose_mask(c.tree), move_twins=moves)
-    tab = reloc_tables(c.tree, ELEMENTS, F_GEN.min(), F_GEN.max(), {}, P, F_GEN, n_bands=8)
-    chi2 = []
-    for start in (trap, truth):
-        out = fit_pipeline(c.tree, cfg, 2 * np.pi * np.broadcast_to(F_GEN, Z.shape), Z,
-                           pr.w_re, pr.w_im, np.broadcast_to(pr.lo, (n, P)),
-                           np.broadcast_to(pr.hi, (n, P)), np.ones(P, bool), start,
-                           start[:, None, :], (), (Z, pr.w_re ** 2, pr.w_im ** 2), reloc=tab)
-        chi2.append(2 * float(out.cost[1]))
+    chi2 = [float(v[1]) for v in _moves_chi2(c, F_GEN, Z, (trap, truth), moves)]
     if with_arc:
         assert chi2[0] <= chi2[1] * (1 + 1e-6), chi2[0] / chi2[1]
     else:
@@ -724,11 +713,7 @@ def test_randles_small_diffusion_tail_leaves_with_the_move_twins(tail):
     kohm.  With the small-tail twins among the move twins the fit reaches the truth's
     optimum; without them it stays above it (Randles-Wsa misses, 1,000 spectra, seeds
     20261203 / 23: 22 -> 4 and 12 -> 1, with the twin rounds after the moves)."""
-    from fastfit.fitting import prepare
-    from fastfit.fitting._relocplan import reloc_tables
-    from fastfit.fitting._starts import loose_mask
     from fastfit.fitting._twins import _small_tail, circuit_move_twins
-    from fastfit.kernels import ELEMENTS, FitConfig, fit_pipeline
     from fastfit.synthetic import add_noise
     from test_fit_generic import F as F_GEN
 
@@ -736,21 +721,8 @@ def test_randles_small_diffusion_tail_leaves_with_the_move_twins(tail):
     truth = np.array([[1.7384, 5550.2, 14.396, 8.9561, 0.39168, 1.9104e-08, 0.80915]])
     trap = np.array([[3.3239, 3492.8, 2062.1, 4.3436e-06, 0.34483, 1.5716e-08, 0.82182]])
     Z = add_noise(c.impedance(F_GEN, truth), 0.005, np.random.default_rng(1))
-    pr = prepare(np.broadcast_to(F_GEN, Z.shape), Z, c)
-    P = c.n_params
     moves = tuple(e for e in circuit_move_twins(c.tree) if tail or e[1] is not _small_tail)
-    cfg = FitConfig(logmask=tuple(bool(v) for v in pr.logmask), n_picks=0, n_escalate=0,
-                    iter_stage1=6, iter_stage2=10, iter_stage3=500, rescue_frac=0.25,
-                    ftol=1e-12, xtol=1e-12, gtol=1e-14, keep=1, escalate=False,
-                    relocate=True, loose_mask=loose_mask(c.tree), move_twins=moves)
-    tab = reloc_tables(c.tree, ELEMENTS, F_GEN.min(), F_GEN.max(), {}, P, F_GEN, n_bands=8)
-    chi2 = []
-    for start in (trap, truth):
-        out = fit_pipeline(c.tree, cfg, 2 * np.pi * np.broadcast_to(F_GEN, Z.shape), Z,
-                           pr.w_re, pr.w_im, pr.lo[None, :], pr.hi[None, :], np.ones(P, bool),
-                           start, start[:, None, :], (), (Z, pr.w_re ** 2, pr.w_im ** 2),
-                           reloc=tab)
-        chi2.append(2 * float(out.cost[0]))
+    chi2 = [float(v[0]) for v in _moves_chi2(c, F_GEN, Z, (trap, truth), moves)]
     if tail:
         assert chi2[0] <= chi2[1] * (1 + 1e-6), chi2[0] / chi2[1]
     else:
