@@ -379,7 +379,7 @@ def test_short_warburg_near_twin_and_series_swap():
 
     tw = circuit_twins(ff.Circuit("R0-p(R1-Ws1,CPE1)").tree)
     assert [(c, fn.__name__) for c, fn in tw] == [((2, 3), "_short_warburg"),
-                                                  ((1, 2, 3), "_series_swap")]
+                                                  ((1, 2, 3), "series_swap")]
     tw = circuit_twins(ff.Circuit("R0-p(R1,CPE1)-Wsa1").tree)
     assert [c for c, _ in tw] == [(4, 5, 6), (0, 4, 5, 6)]
     assert [c for c, _ in circuit_twins(ff.Circuit("R0-p(R1-Wo1,CPE1)").tree)] == [(2, 3)]
@@ -397,7 +397,7 @@ def test_short_warburg_near_twin_and_series_swap():
     np.testing.assert_allclose(z_new.real, z_old.real, rtol=1e-6)
     np.testing.assert_allclose(z_old[near], p[near, 0], rtol=1e-6)
     swap = next(fn for c, fn in circuit_twins(ff.Circuit("R0-p(R1-Ws1,CPE1)").tree)
-                if fn.__name__ == "_series_swap")
+                if fn.__name__ == "series_swap")
     pr = np.concatenate([np.array([[1e-9], [900.0], [500.0]]), p], axis=1)   # R, R_w, tau
     (s,) = swap(pr, w_lo)
     np.testing.assert_allclose(s[near, 0], pr[near, 1])

@@ -79,7 +79,7 @@ mostly the element shrunk to a resistor: tau 1e-8 - 1e-3 s, far below the window
 Ws = R tanh(u) / u is R and trades off with R1 (part of R1 in the Warburg, or R1 -> 0
 and the Warburg holding all of it).  Two more twins for Ws and Wsa: the element itself
 brought to w_lo tau = 1 with R (its Z(0)) kept (``_short_warburg``), and the resistor
-in series exchanged with it (``_series_swap``).  Ws over seeds 1-4: 23 misses -> 4
+in series exchanged with it (``_randles.series_swap``).  Ws over seeds 1-4: 23 misses -> 4
 (0.986 -> 0.9975; seed 3: 3 -> 0, the rows of tests/test_twins.py); Wsa over seeds 1, 3,
 4: 44 -> 30 (the rest: R1 -> 0 with the Wsa's n at 0.3 broadening the arc, where LM from
 the swapped start returns to the same basin -- the CPE's n has to move as well); no
@@ -95,7 +95,7 @@ fits/s (same run order, host noise).  Open Wo with its fixed n = 1/2 has no such
 ridge move with n kept changed nothing (22 -> 19, 14 -> 15 misses on seeds 1, 3).
 
 Each entry maps the fitted parameters ``p`` (n, k) (physical units) of its columns (an
-element's; for ``_series_swap`` a resistor's and then the Warburg's in series with it)
+element's; for ``_randles.series_swap`` a resistor's and then the Warburg's in series with it)
 and the lowest used angular frequency ``w_lo`` (n,) rad/s of each spectrum to a list of
 (n, k) starting points (fixed parameters keep their values); the fit runs them as a
 tournament against the result and keeps what is better (``kernels._moves.twin_moves``);
@@ -106,6 +106,10 @@ from __future__ import annotations
 import numpy as np
 
 from ._nested import nested_exchanges, nested_swap
+from ._randles import (ARC_N, SHORT_BACK, SHORT_NEAR, SWAP_FLOOR, TAIL_PLACE,  # noqa: F401
+                       TAIL_SHARE, series_swap as _series_swap,
+                       series_swap_arc as _series_swap_arc, small_tail as _small_tail,
+                       small_tail_open as _small_tail_open)
 
 __all__ = ["TWINS", "SERIES_SWAP", "circuit_twins", "circuit_move_twins", "ARC_N"]
 
@@ -196,8 +200,6 @@ def _gerischer_finite(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
 WO_FACTORS = (10.0, 0.1, 0.01)     # tau scaled by these, R by tau^n (R / tau^n kept)
 RIDGE_FAR = 30.0                   # w_lo tau beyond this: far out on the ridge ...
 RIDGE_BACK = (3.0, 0.3)            # ... so the shrinking twins set w_lo tau to these
-SHORT_NEAR = 1.0 / 30.0            # w_lo tau below this: a short Warburg is a resistor ...
-SHORT_BACK = 1.0                   # ... so a fourth twin keeps R and sets w_lo tau to this
 OPEN_NEAR = 0.3                    # w_lo tau below this: Woa is on its low-frequency ridge
 
 
@@ -277,30 +279,6 @@ def _gerischer_ridge(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
     return [np.stack([R * np.sqrt(s), tau * s], axis=1) for s in G_FACTORS]
 
 
-SWAP_FLOOR = 1e-2     # the swapped Warburg's R is at least this fraction of the resistance
-
-
-def _series_swap(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
-    """A resistor R in series with a short Warburg (columns R, then the Warburg's R_w,
-    tau[, n]).  Where the Warburg is a resistor over the window (w_lo tau <
-    ``SHORT_NEAR``) R and R_w trade off, and fits end with the roles swapped: R near 0
-    (or small) and the Warburg's R_w in its place, tau inside the arc -- the truth's small
-    diffusion tail is missing (Randles cells R0-p(R1-Ws1,CPE1), R0-p(R1-Wsa1,CPE1), 1.01-
-    1.08x the truth-started chi2).  The twin exchanges R and R_w (R_w floored at
-    ``SWAP_FLOOR`` x the new R) and puts tau at w_lo tau = ``SHORT_BACK``; elsewhere it is
-    the result itself."""
-    if w_lo is None:
-        return []
-    R, Rw, tau = (np.asarray(p[:, i], np.float64) for i in range(3))
-    near = tau * w_lo < SHORT_NEAR
-    q = np.array(p, np.float64, copy=True)
-    with np.errstate(all="ignore"):
-        q[:, 0] = np.where(near, Rw, R)
-        q[:, 1] = np.where(near, np.maximum(R, SWAP_FLOOR * Rw), Rw)
-        q[:, 2] = np.where(near, SHORT_BACK / w_lo, tau)
-    return [q]
-
-
 TWINS = {"T": _paasch, "Gs": _gerischer_finite, "Wo": _warburg_ridge, "Ws": _short_warburg,
          "Woa": _open_warburg, "Wsa": _short_warburg, "G": _gerischer_ridge}
 SERIES_SWAP = ("Ws", "Wsa")   # elements whose series resistors get _series_swap twins
@@ -341,92 +319,6 @@ def _swaps(node, elements, fns=None) -> list:
     for c in node[1]:
         out.extend(_swaps(c, elements, fns))
     return out
-
-
-# CPE exponents of the enclosing arc tried with a series swap (``_series_swap_arc``);
-# measured on the Randles-Wsa family (400 spectra, seeds 23 and 29): misses 16 -> 14 and
-# 13 -> 9, wrong CONVERGED 11 -> 4 and 9 -> 4, at 12-16 % fewer fits/s
-ARC_N = (0.7, 0.8, 0.9, 1.0)
-
-
-def _series_swap_arc(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
-    """The series swap (:func:`_series_swap`) of a resistor R and a short Warburg in a
-    Randles branch, with the enclosing arc's CPE moved too: columns R, the Warburg's (R_w,
-    tau[, n]), then the CPE's Q, n.  Randles-Wsa misses end with R -> 0, the Warburg
-    holding R's resistance at tau ~ 1e-6 s and n ~ 0.3 broadening the arc, and the CPE's
-    n off by 0.1; from the plain swap the fit returns to the same basin, because the
-    CPE's n has to move as well.  These twins set the CPE's n to ``ARC_N`` with the arc's
-    time constant ((R + R_w) Q)^(1/n) kept; where the Warburg is not a resistor over the
-    window (w_lo tau >= ``SHORT_NEAR``) they are the result itself."""
-    if w_lo is None:
-        return []
-    (q,) = _series_swap(p[:, :-2], w_lo)
-    near = (p[:, 2] * w_lo < SHORT_NEAR)[:, None]
-    R_tot = q[:, 0] + q[:, 1]
-    out = []
-    with np.errstate(all="ignore"):
-        tau_arc = ((p[:, 0] + p[:, 1]) * p[:, -2]) ** (1.0 / p[:, -1])
-        for n in ARC_N:
-            c = np.array(p, np.float64, copy=True)
-            c[:, :-2] = q
-            c[:, -1] = n
-            c[:, -2] = tau_arc ** n / R_tot
-            out.append(np.where(near & np.isfinite(c), c, p))
-    return out
-
-
-# a small diffusion tail behind a large Randles arc: the Warburg's share of the branch's
-# low-frequency resistance and the place of its time constant (w_lo tau) tried by
-# ``_small_tail``
-TAIL_SHARE = (0.003, 0.03)
-TAIL_PLACE = (0.3, 3.0)
-
-
-def _small_tail(p: np.ndarray, w_lo=None, open_end: bool = False) -> list[np.ndarray]:
-    """A Randles branch R - W (short Warburg R_w, tau[, n]) parallel to a CPE (Q, n_q), the
-    columns as for :func:`_series_swap_arc`: the diffusion tail when it is a small part of
-    the branch.  Randles-Wsa misses with R_w 0.2-1 % of R (1 MHz - 0.1 Hz, 0.5 % noise)
-    end elsewhere -- the Warburg swapped into R's place (R -> 0), at n -> 0 and tau at its
-    bound acting as a resistor, or at n -> 1 -- 1-7 % above the truth-started chi2, where
-    neither the ridge twins nor the series swap reach a tail that small.  These twins keep
-    the branch's resistance at the lowest frequency (R + Re Z_W(w_lo)) and the arc's time
-    constant (R_tot Q)^(1/n_q) and give the Warburg ``TAIL_SHARE`` of it at w_lo tau =
-    ``TAIL_PLACE`` (n = 0.5 for an anomalous one).  (The Warburg's own share as a third
-    changed nothing: 7 -> 7 misses of 1,000.)"""
-    if w_lo is None:
-        return []
-    P = np.asarray(p, np.float64)
-    R, Rw, tau = P[:, 0], P[:, 1], P[:, 2]
-    has_n = P.shape[1] == 6
-    n = P[:, 3] if has_n else np.full_like(tau, 0.5)
-    with np.errstate(all="ignore"):
-        # u = (j w_lo tau)^n in log form: tau may sit at its bound (1e300)
-        u = np.exp(n * (np.log(w_lo) + np.log(tau)) + 0.5j * np.pi * n)
-        if open_end:      # Wo, Woa: R coth(u) / u, a capacitive tail below 1/tau
-            Zw = np.where(np.abs(u) > 1e3, Rw / u,
-                          np.where(np.abs(u) < 1e-8, Rw / u ** 2 + Rw / 3, Rw / (np.tanh(u) * u)))
-        else:             # Ws, Wsa: R tanh(u) / u, the resistance R below 1/tau
-            Zw = np.where(np.abs(u) > 1e3, Rw / u,
-                          np.where(np.abs(u) < 1e-8, Rw + 0j, Rw * np.tanh(u) / u))
-        R_tot = R + np.maximum(Zw.real, 0.0)
-        tau_arc = (R_tot * P[:, -2]) ** (1.0 / P[:, -1])
-        out = []
-        for share in TAIL_SHARE:
-            for place in TAIL_PLACE:
-                c = P.copy()
-                c[:, 0] = (1.0 - share) * R_tot
-                c[:, 1] = share * R_tot
-                c[:, 2] = place / w_lo
-                if has_n:
-                    c[:, 3] = 0.5
-                c[:, -2] = tau_arc ** P[:, -1] / R_tot
-                out.append(np.where(np.isfinite(c) & (R_tot > 0)[:, None], c, P))
-    return out
-
-
-def _small_tail_open(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
-    """:func:`_small_tail` for the open Warburgs (Wo, Woa)."""
-    return _small_tail(p, w_lo, open_end=True)
 
 
 # Randles-Wo: 1 -> 1 miss of 1,000 with them at 29 % fewer fits/s, hence none for Wo;

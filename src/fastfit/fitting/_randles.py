@@ -1,0 +1,124 @@
+"""Twins of a resistor in series with a Warburg -- the branch of a Randles cell
+R0-p(R1-W1,CPE1): the series swap of R1 and a short Warburg that has become a resistor,
+with the enclosing arc's exponent moved too, and the small diffusion tail
+(docs/design-notes.md, "Generic start search", steps 4 and 6).  Each function maps the
+fitted parameters of its columns (physical units) and the lowest used angular frequency
+``w_lo`` (n,) rad/s to a list of (n, k) starting points, as the twins of
+:mod:`._twins` do."""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["SHORT_NEAR", "SHORT_BACK", "SWAP_FLOOR", "ARC_N", "TAIL_SHARE", "TAIL_PLACE",
+           "series_swap", "series_swap_arc", "small_tail", "small_tail_open"]
+
+SHORT_NEAR = 1.0 / 30.0   # w_lo tau below this: a short Warburg is a resistor ...
+SHORT_BACK = 1.0          # ... so its twins (here and _twins._short_warburg) put tau at this
+SWAP_FLOOR = 1e-2     # the swapped Warburg's R is at least this fraction of the resistance
+
+
+def series_swap(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
+    """A resistor R in series with a short Warburg (columns R, then the Warburg's R_w,
+    tau[, n]).  Where the Warburg is a resistor over the window (w_lo tau <
+    ``SHORT_NEAR``) R and R_w trade off, and fits end with the roles swapped: R near 0
+    (or small) and the Warburg's R_w in its place, tau inside the arc -- the truth's small
+    diffusion tail is missing (Randles cells R0-p(R1-Ws1,CPE1), R0-p(R1-Wsa1,CPE1), 1.01-
+    1.08x the truth-started chi2).  The twin exchanges R and R_w (R_w floored at
+    ``SWAP_FLOOR`` x the new R) and puts tau at w_lo tau = ``SHORT_BACK``; elsewhere it is
+    the result itself."""
+    if w_lo is None:
+        return []
+    R, Rw, tau = (np.asarray(p[:, i], np.float64) for i in range(3))
+    near = tau * w_lo < SHORT_NEAR
+    q = np.array(p, np.float64, copy=True)
+    with np.errstate(all="ignore"):
+        q[:, 0] = np.where(near, Rw, R)
+        q[:, 1] = np.where(near, np.maximum(R, SWAP_FLOOR * Rw), Rw)
+        q[:, 2] = np.where(near, SHORT_BACK / w_lo, tau)
+    return [q]
+
+
+# CPE exponents of the enclosing arc tried with a series swap (``series_swap_arc``);
+# measured on the Randles-Wsa family (400 spectra, seeds 23 and 29): misses 16 -> 14 and
+# 13 -> 9, wrong CONVERGED 11 -> 4 and 9 -> 4, at 12-16 % fewer fits/s
+ARC_N = (0.7, 0.8, 0.9, 1.0)
+
+
+def series_swap_arc(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
+    """The series swap (:func:`series_swap`) of a resistor R and a short Warburg in a
+    Randles branch, with the enclosing arc's CPE moved too: columns R, the Warburg's (R_w,
+    tau[, n]), then the CPE's Q, n.  Randles-Wsa misses end with R -> 0, the Warburg
+    holding R's resistance at tau ~ 1e-6 s and n ~ 0.3 broadening the arc, and the CPE's
+    n off by 0.1; from the plain swap the fit returns to the same basin, because the
+    CPE's n has to move as well.  These twins set the CPE's n to ``ARC_N`` with the arc's
+    time constant ((R + R_w) Q)^(1/n) kept; where the Warburg is not a resistor over the
+    window (w_lo tau >= ``SHORT_NEAR``) they are the result itself."""
+    if w_lo is None:
+        return []
+    (q,) = series_swap(p[:, :-2], w_lo)
+    near = (p[:, 2] * w_lo < SHORT_NEAR)[:, None]
+    R_tot = q[:, 0] + q[:, 1]
+    out = []
+    with np.errstate(all="ignore"):
+        tau_arc = ((p[:, 0] + p[:, 1]) * p[:, -2]) ** (1.0 / p[:, -1])
+        for n in ARC_N:
+            c = np.array(p, np.float64, copy=True)
+            c[:, :-2] = q
+            c[:, -1] = n
+            c[:, -2] = tau_arc ** n / R_tot
+            out.append(np.where(near & np.isfinite(c), c, p))
+    return out
+
+
+# a small diffusion tail behind a large Randles arc: the Warburg's share of the branch's
+# low-frequency resistance and the place of its time constant (w_lo tau) tried by
+# ``small_tail``
+TAIL_SHARE = (0.003, 0.03)
+TAIL_PLACE = (0.3, 3.0)
+
+
+def small_tail(p: np.ndarray, w_lo=None, open_end: bool = False) -> list[np.ndarray]:
+    """A Randles branch R - W (short Warburg R_w, tau[, n]) parallel to a CPE (Q, n_q), the
+    columns as for :func:`series_swap_arc`: the diffusion tail when it is a small part of
+    the branch.  Randles-Wsa misses with R_w 0.2-1 % of R (1 MHz - 0.1 Hz, 0.5 % noise)
+    end elsewhere -- the Warburg swapped into R's place (R -> 0), at n -> 0 and tau at its
+    bound acting as a resistor, or at n -> 1 -- 1-7 % above the truth-started chi2, where
+    neither the ridge twins nor the series swap reach a tail that small.  These twins keep
+    the branch's resistance at the lowest frequency (R + Re Z_W(w_lo)) and the arc's time
+    constant (R_tot Q)^(1/n_q) and give the Warburg ``TAIL_SHARE`` of it at w_lo tau =
+    ``TAIL_PLACE`` (n = 0.5 for an anomalous one).  (The Warburg's own share as a third
+    changed nothing: 7 -> 7 misses of 1,000.)"""
+    if w_lo is None:
+        return []
+    P = np.asarray(p, np.float64)
+    R, Rw, tau = P[:, 0], P[:, 1], P[:, 2]
+    has_n = P.shape[1] == 6
+    n = P[:, 3] if has_n else np.full_like(tau, 0.5)
+    with np.errstate(all="ignore"):
+        # u = (j w_lo tau)^n in log form: tau may sit at its bound (1e300)
+        u = np.exp(n * (np.log(w_lo) + np.log(tau)) + 0.5j * np.pi * n)
+        if open_end:      # Wo, Woa: R coth(u) / u, a capacitive tail below 1/tau
+            Zw = np.where(np.abs(u) > 1e3, Rw / u,
+                          np.where(np.abs(u) < 1e-8, Rw / u ** 2 + Rw / 3, Rw / (np.tanh(u) * u)))
+        else:             # Ws, Wsa: R tanh(u) / u, the resistance R below 1/tau
+            Zw = np.where(np.abs(u) > 1e3, Rw / u,
+                          np.where(np.abs(u) < 1e-8, Rw + 0j, Rw * np.tanh(u) / u))
+        R_tot = R + np.maximum(Zw.real, 0.0)
+        tau_arc = (R_tot * P[:, -2]) ** (1.0 / P[:, -1])
+        out = []
+        for share in TAIL_SHARE:
+            for place in TAIL_PLACE:
+                c = P.copy()
+                c[:, 0] = (1.0 - share) * R_tot
+                c[:, 1] = share * R_tot
+                c[:, 2] = place / w_lo
+                if has_n:
+                    c[:, 3] = 0.5
+                c[:, -2] = tau_arc ** P[:, -1] / R_tot
+                out.append(np.where(np.isfinite(c) & (R_tot > 0)[:, None], c, P))
+    return out
+
+
+def small_tail_open(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
+    """:func:`small_tail` for the open Warburgs (Wo, Woa)."""
+    return small_tail(p, w_lo, open_end=True)
