@@ -153,10 +153,9 @@ def twin_candidates(twins: tuple, p: np.ndarray, w_lo: np.ndarray) -> list:
 def twin_moves(tree, cfg: FitConfig, st: LMState, out: FitOut, rows, data, free,
                 p_fixed, entries=None) -> tuple[LMState, np.ndarray]:
     """The results of chunk rows ``rows`` with each twin element's parameters replaced by
-    each of its twins (``cfg.twins``, or the twin ``entries`` given; ``fastfit.fitting._twins``)
-    as a tournament.  Never
-    worse than the result; returns the state and the (B,) rows a twin improved by more than
-    ``TWIN_GAIN``."""
+    each of its twins (``cfg.twins``, or the twin ``entries`` given;
+    ``fastfit.fitting._twins``) as a tournament.  Never worse than the result; returns the
+    state and the (B,) rows a twin improved by more than ``TWIN_GAIN``."""
     p = np.asarray(out.p)
     w_lo = _lowest_omega(data)
 
