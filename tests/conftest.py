@@ -24,6 +24,7 @@ DATA = Path(__file__).resolve().parent / "data"
 # files).  Private to the run (a temp folder, removed at the end).  JAX writes an entry
 # in place: a process that reads one another is still writing gets a truncated entry,
 # which JAX reports as a warning and compiles instead -- harmless, hence not an error here.
+# ``FASTFIT_TEST_JAX_CACHE=folder`` uses (and keeps) that folder instead.
 SESSION_CACHE_ENV = "FASTFIT_TEST_JAX_CACHE"
 
 
