@@ -14,6 +14,7 @@ from ._states import (SMALL_CHUNK, better_of, host_state, put_rows, rescue_size,
 __all__ = ["suspicious", "tournament", "run_rows", "escalate", "loose_rows", "twin_moves",
            "relocate", "TWIN_ROUNDS", "TWIN_GAIN"]
 
+SKIPPED = 9        # status of a tournament candidate that is not run (never a result's)
 TWIN_ROUNDS = 3    # twin-move rounds; each on the results the previous round improved
 TWIN_GAIN = 1e-4   # ... by more than this relative chi2 (a basin change; 28 % of the T
                    # fits gain > 1e-6 from a twin, a polish of the same optimum; a T whose
@@ -40,7 +41,10 @@ def tournament(tree, cfg: FitConfig, st: LMState, idx, make_cands, short: int, d
     the state it would replace.  ``make_cands(rows)`` returns the candidates (a list of
     (len(rows), P) physical points) of chunk rows ``rows``.  With ``mid`` > 0, every
     candidate still running after ``short`` iterations continues ``mid`` more before the
-    winner is picked.  Every (candidate, spectrum) pair is one row of a flat batch
+    winner is picked.  A candidate equal to the state's own point (a twin that does not
+    apply to that result) is not run where the state has converged; where one was, a winner that does not beat the
+    state after ``short`` iterations stops there (the own point would have won).  Every
+    (candidate, spectrum) pair is one row of a flat batch
     (:func:`run_rows`), so few spectra with many candidates fill whole compiled calls
     instead of padded groups."""
     lm = cfg.logmask
@@ -54,7 +58,15 @@ def tournament(tree, cfg: FitConfig, st: LMState, idx, make_cands, short: int, d
         return st
     S = len(cands)
     rows = np.tile(idx, S)                             # candidate-major: k = j * n + i
-    s0 = fresh_state(lm, np.concatenate(cands), lo[rows], hi[rows], free, p_fixed[rows])
+    p_c = np.concatenate(cands)
+    s0 = fresh_state(lm, p_c, lo[rows], hi[rows], free, p_fixed[rows])
+    # a candidate that is the state's own point (a twin that does not apply there) is not
+    # run where that state has converged: it would only polish the result (cost stays
+    # inf, it never wins).  A state still running (budget exhausted) does run from itself.
+    x_best = np.tile(np.asarray(best.x), (S, 1))
+    same = (np.all(np.abs(s0.x - x_best) <= 1e-12 * (1.0 + np.abs(x_best)), axis=1)
+            & np.tile(np.asarray(best.status) != RUNNING, S))
+    s0 = s0._replace(status=np.where(same, SKIPPED, s0.status).astype(np.int32))
     var = run_rows(tree, cfg, s0, rows, short, data, free, B)
     used = short
     if mid > 0:
@@ -62,6 +74,10 @@ def tournament(tree, cfg: FitConfig, st: LMState, idx, make_cands, short: int, d
         used = short + mid
     win = np.argmin(var.cost.reshape(S, n), axis=0) * n + np.arange(n)
     lead = take_rows(var, win)
+    # where the state's own point was among the candidates, it wins unless beaten
+    # already: a worse winner does not run on (as the skipped candidate would have won)
+    stay = same.reshape(S, n).any(axis=0) & ~(lead.cost < np.asarray(best.cost))
+    lead = lead._replace(status=np.where(stay, SKIPPED, lead.status).astype(np.int32))
     remaining = max(cfg.iter_stage1 + cfg.iter_stage2 + cfg.iter_stage3 - used, 0)
     if remaining > 0:
         lead = run_rows(tree, cfg, lead, idx, remaining, data, free, B)

@@ -109,7 +109,8 @@ from ._nested import nested_exchanges, nested_swap
 from ._randles import (ARC_N, SHORT_BACK, SHORT_NEAR, SWAP_FLOOR, TAIL_PLACE,  # noqa: F401
                        TAIL_SHARE, series_swap as _series_swap,
                        series_swap_arc as _series_swap_arc, small_tail as _small_tail,
-                       small_tail_open as _small_tail_open)
+                       small_tail_open as _small_tail_open,
+                       capacitive_tail as _capacitive_tail)
 
 __all__ = ["TWINS", "SERIES_SWAP", "circuit_twins", "circuit_move_twins", "ARC_N"]
 
@@ -324,7 +325,8 @@ def _swaps(node, elements, fns=None) -> list:
 # Randles-Wo: 1 -> 1 miss of 1,000 with them at 29 % fewer fits/s, hence none for Wo;
 # measured 2026-12-05 (1,000 spectra of the family benchmark, its seed): misses Wsa 22 -> 4,
 # Woa 19 -> 9, Ws 5 -> 2, at 2 / 15 / 13 % fewer fits/s (2,000 spectra, warm)
-TAIL_TWINS = {"Ws": _small_tail, "Wsa": _small_tail, "Woa": _small_tail_open}
+TAIL_TWINS = {"Ws": _small_tail, "Wsa": _small_tail, "Woa": _small_tail_open,
+              "Wo": _capacitive_tail}
 
 
 def circuit_move_twins(tree) -> tuple:
