@@ -42,9 +42,9 @@ def tournament(tree, cfg: FitConfig, st: LMState, idx, make_cands, short: int, d
     (len(rows), P) physical points) of chunk rows ``rows``.  With ``mid`` > 0, every
     candidate still running after ``short`` iterations continues ``mid`` more before the
     winner is picked.  A candidate equal to the state's own point (a twin that does not
-    apply to that result) is not run where the state has converged; where one was, a winner that does not beat the
-    state after ``short`` iterations stops there (the own point would have won).  Every
-    (candidate, spectrum) pair is one row of a flat batch
+    apply to that result) is not run where the state has converged; where one was, a
+    winner that does not beat the state after ``short`` iterations stops there (the own
+    point would have won).  Every (candidate, spectrum) pair is one row of a flat batch
     (:func:`run_rows`), so few spectra with many candidates fill whole compiled calls
     instead of padded groups."""
     lm = cfg.logmask
@@ -58,8 +58,7 @@ def tournament(tree, cfg: FitConfig, st: LMState, idx, make_cands, short: int, d
         return st
     S = len(cands)
     rows = np.tile(idx, S)                             # candidate-major: k = j * n + i
-    p_c = np.concatenate(cands)
-    s0 = fresh_state(lm, p_c, lo[rows], hi[rows], free, p_fixed[rows])
+    s0 = fresh_state(lm, np.concatenate(cands), lo[rows], hi[rows], free, p_fixed[rows])
     # a candidate that is the state's own point (a twin that does not apply there) is not
     # run where that state has converged: it would only polish the result (cost stays
     # inf, it never wins).  A state still running (budget exhausted) does run from itself.

@@ -322,9 +322,10 @@ def _swaps(node, elements, fns=None) -> list:
     return out
 
 
-# Randles-Wo: 1 -> 1 miss of 1,000 with them at 29 % fewer fits/s, hence none for Wo;
-# measured 2026-12-05 (1,000 spectra of the family benchmark, its seed): misses Wsa 22 -> 4,
-# Woa 19 -> 9, Ws 5 -> 2, at 2 / 15 / 13 % fewer fits/s (2,000 spectra, warm)
+# the small-tail twins, measured 2026-12-05 (1,000 spectra of the family benchmark, its
+# seed): misses Wsa 22 -> 4, Woa 19 -> 9, Ws 5 -> 2, at 2 / 15 / 13 % fewer fits/s (2,000
+# spectra, warm); Randles-Wo 1 -> 1 with them at 29 % fewer fits/s, so Wo gets the
+# capacitive tail instead (3 -> 1 of 2,000; for Woa it did not help: 17 -> 19)
 TAIL_TWINS = {"Ws": _small_tail, "Wsa": _small_tail, "Woa": _small_tail_open,
               "Wo": _capacitive_tail}
 
