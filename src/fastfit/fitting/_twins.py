@@ -336,7 +336,8 @@ def circuit_move_twins(tree) -> tuple:
     p(R', C) inside a parallel (below the top level, where the relocation moves re-solve
     every term's scale but not the split of R and R' inside a term), and a
     :func:`_series_swap_arc` for every resistor in series with a ``SERIES_SWAP`` Warburg
-    in a branch parallel to a CPE (a Randles cell)."""
+    in a branch parallel to a CPE (a Randles cell), and there the ``TAIL_TWINS`` of that
+    Warburg (the small tail for Ws, Wsa, Woa; the capacitive tail for Wo; ``_randles``)."""
     from fastfit.kernels import ELEMENTS
 
     out = []
