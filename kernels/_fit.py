@@ -50,6 +50,9 @@ class FitConfig(NamedTuple):
     twins: tuple = ()       # ((parameter indices, fn), ...): elements (or an element and
                             # its series resistor) whose result has twin starts (fn:
                             # physical (n, k) of those columns -> list of (n, k) points)
+    late_twins: tuple = ()  # the same, tried on every result after the relocation moves
+                            # (not before them: a result they change would take other
+                            # moves), e.g. the smeared R||CPE arc (fastfit.fitting._arcs)
 
 
 class FitOut(NamedTuple):

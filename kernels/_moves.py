@@ -173,12 +173,22 @@ def twin_moves(tree, cfg: FitConfig, st: LMState, out: FitOut, rows, data, free,
     state and the (B,) rows a twin improved by more than ``TWIN_GAIN``."""
     p = np.asarray(out.p)
     w_lo = _lowest_omega(data)
+    entries = cfg.twins if entries is None else entries
 
     def make_cands(rows):
-        return twin_candidates(cfg.twins if entries is None else entries, p[rows], w_lo[rows])
+        return twin_candidates(entries, p[rows], w_lo[rows])
 
+    # a converged result none of whose twins applies (each is the result itself, which the
+    # tournament would skip) is left out before the tournament's per-candidate work: most
+    # results of an arc chain, whose smeared-arc twins apply below an exponent of 0.65
+    rows = np.asarray(rows)
+    if rows.size:
+        keep = np.asarray(st.status)[rows] == RUNNING
+        for c in make_cands(rows):
+            keep |= np.any(c != p[rows], axis=1)
+        rows = rows[keep]
     before = np.asarray(st.cost).copy()
-    st = tournament(tree, cfg, st, np.asarray(rows), make_cands,
+    st = tournament(tree, cfg, st, rows, make_cands,
                      cfg.iter_stage1 + cfg.iter_stage2, data, free, p_fixed)
     # a basin change, not a polish of the same optimum (which most results get)
     return st, np.asarray(st.cost) < before * (1.0 - TWIN_GAIN)

@@ -26,6 +26,9 @@ starts: the best combinations of the start scans (``kernels._scan``, any circuit
      continues to the end of the budget and is kept where it fits better; results still
      loose after that get ``reloc_pairs`` chained moves of two terms (``_reloc.pair_starts``:
      two terms that traded places), the same way
+  -> late twins (``cfg.late_twins``: circuits with an R||CPE arc): every result with a
+     smeared arc (``fastfit.fitting._arcs``) gets sharp twins of it, as a tournament, after
+     the moves rather than before them (a result the twins change would take other moves)
   -> escalation: a spectrum that ends at the budget, singular, with a parameter at a bound
      or vanished (R, Q, L -> 0 or infinity), or with chi2 above ``chi2_limit`` (a multiple
      of what its noise makes attainable), is fitted again from more starts -- its result with the offending
@@ -186,6 +189,10 @@ def fit_pipeline(tree, cfg: FitConfig, omega, Z, w_re, w_im, lo, hi, free, p_fix
                 # the small diffusion tail only from there)
                 st, out = twin_rounds(st, out, np.nonzero(out.cost < cost0 * (1.0 - TWIN_GAIN))[0],
                                       cfg.twins + cfg.move_twins)
+    if cfg.late_twins:
+        cost0 = out.cost
+        st, out = twin_rounds(st, out, np.arange(B), cfg.late_twins)
+        moved |= out.cost < cost0 * (1.0 - TWIN_GAIN)
     if not cfg.escalate:
         return out._replace(escalated=moved)
     flag = suspicious(out, free, lm, chi2_limit)

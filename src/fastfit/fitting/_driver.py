@@ -21,6 +21,7 @@ from ._result import FitResult, FitStatus, fit_status
 from ._relocplan import arc_like
 from ._scanplan import loose_mask
 from ._nested import nested_exchanges
+from ._arcs import rcpe_arcs
 from ._twins import circuit_move_twins, circuit_twins
 from ._starts import N_SCAN, StartPlan, canonical_permutation, is_arc_chain, plan_starts
 
@@ -75,7 +76,8 @@ def run(problem: FitProblem, *, starts: int, max_iter: int, absolute_sigma: bool
                     loose_mask=loose_mask(problem.circuit.tree),
                     twins=circuit_twins(problem.circuit.tree) if starts > 0 and relocate else (),
                     move_twins=(circuit_move_twins(problem.circuit.tree)
-                                if starts > 0 and relocate else ()))
+                                if starts > 0 and relocate else ()),
+                    late_twins=rcpe_arcs(problem.circuit.tree) if starts > 0 and relocate else ())
     if chunk is None:
         chunk = _thread_chunk(problem.n_spectra, _auto_chunk(problem, plan))
     # on this thread, before the chunks: its program calls LAPACK, and two such programs

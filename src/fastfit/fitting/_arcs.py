@@ -1,0 +1,73 @@
+"""Twins of an R||CPE arc whose exponent has collapsed: the smeared arc.
+
+Z = R / (1 + R Q (j w)^n), time constant tau = (R Q)^(1/n).  Among arc chains
+(``R0-p(R1,CPE1)-p(R2,CPE2)`` and longer), a small arc beside a large one (0.5-3 % of the
+total resistance, a decade or more from the large arc's apex) is often fitted as a broad
+one: n 0.3-0.6 for a truth of 0.7-1, R 1.5-4x the truth and tau up to a decade off,
+1.0003-1.18x the truth-started chi2, most of them reported CONVERGED or AT_BOUND with a
+tight covariance (benchmarks/bench_circuit_families.py, 6,000 spectra over three seeds:
+21 of 45 two-arc misses had such an arc).  A broad arc spreads over the decades where
+the sharp one and the neighbouring arc's flank overlap, so a local fit cannot narrow it:
+every step towards n = 1 first loses that flank.  The twins give the arc a sharp shape
+(``SHARP_N``) at its time constant and around it (``SHARP_TAU``) with a smaller
+resistance (``SHARP_R``): Q = tau'^n' / R'.  They run on every result after the
+relocation moves (``FitConfig.late_twins``; before them, a result they improved took
+other moves and once ended worse).  Arcs with n >= ``SMEAR_N`` keep their result (no
+twin: ``kernels._moves.twin_moves`` leaves such results out), so circuits whose arcs are
+sharp pay little.  Each function maps the fitted (n, 3) columns (R, Q, n) in physical units and the lowest
+used angular frequency ``w_lo`` (unused) to a list of (n, 3) starting points, as the twins
+of :mod:`._twins` do."""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["SMEAR_N", "SHARP_N", "SHARP_TAU", "SHARP_R", "smeared_arc", "rcpe_arcs"]
+
+SMEAR_N = 0.65                 # an arc below this exponent is smeared ...
+SHARP_N = (1.0, 0.85)          # ... and gets twins with these exponents,
+SHARP_TAU = (0.1, 1.0, 10.0)   # its time constant scaled by these,
+SHARP_R = (0.25,)              # its resistance by these
+
+
+def smeared_arc(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
+    """Sharp twins of a smeared R||CPE arc (columns R, Q, n): for every n' in
+    ``SHARP_N``, tau' = tau x ``SHARP_TAU`` and R' = R x ``SHARP_R``, Q' = tau'^n' / R';
+    the result itself where n >= ``SMEAR_N``."""
+    R, Q, n = (np.asarray(p[:, i], np.float64) for i in range(3))
+    smeared = (n < SMEAR_N) & (R > 0) & (Q > 0) & (n > 0)
+    with np.errstate(all="ignore"):
+        ln_tau = np.log(np.where(smeared, R * Q, 1.0)) / np.where(smeared, n, 1.0)
+    out = []
+    for n_new in SHARP_N:
+        for m in SHARP_TAU:
+            for r in SHARP_R:
+                q = np.array(p, np.float64, copy=True)
+                R_new = R * r
+                with np.errstate(all="ignore"):
+                    Q_new = np.exp(n_new * (ln_tau + np.log(m))) / R_new
+                q[:, 0] = np.where(smeared, R_new, R)
+                q[:, 1] = np.where(smeared, Q_new, Q)
+                q[:, 2] = np.where(smeared, n_new, n)
+                out.append(q)
+    return out
+
+
+def rcpe_arcs(tree) -> list[tuple]:
+    """((R, Q, n) parameter indices, :func:`smeared_arc`) for every parallel of exactly
+    one resistor and one CPE in the circuit ``tree``, at any depth."""
+    out = []
+
+    def walk(node):
+        if node[0] == "E":
+            return
+        if node[0] == "P" and len(node[1]) == 2:
+            r = [c for c in node[1] if c[0] == "E" and c[1] == "R"]
+            x = [c for c in node[1] if c[0] == "E" and c[1] == "CPE"]
+            if len(r) == 1 and len(x) == 1:
+                q = int(x[0][2])
+                out.append(((int(r[0][2]), q, q + 1), smeared_arc))
+        for c in node[1]:
+            walk(c)
+
+    walk(tree)
+    return out
