@@ -156,7 +156,10 @@ def fit_pipeline(tree, cfg: FitConfig, omega, Z, w_re, w_im, lo, hi, free, p_fix
     def twin_rounds(st, out, rows, entries=cfg.twins):
         # a result that moved to another basin has other twins: up to TWIN_ROUNDS rounds
         for _ in range(TWIN_ROUNDS if len(rows) else 0):
+            before = st
             st, better = twin_moves(tree, cfg, st, out, rows, data, free, p_fixed, entries)
+            if st is before:                  # no twin applied: nothing ran, nothing changed
+                break
             out = host_out(lm_finalize(tree, lm, st, omega, w_re, w_im, lo, hi, free))
             rows = np.nonzero(better)[0]      # unchanged results would give the same twins
             if not rows.size:

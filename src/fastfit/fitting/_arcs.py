@@ -14,9 +14,10 @@ resistance (``SHARP_R``): Q = tau'^n' / R'.  They run on every result after the
 relocation moves (``FitConfig.late_twins``; before them, a result they improved took
 other moves and once ended worse).  Arcs with n >= ``SMEAR_N`` keep their result (no
 twin: ``kernels._moves.twin_moves`` leaves such results out), so circuits whose arcs are
-sharp pay little.  Each function maps the fitted (n, 3) columns (R, Q, n) in physical units and the lowest
-used angular frequency ``w_lo`` (unused) to a list of (n, 3) starting points, as the twins
-of :mod:`._twins` do."""
+sharp pay little (an arc whose exponent the user fixed gets none: ``_driver``).  Each
+function maps the fitted (n, 3) columns (R, Q, n) in physical units and the lowest used
+angular frequency ``w_lo`` (unused) to a list of (n, 3) starting points, as the twins of
+:mod:`._twins` do."""
 from __future__ import annotations
 
 import numpy as np

@@ -77,7 +77,7 @@ def run(problem: FitProblem, *, starts: int, max_iter: int, absolute_sigma: bool
                     twins=circuit_twins(problem.circuit.tree) if starts > 0 and relocate else (),
                     move_twins=(circuit_move_twins(problem.circuit.tree)
                                 if starts > 0 and relocate else ()),
-                    late_twins=rcpe_arcs(problem.circuit.tree) if starts > 0 and relocate else ())
+                    late_twins=(_late_twins(problem) if starts > 0 and relocate else ()))
     if chunk is None:
         chunk = _thread_chunk(problem.n_spectra, _auto_chunk(problem, plan))
     # on this thread, before the chunks: its program calls LAPACK, and two such programs
@@ -164,6 +164,13 @@ def _reloc_mid(terms: list) -> int:
     if any(nested_exchanges(t.node) for t in terms):
         return RELOC_MID
     return RELOC_MID if sum(arc_like(t.node, ELEMENTS) for t in terms) >= 2 else 0
+
+
+def _late_twins(problem: FitProblem) -> tuple:
+    """The smeared-arc twins of every R||CPE arc whose exponent is fitted (``_arcs``): an
+    exponent the user fixed stays where it is, so its arc's twins would only cost."""
+    fixed = np.asarray(problem.fixed, bool)
+    return tuple(e for e in rcpe_arcs(problem.circuit.tree) if not fixed[e[0][2]])
 
 
 def _auto_chunk(problem: FitProblem, plan: StartPlan) -> int:
