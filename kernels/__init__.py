@@ -10,7 +10,8 @@ batch axis (or is vmapped once at the API edge), in float64/complex128.
   (``_scan``), relocation moves of fitted terms :func:`relocate_terms`,
   :func:`relocation_starts`, :func:`pair_starts` (``_reloc``), the staged pipeline
   :func:`fit_pipeline` and its LM stages :func:`fresh_state`, :func:`lm_continue`,
-  :func:`lm_finalize` (``_fit``), shared-parameter series :func:`joint_lm` (``_joint``)
+  :func:`lm_finalize` (``_fit``: the host-side report :func:`lm_report` and the fitted
+  spectra :func:`model_impedance`), shared-parameter series :func:`joint_lm` (``_joint``)
 * lin-KK: :func:`lin_kk` (``_kk``); Z-HIT: :func:`zhit_operators`,
   :func:`zhit_reconstruct` (``_zhit``)
 * DRT: system matrices :func:`drt_matrices` (``_drt``), batched non-negative QP
@@ -44,7 +45,7 @@ from ._reloc import (RelocOut, RelocTables, pair_starts, relocate_terms,  # noqa
 from ._fit import FitConfig, FitOut, to_internal, to_physical  # noqa: E402
 from ._pipeline import fit_pipeline  # noqa: E402
 # the stable LM stages, for callers that bring their own starting points (fitting._local)
-from ._fit import fresh_state, lm_continue, lm_finalize  # noqa: E402
+from ._fit import fresh_state, lm_continue, lm_finalize, lm_report, model_impedance  # noqa: E402
 from ._joint import JointOut, joint_lm  # noqa: E402
 from ._attain import kk_chi2, kk_chi2_shared  # noqa: E402
 from . import _lm  # noqa: E402
@@ -72,7 +73,7 @@ __all__ = [
     "ScanTables", "scan_combos", "scan_starts", "term_shapes", "RelocOut", "RelocTables",
     "relocate_terms", "relocation_starts", "pair_starts", "term_impedances",
     "FitConfig", "FitOut", "fit_pipeline", "to_internal", "to_physical", "fresh_state",
-    "lm_continue", "lm_finalize", "JointOut",
+    "lm_continue", "lm_finalize", "lm_report", "model_impedance", "JointOut",
     "joint_lm", "LM_STATUS", "kk_chi2", "kk_chi2_shared",
 ] + sorted(_LAZY)
 

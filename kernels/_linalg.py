@@ -19,30 +19,31 @@ UNROLL_INVERSE_MAX = 8
 _TINY = 1e-300
 
 
-def _factor(A):
+def _factor(A, xp=jnp):
     """Lower Cholesky factor as a nested list of [...] arrays, and the smallest pivot
     relative to the largest diagonal entry (<= 0 or tiny: numerically singular).
-    ``A`` is an array (..., P, P) or a nested list of P x P arrays (...)."""
+    ``A`` is an array (..., P, P) or a nested list of P x P arrays (...); ``xp`` the
+    array module (``jax.numpy``, or ``numpy`` for the host-side finaliser)."""
     if isinstance(A, (list, tuple)):
         P = len(A)
         get = lambda i, j: A[i][j]
         diag = [A[i][i] for i in range(P)]
         scale = diag[0]
         for d in diag[1:]:
-            scale = jnp.maximum(scale, jnp.abs(d))
-        scale = jnp.abs(scale) + _TINY
+            scale = xp.maximum(scale, xp.abs(d))
+        scale = xp.abs(scale) + _TINY
     else:
         P = A.shape[-1]
         get = lambda i, j: A[..., i, j]
-        scale = jnp.max(jnp.abs(jnp.diagonal(A, axis1=-2, axis2=-1)), axis=-1) + _TINY
+        scale = xp.max(xp.abs(xp.diagonal(A, axis1=-2, axis2=-1)), axis=-1) + _TINY
     L = [[None] * P for _ in range(P)]
-    min_piv = jnp.full(scale.shape, jnp.inf)
+    min_piv = xp.full(scale.shape, xp.inf)
     for j in range(P):
         s = get(j, j)
         for k in range(j):
             s = s - L[j][k] * L[j][k]
-        min_piv = jnp.minimum(min_piv, s / scale)
-        d = jnp.sqrt(jnp.maximum(s, _TINY * scale))
+        min_piv = xp.minimum(min_piv, s / scale)
+        d = xp.sqrt(xp.maximum(s, _TINY * scale))
         L[j][j] = d
         inv_d = 1.0 / d
         for i in range(j + 1, P):
@@ -89,8 +90,9 @@ def cholesky_solve_lists(A, b):
     return _subst(L, list(b)), min_piv
 
 
-def cholesky_inverse(A):
-    """Inverse of SPD A (..., P, P) and the relative minimum pivot.
+def cholesky_inverse(A, xp=jnp):
+    """Inverse of SPD A (..., P, P) and the relative minimum pivot (``xp``: the array
+    module, ``jax.numpy`` or ``numpy``).
 
     The factor is the unrolled one (its pivots flag singular matrices); then
     M = L^-1 by forward substitution on the identity, touching only the lower triangle
@@ -98,7 +100,7 @@ def cholesky_inverse(A):
     A^-1 = M^T M, again only its upper triangle.  No LAPACK call: a batched
     ``triangular_solve`` (a LAPACK custom call on XLA:CPU) deadlocked when two host
     devices ran the finaliser at the same time (jax 0.10.2; FASTFIT_CPU_DEVICES=2)."""
-    L, min_piv = _factor(A)
+    L, min_piv = _factor(A, xp)
     P = A.shape[-1]
     M = [[None] * P for _ in range(P)]
     for c in range(P):
@@ -114,7 +116,7 @@ def cholesky_inverse(A):
             for k in range(j + 1, P):
                 t = t + M[k][i] * M[k][j]
             inv[i][j] = inv[j][i] = t
-    return jnp.stack([jnp.stack(r, axis=-1) for r in inv], axis=-2), min_piv
+    return xp.stack([xp.stack(r, axis=-1) for r in inv], axis=-2), min_piv
 
 
 def cholesky_inverse_rolled(A):
@@ -123,8 +125,8 @@ def cholesky_inverse_rolled(A):
     columns) and M = L^-1 row by row, A^-1 = M^T M.  The program no longer grows with P:
     compiled in 0.25-0.37 s for P = 7-15 where the unrolled inverse takes 0.6 / 2.6 /
     9.5 s (P = 7 / 11 / 15), at 2.5-12 ms per 1,024 matrices instead of 0.26-3.5 ms
-    (measured 2026-12-03 on the 2-core CPU; the finaliser runs it once per chunk and
-    stage).  Same relative minimum pivot."""
+    (measured 2026-12-03 on the 2-core CPU; a compiled ``lm_covariance`` runs it; the fit
+    pipeline's report runs the unrolled one in numpy).  Same relative minimum pivot."""
     P = A.shape[-1]
     scale = jnp.max(jnp.abs(jnp.diagonal(A, axis1=-2, axis2=-1)), axis=-1) + _TINY
     idx = jnp.arange(P)

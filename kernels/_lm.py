@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 
 from ._circuit import eval_tree
-from ._linalg import cholesky_solve, inverse_spd
+from ._linalg import cholesky_inverse, cholesky_solve, inverse_spd
 
 __all__ = ["LMState", "model_and_jac", "lm_init_state", "lm_fresh_state", "lm_iterate",
            "lm_covariance", "vanished_params", "VANISHED"]
@@ -217,41 +217,45 @@ def lm_iterate(tree, logmask, state: LMState, omega, Z, w_re, w_im, lo, hi, free
 VANISHED = 1e-2      # ln p uncertain by more than 10 (a factor 2e4): no effect on the fit
 
 
-def vanished_params(state: LMState, logmask, free, n_res):
+def vanished_params(state: LMState, logmask, free, n_res, xp=jnp):
     """(B, P) bool: free log-scaled parameters with no effect on the fit.
 
     With A = J^T J in log space, changing ln p_k by 1 changes chi2 by about A_kk; the
     parameter has vanished when that is below ``VANISHED`` times the residual variance
-    s^2 = chi2 / (n_res - n_free).  n_res : (B,) number of real residuals used.
+    s^2 = chi2 / (n_res - n_free).  n_res : (B,) number of real residuals used.  ``xp``:
+    the array module (``jax.numpy``, or ``numpy`` on host states).
     """
-    n_free = jnp.sum(free)
-    s2 = 2.0 * state.cost / jnp.maximum(n_res - n_free, 1)
-    diag = jnp.diagonal(state.A, axis1=-2, axis2=-1)
-    return jnp.asarray(logmask) & free & (diag < VANISHED * s2[:, None])
+    n_free = xp.sum(free)
+    s2 = 2.0 * state.cost / xp.maximum(n_res - n_free, 1)
+    diag = xp.diagonal(state.A, axis1=-2, axis2=-1)
+    return xp.asarray(logmask) & free & (diag < VANISHED * s2[:, None])
 
 
-def lm_covariance(state: LMState, lo, hi, free, vanished=None):
+def lm_covariance(state: LMState, lo, hi, free, vanished=None, xp=jnp):
     """(J^T J)^-1 on the free, non-pinned parameters (transformed space), zero elsewhere.
 
     ``vanished`` (B, P) bool marks free parameters that count as pinned although they are
     inside their box (a log-scaled parameter driven towards 0 or infinity, see
     :func:`vanished_params`).  Returns cov_x (B,P,P), pinned (B,P) bool (free parameters
     at a bound or vanished), and the relative minimum Cholesky pivot (small: parameters not
-    identifiable).
+    identifiable).  ``xp``: the array module -- ``jax.numpy`` (in a compiled program) or
+    ``numpy`` (on host states, as the fit pipeline does: no program to compile; the same
+    unrolled factorisation, so the same pivots).
     """
     P = state.x.shape[-1]
-    eps = 1e-9 * (jnp.abs(hi - lo) + 1.0)
+    eps = 1e-9 * (xp.abs(hi - lo) + 1.0)
     at_bound = free & ((state.x <= lo + eps) | (state.x >= hi - eps))
     if vanished is not None:
         at_bound = at_bound | (free & vanished)
     m = free & ~at_bound
     mm = m[:, :, None] & m[:, None, :]
-    eye = jnp.eye(P, dtype=bool)
-    H = jnp.where(mm, state.A, 0.0) + jnp.where(eye & ~m[:, :, None], 1.0, 0.0)
+    eye = xp.eye(P, dtype=bool)
+    H = xp.where(mm, state.A, 0.0) + xp.where(eye & ~m[:, :, None], 1.0, 0.0)
     # Jacobi scaling: the pivot test then measures collinearity of the Jacobian columns,
     # not their size (a parameter with tiny sensitivity is uncertain, not singular)
-    d = jnp.sqrt(jnp.maximum(jnp.diagonal(H, axis1=-2, axis2=-1), 1e-300))
+    d = xp.sqrt(xp.maximum(xp.diagonal(H, axis1=-2, axis2=-1), 1e-300))
     Hs = H / (d[:, :, None] * d[:, None, :])
-    inv_s, piv = inverse_spd(Hs)
+    # numpy: the unrolled inverse at any size (its cost is per operation, not compile)
+    inv_s, piv = inverse_spd(Hs) if xp is jnp else cholesky_inverse(Hs, xp)
     inv = inv_s / (d[:, :, None] * d[:, None, :])
-    return jnp.where(mm, inv, 0.0), at_bound, piv
+    return xp.where(mm, inv, 0.0), at_bound, piv

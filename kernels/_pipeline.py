@@ -45,7 +45,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._fit import FitConfig, FitOut, fresh_state, lm_continue, lm_finalize, lm_rescue
+from ._fit import (FitConfig, FitOut, fresh_state, lm_continue, lm_report, lm_rescue,
+                   model_impedance)
 from ._lm import RUNNING, LMState
 from ._moves import (TWIN_GAIN, TWIN_ROUNDS, escalate, loose_rows, relocate, suspicious,
                      twin_moves)
@@ -149,7 +150,7 @@ def fit_pipeline(tree, cfg: FitConfig, omega, Z, w_re, w_im, lo, hi, free, p_fix
     if not starts:
         raise ValueError("fit_pipeline needs at least one start or scan")
     st = multistart(tree, cfg, starts, data, free, p_fixed)
-    out = host_out(lm_finalize(tree, lm, st, omega, w_re, w_im, lo, hi, free))
+    out = lm_report(lm, st, w_re, w_im, lo, hi, free)
     moved = np.zeros(B, bool)      # spectra refitted from more starts (moves, escalation)
     twins = bool(cfg.twins)
 
@@ -160,7 +161,7 @@ def fit_pipeline(tree, cfg: FitConfig, omega, Z, w_re, w_im, lo, hi, free, p_fix
             st, better = twin_moves(tree, cfg, st, out, rows, data, free, p_fixed, entries)
             if st is before:                  # no twin applied: nothing ran, nothing changed
                 break
-            out = host_out(lm_finalize(tree, lm, st, omega, w_re, w_im, lo, hi, free))
+            out = lm_report(lm, st, w_re, w_im, lo, hi, free)
             rows = np.nonzero(better)[0]      # unchanged results would give the same twins
             if not rows.size:
                 break
@@ -178,14 +179,14 @@ def fit_pipeline(tree, cfg: FitConfig, omega, Z, w_re, w_im, lo, hi, free, p_fix
         if loose.any():
             cost0 = out.cost
             st = relocate(tree, cfg, st, out, loose, reloc, scan_data, data, free, p_fixed)
-            out = host_out(lm_finalize(tree, lm, st, omega, w_re, w_im, lo, hi, free))
+            out = lm_report(lm, st, w_re, w_im, lo, hi, free)
             moved |= loose
             if cfg.reloc_pairs and len(reloc.Us) > 1:
                 again = loose & loose_rows(out, free, lm, n_res, cfg.reloc_rel, cfg.loose_mask)
                 if again.any():
                     st = relocate(tree, cfg, st, out, again, reloc, scan_data, data, free,
                                   p_fixed, pairs=cfg.reloc_pairs)
-                    out = host_out(lm_finalize(tree, lm, st, omega, w_re, w_im, lo, hi, free))
+                    out = lm_report(lm, st, w_re, w_im, lo, hi, free)
             if twins or cfg.move_twins:
                 # a move that changed the basin: the twins, and the move twins, of the new
                 # result (a Randles-Wsa result whose swapped R1 a move restored reaches
@@ -196,19 +197,20 @@ def fit_pipeline(tree, cfg: FitConfig, omega, Z, w_re, w_im, lo, hi, free, p_fix
         cost0 = out.cost
         st, out = twin_rounds(st, out, np.arange(B), cfg.late_twins)
         moved |= out.cost < cost0 * (1.0 - TWIN_GAIN)
+    def done(out, escalated):
+        # the fitted spectra, once: the stages only read the LM states' summaries
+        Zf = np.asarray(model_impedance(tree, out.p, omega))
+        return out._replace(escalated=escalated, Z_fit=Zf)
+
     if not cfg.escalate:
-        return out._replace(escalated=moved)
+        return done(out, moved)
     flag = suspicious(out, free, lm, chi2_limit)
     if not flag.any():
-        return out._replace(escalated=moved)
+        return done(out, moved)
     cost0 = out.cost
     st = escalate(tree, cfg, st, out, flag, starts, pool, data, free, p_fixed)
-    out = host_out(lm_finalize(tree, lm, st, omega, w_re, w_im, lo, hi, free))
+    out = lm_report(lm, st, w_re, w_im, lo, hi, free)
     if twins or cfg.move_twins:
         st, out = twin_rounds(st, out, np.nonzero(out.cost < cost0 * (1.0 - TWIN_GAIN))[0],
                               cfg.twins + cfg.move_twins)
-    return out._replace(escalated=flag | moved)
-
-
-def host_out(out: FitOut) -> FitOut:
-    return FitOut(*(np.array(v) for v in out))
+    return done(out, flag | moved)

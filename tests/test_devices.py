@@ -275,7 +275,7 @@ def test_fit_programs_make_no_library_calls(monkeypatch):
     ``FASTFIT_CPU_DEVICES=2``: every 10,000-spectrum process stalled within eight fits)."""
     from fastfit.kernels import _fit, _moves, _pipeline, _scan
 
-    names = ("scan_combos", "lm_continue", "lm_rescue", "lm_finalize")
+    names = ("scan_combos", "lm_continue", "lm_rescue", "model_impedance")
     lowered = []
     for name in names:
         fn = getattr(_scan if name == "scan_combos" else _fit, name)

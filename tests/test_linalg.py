@@ -46,6 +46,64 @@ def test_singular_matrix_has_a_tiny_pivot_in_both():
         assert np.all(np.asarray(piv) < 1e-12)
 
 
+@pytest.mark.parametrize("P", [4, 11])
+def test_numpy_inverse_is_the_compiled_one(P):
+    """The host-side finaliser runs the same unrolled factorisation in numpy
+    (``xp=numpy``): same inverse and pivots as the compiled one, also for a singular
+    matrix (tiny pivot in both)."""
+    A = spd(8, P, seed=10 + P)
+    J = np.random.default_rng(P).standard_normal((8, 30, P))
+    J[:, :, -1] = 2.0 * J[:, :, 0]
+    inv, piv = jax.jit(inverse_spd)(A)
+    inv_np, piv_np = cholesky_inverse(A, np)
+    assert isinstance(inv_np, np.ndarray)
+    scale = np.abs(np.asarray(inv)).max(axis=(1, 2), keepdims=True)
+    assert np.max(np.abs(inv_np - np.asarray(inv)) / scale) < 1e-9     # cond 1e6
+    np.testing.assert_allclose(piv_np, np.asarray(piv), rtol=1e-10)
+    # singular: the inverse is meaningless, the pivot says so in both
+    S = np.einsum("bfi,bfj->bij", J, J)
+    piv_s = np.asarray(jax.jit(inverse_spd)(S)[1])
+    piv_s_np = cholesky_inverse(S, np)[1]
+    assert np.all(piv_s < 1e-12) and np.all(piv_s_np < 1e-12)
+
+
+def test_host_covariance_matches_the_compiled_one():
+    """kernels.lm_covariance / vanished_params with ``xp=numpy`` (the pipeline's host
+    report) against the same functions compiled, on states with a parameter at a bound,
+    one vanished and one fixed."""
+    import jax.numpy as jnp
+
+    from fastfit.kernels._lm import LMState, lm_covariance, vanished_params
+
+    B, P = 6, 5
+    rng = np.random.default_rng(4)
+    J = rng.standard_normal((B, 40, P))
+    J[:, :, 3] *= 1e-9                        # no effect on the fit: vanished
+    A = np.einsum("bfi,bfj->bij", J, J)
+    x = rng.uniform(-1, 1, (B, P))
+    lo, hi = np.full((B, P), -5.0), np.full((B, P), 5.0)
+    x[:, 1] = lo[:, 1]                        # at its bound
+    free = np.array([True, True, True, True, False])
+    lm = (True, True, False, True, True)
+    st = LMState(x=x, cost=np.full(B, 20.0), A=A, g=np.zeros((B, P)), mu=np.ones(B),
+                 nu=np.ones(B), n_iter=np.zeros(B, np.int32), status=np.ones(B, np.int32))
+    n_res = np.full(B, 80)
+
+    def both(xp):
+        gone = vanished_params(st, np.asarray(lm) if xp is np else lm, free, n_res, xp=xp)
+        return (gone,) + tuple(lm_covariance(st, lo, hi, free, gone, xp=xp))
+
+    ref = jax.jit(lambda: both(jnp))()
+    got = both(np)
+    assert got[0][:, 3].all() and not got[0][:, [0, 2]].any()
+    np.testing.assert_array_equal(got[0], np.asarray(ref[0]))
+    np.testing.assert_array_equal(got[2], np.asarray(ref[2]))
+    assert got[2][:, 1].all() and got[2][:, 3].all() and not got[2][:, 4].any()
+    np.testing.assert_allclose(got[1], np.asarray(ref[1]), rtol=1e-9, atol=0)
+    assert np.all(got[1][:, [1, 3, 4], :] == 0.0)
+    np.testing.assert_allclose(got[3], np.asarray(ref[3]), rtol=1e-9)
+
+
 def test_inverse_spd_dispatch_and_no_library_calls():
     """Above UNROLL_INVERSE_MAX parameters the finaliser's inverse is the rolled one; it is
     plain XLA (no LAPACK custom call: see tests/test_devices.py)."""
