@@ -110,7 +110,7 @@ from ._randles import (ARC_N, SHORT_BACK, SHORT_NEAR, SWAP_FLOOR, TAIL_PLACE,  #
                        TAIL_SHARE, series_swap as _series_swap,
                        series_swap_arc as _series_swap_arc, small_tail as _small_tail,
                        small_tail_open as _small_tail_open,
-                       capacitive_tail as _capacitive_tail)
+                       capacitive_tail as _capacitive_tail, role_exchange as _role_exchange)
 
 __all__ = ["TWINS", "SERIES_SWAP", "circuit_twins", "circuit_move_twins", "ARC_N"]
 
@@ -328,6 +328,8 @@ def _swaps(node, elements, fns=None) -> list:
 # capacitive tail instead (3 -> 1 of 2,000; for Woa it did not help: 17 -> 19)
 TAIL_TWINS = {"Ws": _small_tail, "Wsa": _small_tail, "Woa": _small_tail_open,
               "Wo": _capacitive_tail}
+# the role exchange of a capacitive arc (``_randles.role_exchange``): open Warburgs only
+ROLE_TWINS = {"Wo": _role_exchange, "Woa": _role_exchange}
 
 
 def circuit_move_twins(tree) -> tuple:
@@ -337,7 +339,9 @@ def circuit_move_twins(tree) -> tuple:
     every term's scale but not the split of R and R' inside a term), and a
     :func:`_series_swap_arc` for every resistor in series with a ``SERIES_SWAP`` Warburg
     in a branch parallel to a CPE (a Randles cell), and there the ``TAIL_TWINS`` of that
-    Warburg (the small tail for Ws, Wsa, Woa; the capacitive tail for Wo; ``_randles``)."""
+    Warburg (the small tail for Ws, Wsa, Woa; the capacitive tail for Wo; ``_randles``)
+    and, for the open ones (Wo, Woa), the role exchange of a capacitive arc
+    (``_randles.role_exchange``)."""
     from fastfit.kernels import ELEMENTS
 
     out = []
@@ -354,6 +358,8 @@ def circuit_move_twins(tree) -> tuple:
                            for cols, _ in _swaps(branch[0], ELEMENTS))
                 out.extend((cols + (q, q + 1), fn)
                            for cols, fn in _swaps(branch[0], ELEMENTS, TAIL_TWINS))
+                out.extend((cols + (q, q + 1), fn)
+                           for cols, fn in _swaps(branch[0], ELEMENTS, ROLE_TWINS))
         if node[0] == "S" and inside:
             rs = [c for c in node[1] if c[0] == "E" and c[1] == "R"]
             for arc in (c for c in node[1] if c[0] == "P" and len(c[1]) == 2):
