@@ -290,47 +290,17 @@ class _SliceProgram:
 def _host_finish(st, logmask, lo, hi, free) -> dict:
     """What :func:`refit_local` reports, from the final LM state in numpy: physical
     parameters, cost, status, iterations, free parameters at a bound and the smallest
-    relative Cholesky pivot of the Jacobi-scaled J^T J on the other free parameters (as
-    ``kernels.lm_covariance`` computes them)."""
+    relative Cholesky pivot of the Jacobi-scaled J^T J on the other free parameters
+    (``kernels.lm_covariance`` on the host, ``xp=numpy``; no vanished test)."""
+    from fastfit.kernels import lm_covariance
+
     x = st.x
     lm = np.asarray(logmask, bool)
-    with np.errstate(over="ignore"):
+    with np.errstate(all="ignore"):
         p = np.where(lm, np.exp(np.where(lm, x, 0.0)), x)
-    with np.errstate(invalid="ignore"):
-        eps = 1e-9 * (np.abs(hi - lo) + 1.0)
-        at_bound = free & ((x <= lo + eps) | (x >= hi - eps))
-    m = free & ~at_bound
-    mm = m[:, :, None] & m[:, None, :]
-    P = x.shape[1]
-    H = np.where(mm, st.A, 0.0) + np.where(np.eye(P, dtype=bool) & ~m[:, :, None], 1.0, 0.0)
-    dg = np.sqrt(np.maximum(np.diagonal(H, axis1=1, axis2=2), 1e-300))
-    Hs = H / (dg[:, :, None] * dg[:, None, :])
+        _, at_bound, piv = lm_covariance(st, lo, hi, free, xp=np)
     return dict(p=p, cost=st.cost, status=st.status, n_iter=st.n_iter, at_bound=at_bound,
-                min_pivot=_min_pivot(Hs))
-
-
-def _min_pivot(A: np.ndarray) -> np.ndarray:
-    """(B,) smallest Cholesky pivot of A (B, P, P) relative to max |diag A| (the
-    kernels' ``_factor``, in numpy)."""
-    P = A.shape[-1]
-    scale = np.max(np.abs(np.diagonal(A, axis1=1, axis2=2)), axis=1) + 1e-300
-    L = np.zeros_like(A)
-    piv = np.full(A.shape[0], np.inf)
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        for j in range(P):
-            _pivot_column(A, L, j, scale, piv)
-    return piv
-
-
-def _pivot_column(A, L, j, scale, piv) -> None:
-    """Column j of the Cholesky factor L (in place) and its pivot into ``piv``."""
-    s = A[:, j, j] - np.sum(L[:, j, :j] ** 2, axis=1)
-    np.minimum(piv, s / scale, out=piv)
-    dj = np.sqrt(np.maximum(s, 1e-300 * scale))
-    L[:, j, j] = dj
-    if j + 1 < A.shape[-1]:
-        L[:, j + 1:, j] = (A[:, j + 1:, j] - np.einsum("bik,bk->bi", L[:, j + 1:, :j],
-                                                       L[:, j, :j])) / dj[:, None]
+                min_pivot=piv)
 
 
 def _host(state):
