@@ -55,6 +55,11 @@ class FitConfig(NamedTuple):
     late_twins: tuple = ()  # the same, tried on every result after the relocation moves
                             # (not before them: a result they change would take other
                             # moves), e.g. the smeared R||CPE arc (fastfit.fitting._arcs)
+    exchange_twins: tuple = ()  # the same, tried on every result after the late twins,
+                            # candidates still running after the short trip continuing
+                            # reloc_iter more before the winner is picked (their way out
+                            # is longer), e.g. two terms whose time constants traded
+                            # places (fastfit.fitting._exchange)
 
 
 class FitOut(NamedTuple):

@@ -166,11 +166,12 @@ def twin_candidates(twins: tuple, p: np.ndarray, w_lo: np.ndarray) -> list:
 
 
 def twin_moves(tree, cfg: FitConfig, st: LMState, out: FitOut, rows, data, free,
-                p_fixed, entries=None) -> tuple[LMState, np.ndarray]:
+                p_fixed, entries=None, mid: int = 0) -> tuple[LMState, np.ndarray]:
     """The results of chunk rows ``rows`` with each twin element's parameters replaced by
     each of its twins (``cfg.twins``, or the twin ``entries`` given;
-    ``fastfit.fitting._twins``) as a tournament.  Never worse than the result; returns the
-    state and the (B,) rows a twin improved by more than ``TWIN_GAIN``."""
+    ``fastfit.fitting._twins``) as a tournament (``mid``: its further iterations of the
+    candidates still running after the short trip).  Never worse than the result; returns
+    the state and the (B,) rows a twin improved by more than ``TWIN_GAIN``."""
     p = np.asarray(out.p)
     w_lo = _lowest_omega(data)
     entries = cfg.twins if entries is None else entries
@@ -189,7 +190,7 @@ def twin_moves(tree, cfg: FitConfig, st: LMState, out: FitOut, rows, data, free,
         rows = rows[keep]
     before = np.asarray(st.cost).copy()
     st = tournament(tree, cfg, st, rows, make_cands,
-                     cfg.iter_stage1 + cfg.iter_stage2, data, free, p_fixed)
+                     cfg.iter_stage1 + cfg.iter_stage2, data, free, p_fixed, mid)
     # a basin change, not a polish of the same optimum (which most results get)
     return st, np.asarray(st.cost) < before * (1.0 - TWIN_GAIN)
 

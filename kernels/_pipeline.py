@@ -29,6 +29,9 @@ starts: the best combinations of the start scans (``kernels._scan``, any circuit
   -> late twins (``cfg.late_twins``: circuits with an R||CPE arc): every result with a
      smeared arc (``fastfit.fitting._arcs``) gets sharp twins of it, as a tournament, after
      the moves rather than before them (a result the twins change would take other moves)
+  -> exchange twins (``cfg.exchange_twins``: an arc in series with a short Warburg): every
+     result with the two time constants exchanged (``fastfit.fitting._exchange``), its
+     candidates still running after the short trip continuing ``reloc_iter`` more
   -> escalation: a spectrum that ends at the budget, singular, with a parameter at a bound
      or vanished (R, Q, L -> 0 or infinity), or with chi2 above ``chi2_limit`` (a multiple
      of what its noise makes attainable), is fitted again from more starts -- its result with the offending
@@ -154,11 +157,12 @@ def fit_pipeline(tree, cfg: FitConfig, omega, Z, w_re, w_im, lo, hi, free, p_fix
     moved = np.zeros(B, bool)      # spectra refitted from more starts (moves, escalation)
     twins = bool(cfg.twins)
 
-    def twin_rounds(st, out, rows, entries=cfg.twins):
+    def twin_rounds(st, out, rows, entries=cfg.twins, mid=0):
         # a result that moved to another basin has other twins: up to TWIN_ROUNDS rounds
         for _ in range(TWIN_ROUNDS if len(rows) else 0):
             before = st
-            st, better = twin_moves(tree, cfg, st, out, rows, data, free, p_fixed, entries)
+            st, better = twin_moves(tree, cfg, st, out, rows, data, free, p_fixed, entries,
+                                    mid)
             if st is before:                  # no twin applied: nothing ran, nothing changed
                 break
             out = lm_report(lm, st, w_re, w_im, lo, hi, free)
@@ -196,6 +200,10 @@ def fit_pipeline(tree, cfg: FitConfig, omega, Z, w_re, w_im, lo, hi, free, p_fix
     if cfg.late_twins:
         cost0 = out.cost
         st, out = twin_rounds(st, out, np.arange(B), cfg.late_twins)
+        moved |= out.cost < cost0 * (1.0 - TWIN_GAIN)
+    if cfg.exchange_twins:
+        cost0 = out.cost
+        st, out = twin_rounds(st, out, np.arange(B), cfg.exchange_twins, cfg.reloc_iter)
         moved |= out.cost < cost0 * (1.0 - TWIN_GAIN)
     def done(out, escalated):
         # the fitted spectra, once: the stages only read the LM states' summaries

@@ -22,6 +22,7 @@ from ._relocplan import arc_like
 from ._scanplan import loose_mask
 from ._nested import nested_exchanges
 from ._arcs import rcpe_arcs
+from ._exchange import exchange_pairs
 from ._twins import circuit_move_twins, circuit_twins
 from ._starts import N_SCAN, StartPlan, canonical_permutation, is_arc_chain, plan_starts
 
@@ -77,7 +78,9 @@ def run(problem: FitProblem, *, starts: int, max_iter: int, absolute_sigma: bool
                     twins=circuit_twins(problem.circuit.tree) if starts > 0 and relocate else (),
                     move_twins=(circuit_move_twins(problem.circuit.tree)
                                 if starts > 0 and relocate else ()),
-                    late_twins=(_late_twins(problem) if starts > 0 and relocate else ()))
+                    late_twins=(_late_twins(problem) if starts > 0 and relocate else ()),
+                    exchange_twins=(_exchange_twins(problem) if starts > 0 and relocate
+                                    else ()))
     if chunk is None:
         chunk = _thread_chunk(problem.n_spectra, _auto_chunk(problem, plan))
     # on this thread, before the chunks: its program calls LAPACK, and two such programs
@@ -171,6 +174,17 @@ def _late_twins(problem: FitProblem) -> tuple:
     exponent the user fixed stays where it is, so its arc's twins would only cost."""
     fixed = np.asarray(problem.fixed, bool)
     return tuple(e for e in rcpe_arcs(problem.circuit.tree) if not fixed[e[0][2]])
+
+
+def _exchange_twins(problem: FitProblem) -> tuple:
+    """The time-constant exchange of every top-level arc and short Warburg in series
+    (``_exchange``), where none of the two time constants is fixed."""
+    from fastfit.kernels import ELEMENTS
+
+    fixed = np.asarray(problem.fixed, bool)
+    # columns R, Q, n, R_w, tau[, n_w]: the arc's tau needs R, Q, n; the Warburg's is col 4
+    return tuple(e for e in exchange_pairs(problem.circuit.tree, ELEMENTS)
+                 if not fixed[list(e[0][:5])].any())
 
 
 def _auto_chunk(problem: FitProblem, plan: StartPlan) -> int:
