@@ -70,7 +70,8 @@ class FitOut(NamedTuple):
     cov_x : (B, P, P) (J^T J)^-1 in internal space (0 for fixed or pinned parameters)
     at_bound : (B, P) bool, free parameter pinned at a bound or vanished
     min_pivot : (B,) smallest relative Cholesky pivot of J^T J (singular when tiny)
-    Z_fit : (B, F) complex128, ohm, model at the data frequencies
+    Z_fit : (B, F) complex128, ohm, model at the data frequencies (None from
+        :func:`lm_report`, between the pipeline's stages)
     escalated : (B,) bool, the spectrum was refitted from more starts (relocation moves or
         escalation)
     """

@@ -29,8 +29,8 @@ starts: the best combinations of the start scans (``kernels._scan``, any circuit
   -> late twins (``cfg.late_twins``: circuits with an R||CPE arc): every result with a
      smeared arc (``fastfit.fitting._arcs``) gets sharp twins of it, as a tournament, after
      the moves rather than before them (a result the twins change would take other moves)
-  -> exchange twins (``cfg.exchange_twins``: an arc in series with a short Warburg): every
-     result with the two time constants exchanged (``fastfit.fitting._exchange``), its
+  -> exchange twins (``cfg.exchange_twins``: an arc in series with a Wsa): every result
+     with the two time constants exchanged (``fastfit.fitting._exchange``), its
      candidates still running after the short trip continuing ``reloc_iter`` more
   -> escalation: a spectrum that ends at the budget, singular, with a parameter at a bound
      or vanished (R, Q, L -> 0 or infinity), or with chi2 above ``chi2_limit`` (a multiple
@@ -205,6 +205,7 @@ def fit_pipeline(tree, cfg: FitConfig, omega, Z, w_re, w_im, lo, hi, free, p_fix
         cost0 = out.cost
         st, out = twin_rounds(st, out, np.arange(B), cfg.exchange_twins, cfg.reloc_iter)
         moved |= out.cost < cost0 * (1.0 - TWIN_GAIN)
+
     def done(out, escalated):
         # the fitted spectra, once: the stages only read the LM states' summaries
         Zf = np.asarray(model_impedance(tree, out.p, omega))

@@ -3,12 +3,11 @@ they apply, and two-arc spectra whose default fit ends with the small arc smeare
 (n ~ 0.4) without them (issue 16)."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 import fastfit as ff
+from trap_spectra import stored_traps
 import fastfit.fitting._arcs as arcs
 from fastfit.fitting._arcs import SHARP_N, SHARP_R, SHARP_TAU, SMEAR_N, rcpe_arcs, smeared_arc
 
@@ -49,9 +48,7 @@ TWO_ARCS = "R0-p(R1,CPE1)-p(R2,CPE2)"
 
 @pytest.fixture(scope="module")
 def smeared():
-    d = np.load(Path(__file__).parent / "synthetic" / "two_arc_smeared.npz")
-    ref = ff.fit(d["freq"], d["Z"], TWO_ARCS, p0=d["truth"], starts=0, relocate=False).chi2
-    return d["freq"], d["Z"], ref
+    return stored_traps("two_arc_smeared", TWO_ARCS)
 
 
 @pytest.mark.parametrize("twins", [True, False])

@@ -4,12 +4,11 @@ spectra whose default fit without it ends with the two time constants traded (is
 elements in a context the element tests do not use)."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 import fastfit as ff
+from trap_spectra import stored_traps
 import fastfit.fitting._driver as driver
 from fastfit.fitting._exchange import exchange_pairs, tau_exchange
 from fastfit.kernels import ELEMENTS
@@ -65,9 +64,7 @@ def traded():
     # Wsa1 (seeds 3, 11, 5, 23, 29: spectra 294, 102, 84, 267, 77; tests/synthetic/
     # README.md) whose default fit without the exchange ends with the arc at the
     # Warburg's time constant and the Warburg at the arc's, 1.02-1.18x the truth's optimum
-    d = np.load(Path(__file__).parent / "synthetic" / "arc_wsa_exchange.npz")
-    ref = ff.fit(d["freq"], d["Z"], ARC_WSA, p0=d["truth"], starts=0, relocate=False).chi2
-    return d["freq"], d["Z"], ref
+    return stored_traps("arc_wsa_exchange", ARC_WSA)
 
 
 @pytest.mark.parametrize("exchange", [True, False])
