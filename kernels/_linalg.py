@@ -19,11 +19,12 @@ UNROLL_INVERSE_MAX = 8
 _TINY = 1e-300
 
 
-def _factor(A, xp=jnp):
+def _factor(A, xp=None):
     """Lower Cholesky factor as a nested list of [...] arrays, and the smallest pivot
     relative to the largest diagonal entry (<= 0 or tiny: numerically singular).
     ``A`` is an array (..., P, P) or a nested list of P x P arrays (...); ``xp`` the
-    array module (``jax.numpy``, or ``numpy`` for the host-side finaliser)."""
+    array module (None: ``jax.numpy``; ``numpy`` for the host-side report)."""
+    xp = jnp if xp is None else xp
     if isinstance(A, (list, tuple)):
         P = len(A)
         get = lambda i, j: A[i][j]
@@ -90,9 +91,9 @@ def cholesky_solve_lists(A, b):
     return _subst(L, list(b)), min_piv
 
 
-def cholesky_inverse(A, xp=jnp):
+def cholesky_inverse(A, xp=None):
     """Inverse of SPD A (..., P, P) and the relative minimum pivot (``xp``: the array
-    module, ``jax.numpy`` or ``numpy``).
+    module, None for ``jax.numpy``, or ``numpy``).
 
     The factor is the unrolled one (its pivots flag singular matrices); then
     M = L^-1 by forward substitution on the identity, touching only the lower triangle
@@ -100,6 +101,7 @@ def cholesky_inverse(A, xp=jnp):
     A^-1 = M^T M, again only its upper triangle.  No LAPACK call: a batched
     ``triangular_solve`` (a LAPACK custom call on XLA:CPU) deadlocked when two host
     devices ran the finaliser at the same time (jax 0.10.2; FASTFIT_CPU_DEVICES=2)."""
+    xp = jnp if xp is None else xp
     L, min_piv = _factor(A, xp)
     P = A.shape[-1]
     M = [[None] * P for _ in range(P)]

@@ -217,31 +217,33 @@ def lm_iterate(tree, logmask, state: LMState, omega, Z, w_re, w_im, lo, hi, free
 VANISHED = 1e-2      # ln p uncertain by more than 10 (a factor 2e4): no effect on the fit
 
 
-def vanished_params(state: LMState, logmask, free, n_res, xp=jnp):
+def vanished_params(state: LMState, logmask, free, n_res, xp=None):
     """(B, P) bool: free log-scaled parameters with no effect on the fit.
 
     With A = J^T J in log space, changing ln p_k by 1 changes chi2 by about A_kk; the
     parameter has vanished when that is below ``VANISHED`` times the residual variance
     s^2 = chi2 / (n_res - n_free).  n_res : (B,) number of real residuals used.  ``xp``:
-    the array module (``jax.numpy``, or ``numpy`` on host states).
+    the array module (None: ``jax.numpy``; ``numpy`` on host states).
     """
+    xp = jnp if xp is None else xp
     n_free = xp.sum(free)
     s2 = 2.0 * state.cost / xp.maximum(n_res - n_free, 1)
     diag = xp.diagonal(state.A, axis1=-2, axis2=-1)
     return xp.asarray(logmask) & free & (diag < VANISHED * s2[:, None])
 
 
-def lm_covariance(state: LMState, lo, hi, free, vanished=None, xp=jnp):
+def lm_covariance(state: LMState, lo, hi, free, vanished=None, xp=None):
     """(J^T J)^-1 on the free, non-pinned parameters (transformed space), zero elsewhere.
 
     ``vanished`` (B, P) bool marks free parameters that count as pinned although they are
     inside their box (a log-scaled parameter driven towards 0 or infinity, see
     :func:`vanished_params`).  Returns cov_x (B,P,P), pinned (B,P) bool (free parameters
     at a bound or vanished), and the relative minimum Cholesky pivot (small: parameters not
-    identifiable).  ``xp``: the array module -- ``jax.numpy`` (in a compiled program) or
-    ``numpy`` (on host states, as the fit pipeline does: no program to compile; the same
-    unrolled factorisation, so the same pivots).
+    identifiable).  ``xp``: the array module -- None for ``jax.numpy`` (in a compiled
+    program) or ``numpy`` (on host states, as the fit pipeline does: no program to
+    compile; the same unrolled factorisation, so the same pivots).
     """
+    xp = jnp if xp is None else xp
     P = state.x.shape[-1]
     eps = 1e-9 * (xp.abs(hi - lo) + 1.0)
     at_bound = free & ((state.x <= lo + eps) | (state.x >= hi - eps))
