@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["SMEAR_N", "SHARP_N", "SHARP_TAU", "SHARP_R", "smeared_arc", "rcpe_arcs"]
+__all__ = ["SMEAR_N", "SHARP_N", "SHARP_TAU", "SHARP_R", "smeared_arc", "rcpe_arcs",
+           "rcpe_columns"]
 
 SMEAR_N = 0.65                 # an arc below this exponent is smeared ...
 SHARP_N = (1.0, 0.85)          # ... and gets twins with these exponents,
@@ -61,14 +62,24 @@ def rcpe_arcs(tree) -> list[tuple]:
     def walk(node):
         if node[0] == "E":
             return
-        if node[0] == "P" and len(node[1]) == 2:
-            r = [c for c in node[1] if c[0] == "E" and c[1] == "R"]
-            x = [c for c in node[1] if c[0] == "E" and c[1] == "CPE"]
-            if len(r) == 1 and len(x) == 1:
-                q = int(x[0][2])
-                out.append(((int(r[0][2]), q, q + 1), smeared_arc))
+        cols = rcpe_columns(node)
+        if cols is not None:
+            out.append((cols, smeared_arc))
         for c in node[1]:
             walk(c)
 
     walk(tree)
     return out
+
+
+def rcpe_columns(node) -> tuple | None:
+    """(R, Q, n) parameter indices where ``node`` is a parallel of exactly one resistor
+    and one CPE (an R||CPE arc), else None."""
+    if node[0] != "P" or len(node[1]) != 2:
+        return None
+    r = [c for c in node[1] if c[0] == "E" and c[1] == "R"]
+    x = [c for c in node[1] if c[0] == "E" and c[1] == "CPE"]
+    if len(r) != 1 or len(x) != 1:
+        return None
+    q = int(x[0][2])
+    return int(r[0][2]), q, q + 1
