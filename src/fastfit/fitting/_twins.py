@@ -109,10 +109,11 @@ from ._nested import nested_exchanges, nested_swap
 from ._randles import (ARC_N, SHORT_BACK, SHORT_NEAR, SWAP_FLOOR, TAIL_PLACE,  # noqa: F401
                        TAIL_SHARE, series_swap as _series_swap,
                        series_swap_arc as _series_swap_arc, small_tail as _small_tail,
-                       small_tail_open as _small_tail_open,
+                       small_tail_open as _small_tail_open, odd_tail as _odd_tail,
                        capacitive_tail as _capacitive_tail, role_exchange as _role_exchange)
 
-__all__ = ["TWINS", "SERIES_SWAP", "circuit_twins", "circuit_move_twins", "ARC_N"]
+__all__ = ["TWINS", "SERIES_SWAP", "circuit_twins", "circuit_move_twins", "randles_twins",
+           "ARC_N"]
 
 
 # scale factors of (a, b) tried from a fitted T (A / sqrt(b) and Z(0) kept); 1/3 and 3 or
@@ -332,34 +333,58 @@ TAIL_TWINS = {"Ws": _small_tail, "Wsa": _small_tail, "Woa": _small_tail_open,
 ROLE_TWINS = {"Wo": _role_exchange, "Woa": _role_exchange}
 
 
+# the late small-tail twins (``_randles.odd_tail``): the short anomalous Warburg only
+LATE_TAIL_TWINS = {"Wsa": _odd_tail}
+
+
+def randles_twins(tree, *tables: dict) -> list:
+    """((R, Warburg..., Q, n) parameter indices, table[symbol]) for every Randles branch of
+    ``tree`` -- a parallel of a series group (holding a resistor and a Warburg in a table)
+    and one CPE -- and every table, in that order."""
+    out = []
+
+    def walk(node):
+        if node[0] != "E":
+            out.extend(_randles_branch(node, tables))
+            for c in node[1]:
+                walk(c)
+
+    walk(tree)
+    return out
+
+
+def _randles_branch(node, tables) -> list:
+    """:func:`randles_twins` of ``node`` alone (none unless it is a Randles branch)."""
+    from fastfit.kernels import ELEMENTS
+
+    if node[0] != "P" or len(node[1]) != 2:
+        return []
+    branch = [c for c in node[1] if c[0] == "S"]
+    cpe = [c for c in node[1] if c[0] == "E" and c[1] == "CPE"]
+    if len(branch) != 1 or len(cpe) != 1:
+        return []
+    q = int(cpe[0][2])
+    return [(cols + (q, q + 1), fn) for fns in tables
+            for cols, fn in _swaps(branch[0], ELEMENTS, fns)]
+
+
 def circuit_move_twins(tree) -> tuple:
     """((parameter indices, twin function), ...) tried with the relocation moves: a
     :func:`~._nested.nested_swap` for every resistor in series with an inner arc p(R', CPE) or
     p(R', C) inside a parallel (below the top level, where the relocation moves re-solve
     every term's scale but not the split of R and R' inside a term), and a
     :func:`_series_swap_arc` for every resistor in series with a ``SERIES_SWAP`` Warburg
-    in a branch parallel to a CPE (a Randles cell), and there the ``TAIL_TWINS`` of that
-    Warburg (the small tail for Ws, Wsa, Woa; the capacitive tail for Wo; ``_randles``)
-    and, for the open ones (Wo, Woa), the role exchange of a capacitive arc
-    (``_randles.role_exchange``)."""
-    from fastfit.kernels import ELEMENTS
-
+    in a branch parallel to a CPE (a Randles cell, :func:`randles_twins`), and there the
+    ``TAIL_TWINS`` of that Warburg (the small tail for Ws, Wsa, Woa; the capacitive tail
+    for Wo; ``_randles``) and, for the open ones (Wo, Woa), the role exchange of a
+    capacitive arc (``_randles.role_exchange``)."""
+    tables = ({sym: _series_swap_arc for sym in SERIES_SWAP}, TAIL_TWINS, ROLE_TWINS)
     out = []
 
     def walk(node, inside):
         if node[0] == "E":
             return
-        if node[0] == "P" and len(node[1]) == 2:
-            branch = [c for c in node[1] if c[0] == "S"]
-            cpe = [c for c in node[1] if c[0] == "E" and c[1] == "CPE"]
-            if len(branch) == 1 and len(cpe) == 1:
-                q = int(cpe[0][2])
-                out.extend((cols + (q, q + 1), _series_swap_arc)
-                           for cols, _ in _swaps(branch[0], ELEMENTS))
-                out.extend((cols + (q, q + 1), fn)
-                           for cols, fn in _swaps(branch[0], ELEMENTS, TAIL_TWINS))
-                out.extend((cols + (q, q + 1), fn)
-                           for cols, fn in _swaps(branch[0], ELEMENTS, ROLE_TWINS))
+        out.extend(_randles_branch(node, tables))
         if node[0] == "S" and inside:
             rs = [c for c in node[1] if c[0] == "E" and c[1] == "R"]
             for arc in (c for c in node[1] if c[0] == "P" and len(c[1]) == 2):
