@@ -26,11 +26,13 @@ starts: the best combinations of the start scans (``kernels._scan``, any circuit
      continues to the end of the budget and is kept where it fits better; results still
      loose after that get ``reloc_pairs`` chained moves of two terms (``_reloc.pair_starts``:
      two terms that traded places), the same way
-  -> late twins (``cfg.late_twins``: circuits with an R||CPE arc or a Randles branch with a
-     Wsa): every result with a smeared arc (``fastfit.fitting._arcs``) gets sharp twins of
-     it, and every result whose Wsa is no diffusion tail in the window a denser grid of
-     small tails (``fastfit.fitting._randles.odd_tail``), as a tournament, after the moves
-     rather than before them (a result the twins change would take other moves)
+  -> late twins (``cfg.late_twins``: circuits with an R||CPE arc, a Randles branch with a
+     Wsa or a nested arc): every result with a smeared arc (``fastfit.fitting._arcs``) gets
+     sharp twins of it, every result whose Wsa is no diffusion tail in the window a denser
+     grid of small tails (``fastfit.fitting._randles.odd_tail``), every nested arc its
+     inner arc on a grid of shares and places (``fastfit.fitting._nested``), as a
+     tournament, after the moves rather than before them (a result the twins change would
+     take other moves)
   -> exchange twins (``cfg.exchange_twins``: an arc in series with a Wsa): every result
      with the two time constants exchanged (``fastfit.fitting._exchange``), its
      candidates still running after the short trip continuing ``reloc_iter`` more

@@ -150,7 +150,8 @@ def odd_tail(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
     0.5 % noise, on a rugged landscape: from near-truth starts the local fit ends in one
     of several minima 0.5-8 % apart, so more tails tried is what finds the lowest.
     Measured (1,000 spectra, seeds 41, 43 and 47 of benchmarks/bench_circuit_families.py,
-    47 unseen while choosing): misses 8 / 15 / 17 -> 5 / 9 / 11 at 12-17 % fewer fits/s;
+    47 unseen while choosing): misses 8 / 15 / 17 -> 5 / 9 / 11 at 12-17 % fewer fits/s
+    (2,000 spectra of the family seed: 24 -> 18 at 25 % fewer);
     the dense grid as the ordinary move twins instead: 8 / 15 -> 3 / 10 at 28 % fewer; the
     exponent gate alone 6 / 11, the place gate alone 7 / 13.  Not for Woa (the same grid
     fixed none of 5 misses at 34 % fewer fits/s) or Ws (no misses)."""
