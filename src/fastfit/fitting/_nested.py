@@ -122,7 +122,8 @@ def inner_relocation(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
     fit reaches the truth's optimum on 16 of 26 and 23 of 37 of them (seeds 41, 43; every
     candidate run to convergence).  Measured as late twins (1,000 spectra, seeds 41, 43
     and 47, 47 unseen while choosing): misses 26 / 37 / 26 -> 16 / 28 / 19, wrong CONVERGED
-    6 / 12 / 9 -> 4 / 10 / 5, at 29-32 % fewer fits/s; the shares (0.005, 0.05) alone: 16
+    6 / 12 / 9 -> 4 / 10 / 5, at 29-32 % fewer fits/s (2,000 spectra of the family seed:
+    56 -> 38 at 31 % fewer); the shares (0.005, 0.05) alone: 16
     / 33 / 25 at 12-20 % fewer; (0.005, 0.995): 19 / 32; six places: no more fixed.  Random
     perturbations of every parameter (16, up to 3x) fixed none in the tournament."""
     if w_lo is None:
