@@ -105,13 +105,13 @@ def nested_exchanges(node) -> list:
 # of the branch's resistance, its time constant's places log10(w_lo tau) and its exponents
 INNER_SHARE = (0.005, 0.05, 0.95, 0.995)
 INNER_PLACE = (-1.0, -7.0 / 3.0, -11.0 / 3.0, -5.0)
-INNER_N = (0.7, 0.9)
+INNER_N = (0.8,)
 
 
 def inner_relocation(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
     """The inner arc p(R', CPE') of a nested arc p(R - p(R', CPE'), CPE) put elsewhere:
     columns R, R', Q', n'.  For every share s in ``INNER_SHARE``, place in ``INNER_PLACE``
-    and exponent n' in ``INNER_N``: R' = s (R + R'), R = (1 - s) (R + R') (the branch's
+    and exponent n' in ``INNER_N`` (one): R' = s (R + R'), R = (1 - s) (R + R') (the branch's
     DC resistance kept), tau' = 10^place / w_lo, Q' = tau'^n' / R'.  Tried on every result
     after the relocation moves (``FitConfig.late_twins``).
 
@@ -120,12 +120,13 @@ def inner_relocation(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
     all of it; or R -> 0 where the truth's R is 0.5-10 %), often tight and CONVERGED, so
     no move sees them; from the result with the inner arc replaced on this grid a local
     fit reaches the truth's optimum on 16 of 26 and 23 of 37 of them (seeds 41, 43; every
-    candidate run to convergence).  Measured as late twins (1,000 spectra, seeds 41, 43
-    and 47, 47 unseen while choosing): misses 26 / 37 / 26 -> 16 / 28 / 19, wrong CONVERGED
-    6 / 12 / 9 -> 4 / 10 / 5, at 29-32 % fewer fits/s (2,000 spectra of the family seed:
-    56 -> 38 at 31 % fewer); the shares (0.005, 0.05) alone: 16
-    / 33 / 25 at 12-20 % fewer; (0.005, 0.995): 19 / 32; six places: no more fixed.  Random
-    perturbations of every parameter (16, up to 3x) fixed none in the tournament."""
+    candidate run to convergence, with n' 0.7 and 0.9).  Measured as late twins (1,000
+    spectra, seeds 41, 43 and 47, 47 unseen while choosing): misses 26 / 37 / 26 -> 17 /
+    29 / 20 with n' = 0.8 (16 candidates) at 14 % fewer fits/s; with n' 0.7 and 0.9 (32)
+    16 / 28 / 19 at 29-32 % fewer; 2,000 spectra of the family seed, n' = 0.8: 56 -> 38
+    at 17 % fewer (n' 0.7 / 0.9: 38 at 31 % fewer).  The shares (0.005, 0.05) alone (n'
+    0.7 / 0.9): 16 / 33 / 25; (0.005, 0.995): 19 / 32; three or six places: no more fixed.
+    Random perturbations of every parameter (16, up to 3x) fixed none in the tournament."""
     if w_lo is None:
         return []
     P = np.asarray(p, np.float64)
