@@ -1071,7 +1071,6 @@ def test_small_wsa_tails_found_by_the_late_twins(small_wsa_tails, monkeypatch, l
         assert np.sum(chi2 > ref * (1 + 1e-6)) >= 4, chi2 / ref
 
 
-
 NESTED_STR = "R0-p(R1-p(R2,CPE2),CPE1)"
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["SMEAR_N", "SHARP_N", "SHARP_TAU", "SHARP_R", "smeared_arc", "rcpe_arcs",
-           "rcpe_columns"]
+           "rcpe_columns", "branch_cpe"]
 
 SMEAR_N = 0.65                 # an arc below this exponent is smeared ...
 SHARP_N = (1.0, 0.85)          # ... and gets twins with these exponents,
@@ -83,3 +83,16 @@ def rcpe_columns(node) -> tuple | None:
         return None
     q = int(x[0][2])
     return int(r[0][2]), q, q + 1
+
+
+def branch_cpe(node) -> tuple | None:
+    """(series branch node, CPE's Q index) where ``node`` is a parallel of exactly one
+    series branch and one CPE -- a Randles cell p(R-W, CPE) or a nested arc
+    p(R-p(R', CPE'), CPE) -- else None."""
+    if node[0] != "P" or len(node[1]) != 2:
+        return None
+    branch = [c for c in node[1] if c[0] == "S"]
+    cpe = [c for c in node[1] if c[0] == "E" and c[1] == "CPE"]
+    if len(branch) != 1 or len(cpe) != 1:
+        return None
+    return branch[0], int(cpe[0][2])

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._arcs import branch_cpe, rcpe_columns
+
 __all__ = ["nested_swap", "nested_exchange", "nested_exchanges", "inner_relocation",
            "inner_relocations", "NEST_FACTORS", "NEST_FLOOR", "EXCHANGE_R", "INNER_SHARE",
            "INNER_PLACE", "INNER_N"]
@@ -83,19 +85,14 @@ def nested_exchanges(node) -> list:
     if node[0] == "E":
         return []
     out = []
-    if node[0] == "P" and len(node[1]) == 2:
-        branch = [c for c in node[1] if c[0] == "S"]
-        cpe = [c for c in node[1] if c[0] == "E" and c[1] == "CPE"]
-        if len(branch) == 1 and len(cpe) == 1:
-            q = int(cpe[0][2])
-            rs = [c for c in branch[0][1] if c[0] == "E" and c[1] == "R"]
-            for arc in (c for c in branch[0][1] if c[0] == "P" and len(c[1]) == 2):
-                r_in = [c for c in arc[1] if c[0] == "E" and c[1] == "R"]
-                x = [c for c in arc[1] if c[0] == "E" and c[1] == "CPE"]
-                if len(r_in) == 1 and len(x) == 1:
-                    k = int(x[0][2])
-                    out.extend(((int(r[2]), int(r_in[0][2]), k, k + 1, q, q + 1),
-                                nested_exchange) for r in rs)
+    found = branch_cpe(node)
+    if found is not None:
+        branch, q = found
+        rs = [c for c in branch[1] if c[0] == "E" and c[1] == "R"]
+        for arc in branch[1]:
+            cols = rcpe_columns(arc)
+            if cols is not None:
+                out.extend(((int(r[2]),) + cols + (q, q + 1), nested_exchange) for r in rs)
     for c in node[1]:
         out.extend(nested_exchanges(c))
     return out

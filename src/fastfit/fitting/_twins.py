@@ -105,6 +105,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._arcs import branch_cpe
 from ._nested import nested_exchanges, nested_swap
 from ._randles import (ARC_N, SHORT_BACK, SHORT_NEAR, SWAP_FLOOR, TAIL_PLACE,  # noqa: F401
                        TAIL_SHARE, series_swap as _series_swap,
@@ -357,15 +358,12 @@ def _randles_branch(node, tables) -> list:
     """:func:`randles_twins` of ``node`` alone (none unless it is a Randles branch)."""
     from fastfit.kernels import ELEMENTS
 
-    if node[0] != "P" or len(node[1]) != 2:
+    found = branch_cpe(node)
+    if found is None:
         return []
-    branch = [c for c in node[1] if c[0] == "S"]
-    cpe = [c for c in node[1] if c[0] == "E" and c[1] == "CPE"]
-    if len(branch) != 1 or len(cpe) != 1:
-        return []
-    q = int(cpe[0][2])
+    branch, q = found
     return [(cols + (q, q + 1), fn) for fns in tables
-            for cols, fn in _swaps(branch[0], ELEMENTS, fns)]
+            for cols, fn in _swaps(branch, ELEMENTS, fns)]
 
 
 def circuit_move_twins(tree) -> tuple:
