@@ -30,8 +30,9 @@ starts: the best combinations of the start scans (``kernels._scan``, any circuit
      Wsa or a nested arc): every result with a smeared arc (``fastfit.fitting._arcs``) gets
      sharp twins of it, every result whose Wsa is no diffusion tail in the window a denser
      grid of small tails (``fastfit.fitting._randles.odd_tail``), every nested arc its
-     inner arc on a grid of shares and places (``fastfit.fitting._nested``), as a
-     tournament, after the moves rather than before them (a result the twins change would
+     inner arc on a grid of shares and places (``fastfit.fitting._nested``), every small
+     arc of a chain of three or more arcs a grid of places (``fastfit.fitting._arcs``), as
+     a tournament, after the moves rather than before them (a result the twins change would
      take other moves)
   -> exchange twins (``cfg.exchange_twins``: an arc in series with a Wsa): every result
      with the two time constants exchanged (``fastfit.fitting._exchange``), its

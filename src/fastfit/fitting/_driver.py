@@ -21,7 +21,7 @@ from ._result import FitResult, FitStatus, fit_status
 from ._relocplan import arc_like
 from ._scanplan import loose_mask
 from ._nested import inner_relocations, nested_exchanges
-from ._arcs import rcpe_arcs
+from ._arcs import chain_relocations, rcpe_arcs
 from ._exchange import exchange_pairs
 from ._twins import LATE_TAIL_TWINS, circuit_move_twins, circuit_twins, randles_twins
 from ._starts import N_SCAN, StartPlan, canonical_permutation, is_arc_chain, plan_starts
@@ -173,15 +173,18 @@ def _late_twins(problem: FitProblem) -> tuple:
     """The smeared-arc twins of every R||CPE arc whose exponent is fitted (``_arcs``), the
     late small-tail twins of every short anomalous Warburg in a Randles branch whose time
     constant and exponent are fitted (``_randles.odd_tail``), and the relocation of every
-    nested arc's inner arc whose R, R', Q', n' are fitted (``_nested.inner_relocation``):
-    what the user fixed stays where it is, so those twins would only cost."""
+    nested arc's inner arc whose R, R', Q', n' are fitted (``_nested.inner_relocation``),
+    and the relocation of every small arc of a chain of three or more arcs whose Q and n
+    are fitted (``_arcs.small_arc_relocation``): what the user fixed stays where it is,
+    so those twins would only cost."""
     fixed = np.asarray(problem.fixed, bool)
     tree = problem.circuit.tree
     # Randles columns R, R_w, tau, n, Q, n_q: the Warburg's tau and n are 2 and 3
     return (tuple(e for e in rcpe_arcs(tree) if not fixed[e[0][2]])
             + tuple(e for e in randles_twins(tree, LATE_TAIL_TWINS)
                     if not fixed[list(e[0][2:4])].any())
-            + tuple(e for e in inner_relocations(tree) if not fixed[list(e[0])].any()))
+            + tuple(e for e in inner_relocations(tree) if not fixed[list(e[0])].any())
+            + tuple(e for e in chain_relocations(tree) if not fixed[list(e[0][1:3])].any()))
 
 
 def _exchange_twins(problem: FitProblem) -> tuple:
