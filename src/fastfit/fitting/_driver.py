@@ -171,11 +171,11 @@ def _reloc_mid(terms: list) -> int:
 
 def _late_twins(problem: FitProblem) -> tuple:
     """The smeared-arc twins of every R||CPE arc whose exponent is fitted (``_arcs``), the
-    late small-tail twins of every short anomalous Warburg and the vanished-Warburg twins
-    of every open anomalous one in a Randles branch whose time constant and exponent are
-    fitted (``_randles.odd_tail``, ``_randles.vanished_warburg``), and the relocation of every
-    nested arc's inner arc whose R, R', Q', n' are fitted (``_nested.inner_relocation``),
-    and the relocation of every small arc of a chain of three or more arcs whose Q and n
+    late small-tail twins of every short anomalous Warburg and the twins of a vanished
+    Warburg or resistor beside every open anomalous one in a Randles branch whose time
+    constant and exponent are fitted (``_randles.odd_tail``, ``_randles.revive_branch``),
+    the relocation of every nested arc's inner arc whose R, R', Q', n' are fitted
+    (``_nested.inner_relocation``), and the relocation of every small arc of a chain of three or more arcs whose Q and n
     are fitted (``_arcs.small_arc_relocation``): what the user fixed stays where it is,
     so those twins would only cost."""
     fixed = np.asarray(problem.fixed, bool)

@@ -112,7 +112,7 @@ from ._randles import (ARC_N, SHORT_BACK, SHORT_NEAR, SWAP_FLOOR, TAIL_PLACE,  #
                        series_swap_arc as _series_swap_arc, small_tail as _small_tail,
                        small_tail_open as _small_tail_open, odd_tail as _odd_tail,
                        capacitive_tail as _capacitive_tail, role_exchange as _role_exchange,
-                       vanished_warburg as _vanished_warburg)
+                       revive_branch as _revive_branch)
 
 __all__ = ["TWINS", "SERIES_SWAP", "circuit_twins", "circuit_move_twins", "randles_twins",
            "ARC_N"]
@@ -336,9 +336,10 @@ ROLE_TWINS = {"Wo": _role_exchange, "Woa": _role_exchange}
 
 
 # the late twins of a Randles branch: the small-tail twins (``_randles.odd_tail``) of the
-# short anomalous Warburg, the vanished-Warburg twins (``_randles.vanished_warburg``) of
-# the open one (Woa; Wo, Ws, Wsa not measured: no such miss among their spectra)
-LATE_TAIL_TWINS = {"Wsa": _odd_tail, "Woa": _vanished_warburg}
+# short anomalous Warburg; the twins of a vanished Warburg or resistor
+# (``_randles.revive_branch``) of the open one (Woa; Wo, Ws not measured: no such miss
+# among their spectra; Wsa: its small tails cover both)
+LATE_TAIL_TWINS = {"Wsa": _odd_tail, "Woa": _revive_branch}
 
 
 def randles_twins(tree, *tables: dict) -> list:
