@@ -14,3 +14,14 @@ def stored_traps(name: str, circuit: str):
     d = np.load(Path(__file__).parent / "synthetic" / f"{name}.npz")
     ref = ff.fit(d["freq"], d["Z"], circuit, p0=d["truth"], starts=0, relocate=False).chi2
     return d["freq"], d["Z"], ref
+
+
+def assert_trap_ab(chi2, ref, applied: bool, n_fail: int, margin: float = 1e-6) -> None:
+    """The A/B check of a stored-trap test: with the mechanism under test (``applied``)
+    every chi2 reaches the reference (within 1e-6 relative); without it at least
+    ``n_fail`` stay more than ``margin`` (relative) above it, so the test can fail."""
+    chi2, ref = np.asarray(chi2), np.asarray(ref)
+    if applied:
+        assert np.all(chi2 <= ref * (1 + 1e-6)), chi2 / ref
+    else:
+        assert np.sum(chi2 > ref * (1 + margin)) >= n_fail, chi2 / ref

@@ -178,6 +178,16 @@ REVIVE_PLACE = (-1.0, -2.0, -3.0, -4.0)
 REVIVE_N = 0.5
 
 
+def _vanished(p: np.ndarray, warburg: bool) -> tuple:
+    """(P, R + R_w, (n, 1) mask) of the Randles columns ``p`` (R, R_w first): the rows
+    whose Warburg (``warburg``) or resistor is below ``VANISH_SHARE`` x the other."""
+    P = np.asarray(p, np.float64)
+    R, Rw = P[:, 0], P[:, 1]
+    small, big = (Rw, R) if warburg else (R, Rw)
+    R_tot = R + Rw
+    return P, R_tot, ((small < VANISH_SHARE * big) & (R_tot > 0))[:, None]
+
+
 def vanished_warburg(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
     """A Randles branch R - W parallel to a CPE, the columns as for :func:`small_tail`
     (R, R_w, tau[, n], Q, n_q), whose Warburg has vanished (R_w < ``VANISH_SHARE`` x R):
@@ -198,10 +208,7 @@ def vanished_warburg(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
     spectra): 5 -> 5."""
     if w_lo is None:
         return []
-    P = np.asarray(p, np.float64)
-    R, Rw = P[:, 0], P[:, 1]
-    R_tot = R + Rw
-    gone = ((Rw < VANISH_SHARE * R) & (R_tot > 0))[:, None]
+    P, R_tot, gone = _vanished(p, warburg=True)
     out = []
     with np.errstate(all="ignore"):
         for share in REVIVE_SHARE:
@@ -233,10 +240,7 @@ def vanished_resistor(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
     (unseen) 7 -> 7, no fits/s lost."""
     if w_lo is None:
         return []
-    P = np.asarray(p, np.float64)
-    R, Rw = P[:, 0], P[:, 1]
-    R_tot = R + Rw
-    gone = ((R < VANISH_SHARE * Rw) & (R_tot > 0))[:, None]
+    P, R_tot, gone = _vanished(p, warburg=False)
     out = []
     for share in REVIVE_R:
         c = P.copy()
