@@ -27,9 +27,11 @@ starts: the best combinations of the start scans (``kernels._scan``, any circuit
      loose after that get ``reloc_pairs`` chained moves of two terms (``_reloc.pair_starts``:
      two terms that traded places), the same way
   -> late twins (``cfg.late_twins``: circuits with an R||CPE arc, a Randles branch with a
-     Wsa or a nested arc): every result with a smeared arc (``fastfit.fitting._arcs``) gets
+     Wsa or Woa, or a nested arc): every result with a smeared arc (``fastfit.fitting._arcs``) gets
      sharp twins of it, every result whose Wsa is no diffusion tail in the window a denser
-     grid of small tails (``fastfit.fitting._randles.odd_tail``), every nested arc its
+     grid of small tails (``fastfit.fitting._randles.odd_tail``), every Woa-in-Randles
+     result whose Warburg or resistor vanished a grid of revived ones
+     (``fastfit.fitting._randles.revive_branch``), every nested arc its
      inner arc on a grid of shares and places (``fastfit.fitting._nested``), every small
      arc of a chain of three or more arcs a grid of places (``fastfit.fitting._arcs``), as
      a tournament, after the moves rather than before them (a result the twins change would
