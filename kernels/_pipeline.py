@@ -36,9 +36,11 @@ starts: the best combinations of the start scans (``kernels._scan``, any circuit
      arc of a chain of three or more arcs a grid of places (``fastfit.fitting._arcs``), as
      a tournament, after the moves rather than before them (a result the twins change would
      take other moves)
-  -> exchange twins (``cfg.exchange_twins``: an arc in series with a Wsa): every result
-     with the two time constants exchanged (``fastfit.fitting._exchange``), its
-     candidates still running after the short trip continuing ``reloc_iter`` more
+  -> exchange twins (``cfg.exchange_twins``: an arc in series with a Wsa or a T): every
+     result with the two time constants, or the two roles, exchanged
+     (``fastfit.fitting._exchange``), its candidates still running after the short trip
+     continuing ``reloc_iter`` more; a result they move gets its own twins
+     (``TWINS_AFTER_EXCHANGE``)
   -> escalation: a spectrum that ends at the budget, singular, with a parameter at a bound
      or vanished (R, Q, L -> 0 or infinity), or with chi2 above ``chi2_limit`` (a multiple
      of what its noise makes attainable), is fitted again from more starts -- its result with the offending
@@ -67,6 +69,12 @@ from ._states import (TIER1_ITER, TIER1_MIN, better_of, host_state, put_rows, re
 __all__ = ["fit_pipeline", "multistart"]
 
 SAME_BASIN = 0.3   # runner-up within this of the best in every internal coordinate: same basin
+
+# results the exchange twins moved get their own twins (cfg.twins, cfg.move_twins)
+# afterwards.  Measured (session 21, benchmarks/bench_elements.py's CONTEXT spectra of
+# R0-p(R1,CPE1)-T1): the T of two exchanged results ended with B gone (AT_BOUND, 1.4 and
+# 2.0 % above the truth-started chi2) until its B-lift twins ran
+TWINS_AFTER_EXCHANGE = True
 
 
 def multistart(tree, cfg: FitConfig, starts, data, free, p_fixed) -> LMState:
@@ -211,7 +219,12 @@ def fit_pipeline(tree, cfg: FitConfig, omega, Z, w_re, w_im, lo, hi, free, p_fix
     if cfg.exchange_twins:
         cost0 = out.cost
         st, out = twin_rounds(st, out, np.arange(B), cfg.exchange_twins, cfg.reloc_iter)
-        moved |= out.cost < cost0 * (1.0 - TWIN_GAIN)
+        gained = out.cost < cost0 * (1.0 - TWIN_GAIN)
+        moved |= gained
+        if TWINS_AFTER_EXCHANGE and gained.any() and (twins or cfg.move_twins):
+            # an exchanged result is in another basin: its own twins (a T whose B
+            # vanished there gets it lifted)
+            st, out = twin_rounds(st, out, np.nonzero(gained)[0], cfg.twins + cfg.move_twins)
 
     def done(out, escalated):
         # the fitted spectra, once: the stages only read the LM states' summaries

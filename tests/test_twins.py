@@ -9,7 +9,7 @@ import pytest
 import fastfit as ff
 import fastfit.fitting._driver as driver
 import fastfit.fitting._twins as _twins
-from fastfit.fitting._twins import B_LIFT, TWINS, circuit_twins
+from fastfit.fitting._twins import B_LIFT, T_FACTORS, TWINS, circuit_twins
 from fastfit.synthetic import element_spectra
 from test_element_basin import reference_chi2
 from trap_spectra import assert_trap_ab
@@ -40,8 +40,12 @@ def test_twins_keep_the_dc_value_and_the_warburg_limit():
     p = np.stack([10 ** rng.uniform(0, 3, 50), 10 ** rng.uniform(-1, 3, 50),
                   10 ** rng.uniform(-1, 0.8, 50), 10 ** rng.uniform(-4, -1, 50)], axis=1)
     twins = TWINS["T"](p)
-    assert len(twins) == 4 + len(B_LIFT)     # the B-lift twins: copies of the first here
-    np.testing.assert_array_equal(twins[4], twins[0])
+    k = len(T_FACTORS)
+    assert len(twins) == k + len(B_LIFT)     # the B-lift twins: copies of the first here
+    np.testing.assert_array_equal(twins[k], twins[0])
+    for s, q in zip(T_FACTORS, twins):       # a moderate a (0.1-6): (a, b) scaled by s
+        np.testing.assert_allclose(q[:, 2:] / p[:, 2:], s, rtol=1e-12)
+    assert {0.25, 0.5, 2.0, 4.0} < set(T_FACTORS)   # the exact twins of the identity
     w_low = np.array([1e-9])
     for q in twins:
         assert np.all(np.isfinite(q)) and np.all(q > 0)
@@ -158,13 +162,13 @@ def test_paasch_degenerate_ends_get_a_real_length():
                       10 ** rng.uniform(-3, 0, n)], axis=1)
     w_low = np.array([1e-12])
     z0 = lambda p: np.array([paasch(r, w_low)[0].real for r in p])   # noqa: E731
-    for s, q in zip((0.25, 0.5, 2.0, 4.0), TWINS["T"](small)):
+    for s, q in zip(T_FACTORS, TWINS["T"](small)):
         if s in A_LIFT:
             np.testing.assert_allclose(q[:, 2], A_LIFT[s])
             np.testing.assert_allclose(q[:, 1], q[:, 0])
             np.testing.assert_allclose(q[:, 3] / q[:, 2], small[:, 3] / small[:, 2], rtol=1e-12)
             np.testing.assert_allclose(z0(q), z0(small), rtol=1e-6)
-    for s, q in zip((0.25, 0.5, 2.0, 4.0), TWINS["T"](large)):
+    for s, q in zip(T_FACTORS, TWINS["T"](large)):
         if s in A_PULL:
             np.testing.assert_allclose(q[:, 2], A_PULL[s])
             np.testing.assert_allclose(q[:, 0] / np.sqrt(q[:, 3]),
@@ -183,11 +187,11 @@ def test_paasch_vanished_b_is_lifted():
                   [100.0, 1e-3, 200.0, 0.5]])
     assert p[2, 1] > B_GONE * p[2, 0] and 200.0 > A_FLAT
     tw = TWINS["T"](p)
-    for f, q in zip(B_LIFT, tw[4:]):
+    for f, q in zip(B_LIFT, tw[len(T_FACTORS):]):
         np.testing.assert_allclose(q[:2], [[100.0, f * 100.0, 2.0, 1e-3],
                                            [100.0, f * 100.0, 200.0, 0.5]])
         np.testing.assert_array_equal(q[2], tw[0][2])            # B not gone: a copy
-    for s, q in zip((0.25, 0.5, 2.0, 4.0), tw):
+    for s, q in zip(T_FACTORS, tw):
         if s in A_PULL:
             np.testing.assert_allclose(q[1, 2], A_PULL[s])
             np.testing.assert_allclose(q[1, 1], B_PULL * q[1, 0])
@@ -248,6 +252,19 @@ T_BEHIND_ARC = np.array([3.56798280e+00, 2.93027240e+02, 3.37873301e-08, 8.99305
 def test_t_behind_an_arc_leaves_the_rc_end(noise_seed):
     chi2, ref = _t_behind_arc_fit(T_BEHIND_ARC, noise_seed)
     assert chi2 <= ref * (1 + 1e-6), chi2 / ref
+
+
+@pytest.mark.parametrize("dense", [True, False])
+def test_t_behind_an_arc_between_the_exact_twins(monkeypatch, dense):
+    """Five R0-p(R1,CPE1)-T1 spectra (tests/synthetic/arc_t_scaled.npz) whose fit with the
+    twins at (a, b) x 1/4, 1/2, 2, 4 only ends at (a, b) 2.8-3.7x the truth's optimum,
+    1.00001-1.005x its chi2: with 10^(+-1/2) among T_FACTORS every fit reaches it."""
+    from trap_spectra import stored_traps
+
+    freq, Z, ref = stored_traps("arc_t_scaled", "R0-p(R1,CPE1)-T1")
+    if not dense:
+        monkeypatch.setattr(_twins, "T_FACTORS", (0.25, 0.5, 2.0, 4.0))
+    assert_trap_ab(ff.fit(freq, Z, "R0-p(R1,CPE1)-T1").chi2, ref, dense, n_fail=5)
 
 
 # ------------------------------------------------------------------ Wo: the Warburg ridge

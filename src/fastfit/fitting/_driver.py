@@ -22,7 +22,7 @@ from ._relocplan import arc_like
 from ._scanplan import loose_mask
 from ._nested import inner_relocations, nested_exchanges
 from ._arcs import chain_relocations, rcpe_arcs
-from ._exchange import exchange_pairs
+from ._exchange import exchange_pairs, t_role_exchange
 from ._twins import LATE_TAIL_TWINS, circuit_move_twins, circuit_twins, randles_twins
 from ._starts import N_SCAN, StartPlan, canonical_permutation, is_arc_chain, plan_starts
 
@@ -189,14 +189,16 @@ def _late_twins(problem: FitProblem) -> tuple:
 
 
 def _exchange_twins(problem: FitProblem) -> tuple:
-    """The time-constant exchange of every top-level arc and short Warburg in series
-    (``_exchange``), where none of the two time constants is fixed."""
+    """The time-constant exchange of every top-level arc and short Warburg in series, and
+    the role exchange of every top-level arc and T in series (``_exchange``), where none
+    of the parameters the exchange moves is fixed."""
     from fastfit.kernels import ELEMENTS
 
     fixed = np.asarray(problem.fixed, bool)
-    # columns R, Q, n, R_w, tau[, n_w]: the arc's tau needs R, Q, n; the Warburg's is col 4
+    # columns R, Q, n, then the element's: the arc's tau needs R, Q, n; a Warburg's is
+    # col 4 (its R and n are kept); the role exchange moves every column
     return tuple(e for e in exchange_pairs(problem.circuit.tree, ELEMENTS)
-                 if not fixed[list(e[0][:5])].any())
+                 if not fixed[list(e[0] if e[1] is t_role_exchange else e[0][:5])].any())
 
 
 def _auto_chunk(problem: FitProblem, plan: StartPlan) -> int:

@@ -12,19 +12,31 @@ two time constants exchanged -- the arc's tau = (R Q)^(1/n) given to the Warburg
 Warburg's tau to the arc (Q = tau^n / R), every resistance and exponent kept -- the local
 fit reaches the truth's optimum.  The twin (columns R, Q, n of the arc, then the
 Warburg's R_w, tau[, n_w]) is that exchange; ``w_lo`` (the lowest used angular frequency)
-is not used.  Which pairs get it: :func:`exchange_pairs`.
+is not used.
+
+Paasch's porous electrode ``T`` behind an arc (``R0-p(R1,CPE1)-T1``, the same CONTEXT
+spectra) has a worse trap, a role exchange: the T sits where the arc belongs (its
+characteristic time b / a at the arc's apex, b ~ 1e-6 s, holding about the arc's
+resistance as an RC) and the arc, smeared over the whole window (n 0.23-0.51), holds the
+T's low-frequency part -- 1.3-6x the truth-started chi2, CONVERGED or AT_BOUND (four of
+the misses of seeds 3 and 6-8, 1,200 spectra).  Nothing local undoes it: the arc's own
+sharp twins (``_arcs.smeared_arc``) stay at the arc's place, the T's scaled twins at the
+T's.  The twin (columns R, Q, n of the arc, then A, B, a, b of the T;
+:func:`t_role_exchange`) gives the arc the T's place and resistance, sharp, and the T the
+arc's resistance at a grid of places below it.  Which pairs get it: :func:`exchange_pairs`.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ._arcs import rcpe_columns
+from ._arcs import SMEAR_N, rcpe_columns
 
-__all__ = ["EXCHANGE", "tau_exchange", "exchange_pairs"]
+__all__ = ["EXCHANGE", "tau_exchange", "t_role_exchange", "exchange_pairs", "ROLE_N",
+           "ROLE_PLACE", "ROLE_A"]
 
-# diffusion elements (R_w, tau[, n] first) whose time constant an arc in series may take
-# (Ws measured too: no miss to fix on 600 spectra, at 25 % fewer fits/s; not included)
-EXCHANGE = ("Wsa",)
+ROLE_N = (0.8, 0.95)                       # the arc's exponent after the role exchange
+ROLE_PLACE = (0.5, -0.5, -1.5, -2.5, -3.5)  # the T's b / a at w_lo b / a = 10^place
+ROLE_A = (0.3, 3.0)                        # with these a (B = A, Z(0) = the arc's R)
 
 
 def tau_exchange(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
@@ -43,8 +55,51 @@ def tau_exchange(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
     return [np.where(ok[:, None], q, P)]
 
 
+def t_role_exchange(p: np.ndarray, w_lo) -> list[np.ndarray]:
+    """The arc (R, Q, n) and Paasch's T (A, B, a, b) with their roles exchanged, where the
+    arc is smeared (n < ``_arcs.SMEAR_N``; the result itself elsewhere or where a value is
+    not finite and positive).  With beta^2 = a (1 + j w b / a), the T's place is its time
+    constant b / a and its resistance Z(0) = (A cosh sqrt(a) + B) / (sqrt(a) sinh sqrt(a)):
+
+    * the arc: R' = Z(0) of the T, tau' = b / a, n' in ``ROLE_N``, Q' = tau'^n' / R';
+    * the T: b' / a' = 10^place / ``w_lo`` for every place in ``ROLE_PLACE`` and a' in
+      ``ROLE_A``, B' = A' and Z(0)' = R: A' = R sqrt(a') tanh(sqrt(a') / 2) (with B = A,
+      Z(0) = A / (sqrt(a) tanh(sqrt(a) / 2))).
+
+    Measured (benchmarks/bench_elements.py's CONTEXT spectra of ``R0-p(R1,CPE1)-T1``,
+    seeds 3, 6, 7, 8: the four misses of this kind, 1.3-6.2x): from the best of these 20
+    the local fit ends at 0.98-1.014x the truth-started chi2."""
+    P = np.asarray(p, np.float64)
+    R, Q, n, A, B, a, b = (P[:, i] for i in range(7))
+    w_lo = np.asarray(w_lo, np.float64).reshape(-1)
+    with np.errstate(all="ignore"):
+        ra = np.sqrt(a)
+        e = np.exp(-2.0 * ra)                  # overflow-free cosh / sinh and 1 / sinh
+        z0 = (A * (1.0 + e) + 2.0 * B * np.exp(-ra)) / (ra * (1.0 - e))
+        tau_t = b / a
+        out = []
+        for n_new in ROLE_N:
+            for place in ROLE_PLACE:
+                for a_new in ROLE_A:
+                    r = np.sqrt(a_new)
+                    A_new = R * r * np.tanh(r / 2.0)
+                    q = np.stack([z0, np.exp(n_new * np.log(tau_t)) / z0,
+                                  np.full_like(R, n_new), A_new, A_new,
+                                  np.full_like(R, a_new), a_new * 10.0 ** place / w_lo], axis=1)
+                    ok = ((n < SMEAR_N) & np.all(P > 0, axis=1) & np.all(np.isfinite(P), axis=1)
+                          & np.all(np.isfinite(q) & (q > 0), axis=1))
+                    out.append(np.where(ok[:, None], q, P))
+    return out
+
+
+# diffusion elements (their parameters after the arc's) whose place an arc in series may
+# take, and the twin that exchanges them (Ws measured too: no miss to fix on 600
+# spectra, at 25 % fewer fits/s; not included)
+EXCHANGE = {"Wsa": tau_exchange, "T": t_role_exchange}
+
+
 def exchange_pairs(tree, elements) -> list[tuple]:
-    """((R, Q, n, Warburg parameters...), :func:`tau_exchange`) for every top-level
+    """((R, Q, n, element parameters...), its ``EXCHANGE`` twin) for every top-level
     series pair of an R||CPE arc (a parallel of exactly one R and one CPE) and an
     ``EXCHANGE`` element.  ``elements``: the kernel element table (parameter counts)."""
     if tree[0] != "S":
@@ -56,5 +111,5 @@ def exchange_pairs(tree, elements) -> list[tuple]:
             arcs.append(cols)
         elif c[0] == "E" and isinstance(c[1], str) and c[1] in EXCHANGE:
             k = len(elements[c[1]].names)
-            diff.append(tuple(range(int(c[2]), int(c[2]) + k)))
-    return [(a + w, tau_exchange) for a in arcs for w in diff]
+            diff.append((tuple(range(int(c[2]), int(c[2]) + k)), EXCHANGE[c[1]]))
+    return [(a + w, fn) for a in arcs for w, fn in diff]
