@@ -48,8 +48,22 @@ def _wo(R, tau, w):
     return R / (np.tanh(x) * x)
 
 
+def _woa(R, tau, n, w):
+    u = (1j * w * tau) ** n
+    return R / (np.tanh(u) * u)
+
+
+def _paasch(A, B, a, b, w):
+    # Paasch's T (impedance.py's formula): (A cosh beta + B) / (beta sinh beta), beta^2 =
+    # a + j w b; coth and 1 / sinh through exp(-2 beta) (no overflow at large beta)
+    beta = np.sqrt(a + 1j * w * b)
+    e = np.exp(-2.0 * beta)
+    return (A * (1.0 + e) + 2.0 * B * np.exp(-beta)) / ((1.0 - e) * beta)
+
+
 # closed-form models (p: physical parameters in fastfit's order) and each parameter's kind
-# for the random starts: "R" (resistance, x |Z|max), "Q", "n", "t" (time constant, s)
+# for the random starts: "R" (resistance, x |Z|max), "Q", "n", "t" (time constant, s; also
+# an inductance, H, and T's a: log-uniform 1e-7 - 1e2)
 CIRCUITS = {
     "R0-p(R1,CPE1)": (lambda p, w: p[0] + _rq(p[1], p[2], p[3], w), "RRQn"),
     "R0-p(R1,CPE1)-p(R2,CPE2)": (
@@ -65,6 +79,19 @@ CIRCUITS = {
     "R0-p(R1,CPE1)-G1": (
         lambda p, w: p[0] + _rq(p[1], p[2], p[3], w) + p[4] / np.sqrt(1 + 1j * w * p[5]),
         "RRQnRt"),
+    # session 21: the families of issue 16 that miss most on synthetic spectra, and T
+    "R0-p(R1-p(R2,CPE2),CPE1)": (
+        lambda p, w: p[0] + 1.0 / (1.0 / (p[1] + _rq(p[2], p[3], p[4], w))
+                                   + 1.0 / _cpe(p[5], p[6], w)), "RRRQnQn"),
+    "L0-R0-p(R1,CPE1)-p(R2,CPE2)-p(R3,CPE3)": (
+        lambda p, w: 1j * w * p[0] + p[1] + _rq(p[2], p[3], p[4], w) + _rq(p[5], p[6], p[7], w)
+        + _rq(p[8], p[9], p[10], w), "tRRQnRQnRQn"),
+    "R0-p(R1-Woa1,CPE1)": (
+        lambda p, w: p[0] + 1.0 / (1.0 / (p[1] + _woa(p[2], p[3], p[4], w))
+                                   + 1.0 / _cpe(p[5], p[6], w)), "RRRtnQn"),
+    "R0-p(R1,CPE1)-T1": (
+        lambda p, w: p[0] + _rq(p[1], p[2], p[3], w) + _paasch(p[4], p[5], p[6], p[7], w),
+        "RRQnRRtt"),
 }
 
 

@@ -113,6 +113,7 @@ from ._randles import (ARC_N, SHORT_BACK, SHORT_NEAR, SWAP_FLOOR, TAIL_PLACE,  #
                        series_swap_arc as _series_swap_arc, small_tail as _small_tail,
                        small_tail_open as _small_tail_open, odd_tail as _odd_tail,
                        capacitive_tail as _capacitive_tail, role_exchange as _role_exchange,
+                       cpe_exchange as _cpe_exchange,
                        revive_branch as _revive_branch)
 
 __all__ = ["TWINS", "SERIES_SWAP", "circuit_twins", "circuit_move_twins", "randles_twins",
@@ -340,6 +341,8 @@ TAIL_TWINS = {"Ws": _small_tail, "Wsa": _small_tail, "Woa": _small_tail_open,
               "Wo": _capacitive_tail}
 # the role exchange of a capacitive arc (``_randles.role_exchange``): open Warburgs only
 ROLE_TWINS = {"Wo": _role_exchange, "Woa": _role_exchange}
+# ... and of a Randles branch whose CPE is no capacitor (``_randles.cpe_exchange``): Woa only
+CPE_ROLE_TWINS = {"Woa": _cpe_exchange}
 
 
 # the late twins of a Randles branch: the small-tail twins (``_randles.odd_tail``) of the
@@ -386,8 +389,10 @@ def circuit_move_twins(tree) -> tuple:
     in a branch parallel to a CPE (a Randles cell, :func:`randles_twins`), and there the
     ``TAIL_TWINS`` of that Warburg (the small tail for Ws, Wsa, Woa; the capacitive tail
     for Wo; ``_randles``) and, for the open ones (Wo, Woa), the role exchange of a
-    capacitive arc (``_randles.role_exchange``)."""
-    tables = ({sym: _series_swap_arc for sym in SERIES_SWAP}, TAIL_TWINS, ROLE_TWINS)
+    capacitive arc (``_randles.role_exchange``), and for Woa that of a branch whose CPE
+    is no capacitor (``_randles.cpe_exchange``)."""
+    tables = ({sym: _series_swap_arc for sym in SERIES_SWAP}, TAIL_TWINS, ROLE_TWINS,
+              CPE_ROLE_TWINS)
     out = []
 
     def walk(node, inside):
