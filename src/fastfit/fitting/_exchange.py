@@ -77,6 +77,7 @@ def t_role_exchange(p: np.ndarray, w_lo) -> list[np.ndarray]:
         e = np.exp(-2.0 * ra)                  # overflow-free cosh / sinh and 1 / sinh
         z0 = (A * (1.0 + e) + 2.0 * B * np.exp(-ra)) / (ra * (1.0 - e))
         tau_t = b / a
+        applies = (n < SMEAR_N) & np.all(P > 0, axis=1) & np.all(np.isfinite(P), axis=1)
         out = []
         for n_new in ROLE_N:
             for place in ROLE_PLACE:
@@ -86,8 +87,7 @@ def t_role_exchange(p: np.ndarray, w_lo) -> list[np.ndarray]:
                     q = np.stack([z0, np.exp(n_new * np.log(tau_t)) / z0,
                                   np.full_like(R, n_new), A_new, A_new,
                                   np.full_like(R, a_new), a_new * 10.0 ** place / w_lo], axis=1)
-                    ok = ((n < SMEAR_N) & np.all(P > 0, axis=1) & np.all(np.isfinite(P), axis=1)
-                          & np.all(np.isfinite(q) & (q > 0), axis=1))
+                    ok = applies & np.all(np.isfinite(q) & (q > 0), axis=1)
                     out.append(np.where(ok[:, None], q, P))
     return out
 
