@@ -7,18 +7,19 @@ import numpy as np
 import pytest
 
 import fastfit as ff
-from trap_spectra import stored_traps
+from trap_spectra import assert_trap_ab, stored_traps
 import fastfit.fitting._arcs as arcs
-from fastfit.fitting._arcs import SHARP_N, SHARP_R, SHARP_TAU, SMEAR_N, rcpe_arcs, smeared_arc
+from fastfit.fitting._arcs import (SHARP_N, SHARP_R, SHARP_TAU, SHARPEN_N, rcpe_arcs,
+                                   smeared_arc)
 
 
 def test_smeared_arc_twins_are_sharp_arcs_near_its_time_constant():
     """tau = (R Q)^(1/n); every twin of a smeared row has n' from SHARP_N, tau' = tau x m
     and R' = R x r (all combinations, in that order); other rows get the result itself."""
     p = np.array([[150.0, 4.2e-4, 0.48],      # smeared
-                  [300.0, 1e-7, 0.62],        # smeared
+                  [300.0, 1e-7, 0.72],        # smeared
                   [40.0, 2e-5, 0.9],          # sharp: left alone
-                  [10.0, 1e-3, SMEAR_N]])     # at the threshold: left alone
+                  [10.0, 1e-3, SHARPEN_N]])  # at the threshold: left alone
     twins = smeared_arc(p)
     combos = [(n, m, r) for n in SHARP_N for m in SHARP_TAU for r in SHARP_R]
     assert len(twins) == len(combos) >= 2
@@ -54,17 +55,32 @@ def smeared():
 @pytest.mark.parametrize("twins", [True, False])
 def test_two_arcs_with_a_smeared_small_arc(smeared, monkeypatch, twins):
     """With the twins every fit reaches the chi2 of the fit from the truth; without them
-    at least four do not, each with an arc below ``SMEAR_N`` (the test can fail)."""
+    at least four do not, each with an arc below ``SHARPEN_N`` (the test can fail)."""
     freq, Z, ref = smeared
     if not twins:
-        monkeypatch.setattr(arcs, "SMEAR_N", 0.0)
+        monkeypatch.setattr(arcs, "SHARPEN_N", 0.0)
     r = ff.fit(freq, Z, TWO_ARCS)
     miss = np.nonzero(r.chi2 > ref * (1 + 1e-6))[0]
     if twins:
         assert miss.size == 0, r.chi2 / ref
     else:
         assert miss.size >= 4, r.chi2 / ref
-        assert np.all(r.params[miss][:, [3, 6]].min(axis=1) < SMEAR_N)
+        assert np.all(r.params[miss][:, [3, 6]].min(axis=1) < SHARPEN_N)
+
+
+@pytest.mark.parametrize("wider", [True, False])
+def test_two_arcs_with_a_small_arc_near_n_075(monkeypatch, wider):
+    """Small arcs at n 0.70-0.74 whose optimum is sharp (n = 1) with half the resistance
+    (tests/synthetic/README.md): with today's twins (gate ``SHARPEN_N``, also tau x
+    10^-0.5 and R / 2) every fit reaches the chi2 of the fit from the truth; with the
+    session-17 twins (gate 0.65, tau x 0.1 / 1 / 10, R / 4) at least three do not."""
+    freq, Z, ref = stored_traps("two_arc_sharpen", TWO_ARCS)
+    if not wider:
+        monkeypatch.setattr(arcs, "SHARPEN_N", 0.65)
+        monkeypatch.setattr(arcs, "SHARP_TAU", (0.1, 1.0, 10.0))
+        monkeypatch.setattr(arcs, "SHARP_R", (0.25,))
+    r = ff.fit(freq, Z, TWO_ARCS)
+    assert_trap_ab(r.chi2, ref, wider, n_fail=3, margin=3e-4)
 
 
 def test_results_no_twin_applies_to_stay_out_of_the_tournament(monkeypatch):

@@ -323,7 +323,8 @@ def test_relocation_moves_still_running_continue_on_arc_chains(slow_moves, mid, 
     ended 1 % below it after 140), so on circuits with two or more arc-like terms every
     move still running continues RELOC_MID more before the winner is picked.  With it,
     every spectrum reaches the truth-started scipy optimum; without it (mid = 0) the fit
-    stays 0.03-1.5 % above on most of them (the trap is real)."""
+    stays 0.03-1.5 % above on some of them (the trap is real; three of five until the
+    sharp twins of session 22, ``_arcs.SHARPEN_N``, reached one of them another way)."""
     from fastfit.fitting import _driver
 
     if mid is not None:
@@ -333,7 +334,7 @@ def test_relocation_moves_still_running_continue_on_arc_chains(slow_moves, mid, 
     if mid is None:
         assert np.all(chi2 <= ref * (1 + 1e-6)), chi2 / ref
     else:
-        assert np.sum(chi2 > ref * (1 + 1e-4)) >= 3, chi2 / ref
+        assert np.sum(chi2 > ref * (1 + 1e-4)) >= 2, chi2 / ref
 
 
 @pytest.mark.parametrize("circuit, extended", [
