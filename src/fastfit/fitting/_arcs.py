@@ -33,8 +33,8 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["SMEAR_N", "SHARPEN_N", "SHARP_N", "SHARP_TAU", "SHARP_R", "smeared_arc", "rcpe_arcs",
-           "rcpe_columns", "branch_cpe", "SMALL_ARC_SHARE", "SMALL_ARC_PLACE", "SMALL_ARC_N",
-           "MIN_CHAIN_ARCS", "small_arc_relocation", "chain_relocations"]
+           "rcpe_columns", "branch_cpe", "MIN_CHAIN_ARCS", "MIN_CHAIN_TERMS", "CHAIN_ARC_PLACE", "CHAIN_ARC_N", "RUNAWAY_R",
+           "arc_relocation", "chain_relocations"]
 
 SMEAR_N = 0.65                 # an arc below this exponent is smeared (the exchanges)
 SHARPEN_N = 0.75               # an arc below this exponent gets twins ...
@@ -42,10 +42,11 @@ SHARP_N = (1.0, 0.85)          # ... with these exponents,
 SHARP_TAU = (0.1, 10 ** -0.5, 1.0, 10.0)   # its time constant scaled by these,
 SHARP_R = (0.25, 0.5)          # its resistance by these
 
-MIN_CHAIN_ARCS = 3             # chains of this many top-level R||CPE arcs or more ...
-SMALL_ARC_SHARE = 0.2          # ... have each arc below this share of the DC resistance
-SMALL_ARC_PLACE = (-0.5, -1.5, -2.5, -3.5, -4.5, -5.5)   # put at w_lo tau = 10^place
-SMALL_ARC_N = (0.7, 0.95)      # with these exponents
+MIN_CHAIN_TERMS = 3            # chains of this many shaped terms (R||CPE arcs, CPEs) ...
+MIN_CHAIN_ARCS = 2             # ... of which this many arcs or more have each arc ...
+CHAIN_ARC_PLACE = (-0.5, -1.5, -2.5, -3.5, -4.5, -5.5)   # ... put at w_lo tau = 10^place
+CHAIN_ARC_N = (0.7, 0.95)      # with these exponents
+RUNAWAY_R = 100.0              # an arc's R above this x the other DC resistances: run off
 
 
 def smeared_arc(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
@@ -115,55 +116,66 @@ def branch_cpe(node) -> tuple | None:
     return branch[0], int(cpe[0][2])
 
 
-def small_arc_relocation(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
-    """A small arc of an arc chain put elsewhere in the window: columns R, Q, n of the
-    arc, then the chain's other DC resistances (R0 and the other arcs' R).  Where the
-    arc's R is below ``SMALL_ARC_SHARE`` of the DC resistance (the sum of all these
-    columns), for every place in ``SMALL_ARC_PLACE`` and exponent n' in ``SMALL_ARC_N``:
-    tau' = 10^place / w_lo, Q' = tau'^n' / R (R kept); the result itself elsewhere.  Tried
-    on every result after the relocation moves (``FitConfig.late_twins``).
+def arc_relocation(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
+    """An arc of an arc chain put elsewhere in the window: columns R, Q, n of the arc, then
+    the chain's other DC resistances (R0 and the other arcs' R).  For every place in
+    ``CHAIN_ARC_PLACE`` and exponent n' in ``CHAIN_ARC_N``: tau' = 10^place / w_lo,
+    Q' = tau'^n' / R, R kept -- or, where R has run off (above ``RUNAWAY_R`` x the other
+    DC resistances: the arc a bare CPE), R' = their sum.  Tried on every result after the
+    relocation moves (``FitConfig.late_twins``).
 
     Three-arc misses of the family benchmark (``L0-R0-p(R1,CPE1)-p(R2,CPE2)-p(R3,CPE3)``,
     0.5 % noise) often end with one small arc (a few % of the DC resistance, under or
     beside a large one) at another time constant than the truth's, with the large arcs
     sharing out its resistance: no local fit moves it across the large arc's apex, and
     the relocation moves (``kernels._reloc``) move whole terms with magnitudes from the
-    scan, which re-splits the large arcs too.  Measured as late twins (scratch A/B,
-    2026-12-04/05): misses 31 -> 24 of 1,000 (seed 41, worst 2.44 -> 1.05x), 10 -> 8 of
-    500 (seed 43) and 21 -> 16 of 500 (seed 47, unseen while choosing) at 10-12 % fewer
-    fits/s; two arcs 5 -> 5 of 1,000 (so chains of two arcs skip it:
-    ``MIN_CHAIN_ARCS``)."""
+    scan, which re-splits the large arcs too.  Measured as late twins on the arcs below
+    20 % of the DC resistance (session 20, scratch A/B): misses 31 -> 24 of 1,000 (seed
+    41, worst 2.44 -> 1.05x), 10 -> 8 of 500 (seed 43) and 21 -> 16 of 500 (seed 47,
+    unseen while choosing) at 10-12 % fewer fits/s; two arcs 5 -> 5 of 1,000.
+
+    Session 22: two arcs and a CPE tail (``R0-p(R1,CPE1)-p(R2,CPE2)-CPE3``) end the same
+    way, and also with an arc of a third of the resistance over the other arc and the
+    tail smeared (n 0.35; 7.3x the truth-started chi2, ABOVE_ATTAINABLE) or with an arc's
+    R run off to 1e291 (1.23x, AT_BOUND): every arc of such a chain, not only the small
+    ones, and a run-off R revived.  Measured (scratch A/B, default fit, 1,000 spectra per
+    seed): misses 4 -> 1, 2 -> 1 (seeds 41, 43) and 9 -> 3 (seed 47, unseen while
+    choosing; wrong CONVERGED 4 -> 0) at 10-26 % fewer fits/s; three arcs 21 -> 20 (seed
+    41) at 8 % fewer."""
     if w_lo is None:
         return []
     P = np.asarray(p, np.float64)
-    R = P[:, 0]
-    R_dc = R + P[:, 3:].sum(axis=1)
-    small = ((R > 0) & (R < SMALL_ARC_SHARE * R_dc))[:, None]
+    others = P[:, 3:].sum(axis=1)
+    R = np.where(P[:, 0] > RUNAWAY_R * others, others, P[:, 0])
+    ok = (R > 0)[:, None]
     out = []
     with np.errstate(all="ignore"):
-        for place in SMALL_ARC_PLACE:
+        for place in CHAIN_ARC_PLACE:
             tau = 10.0 ** place / w_lo
-            for n in SMALL_ARC_N:
+            for n in CHAIN_ARC_N:
                 q = P.copy()
+                q[:, 0] = R
                 q[:, 2] = n
                 q[:, 1] = tau ** n / R
-                out.append(np.where(small & np.isfinite(q), q, P))
+                out.append(np.where(ok & np.isfinite(q), q, P))
     return out
 
 
 def chain_relocations(tree) -> list[tuple]:
-    """((R, Q, n, other DC resistances...) parameter indices, :func:`small_arc_relocation`)
-    for every top-level R||CPE arc of a series chain with at least ``MIN_CHAIN_ARCS`` of
-    them; the other DC resistances are the chain's top-level resistors and the other
-    arcs' R.  Empty for every other circuit."""
+    """((R, Q, n, other DC resistances...) parameter indices, :func:`arc_relocation`) for
+    every top-level R||CPE arc of a series chain of at least ``MIN_CHAIN_TERMS`` shaped
+    terms (top-level R||CPE arcs and CPEs), at least ``MIN_CHAIN_ARCS`` of them arcs; the
+    other DC resistances are the chain's top-level resistors and the other arcs' R.
+    Empty for every other circuit."""
     if tree[0] != "S":
         return []
     arcs = [c for c in (rcpe_columns(node) for node in tree[1]) if c is not None]
-    if len(arcs) < MIN_CHAIN_ARCS:
+    cpes = [node for node in tree[1] if node[0] == "E" and node[1] == "CPE"]
+    if len(arcs) < MIN_CHAIN_ARCS or len(arcs) + len(cpes) < MIN_CHAIN_TERMS:
         return []
     resistors = [int(node[2]) for node in tree[1] if node[0] == "E" and node[1] == "R"]
     out = []
     for arc in arcs:
         others = tuple(resistors + [a[0] for a in arcs if a is not arc])
-        out.append((arc + others, small_arc_relocation))
+        out.append((arc + others, arc_relocation))
     return out

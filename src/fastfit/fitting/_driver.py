@@ -175,8 +175,8 @@ def _late_twins(problem: FitProblem) -> tuple:
     Warburg or resistor beside every open anomalous one in a Randles branch whose time
     constant and exponent are fitted (``_randles.odd_tail``, ``_randles.revive_branch``),
     the relocation of every nested arc's inner arc whose R, R', Q', n' are fitted
-    (``_nested.inner_relocation``), and the relocation of every small arc of a chain of
-    three or more arcs whose Q and n are fitted (``_arcs.small_arc_relocation``): what
+    (``_nested.inner_relocation``), and the relocation of every arc of a chain of three
+    or more arcs and CPEs whose Q and n are fitted (``_arcs.arc_relocation``): what
     the user fixed stays where it is, so those twins would only cost."""
     fixed = np.asarray(problem.fixed, bool)
     tree = problem.circuit.tree
