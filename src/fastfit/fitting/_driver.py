@@ -21,7 +21,7 @@ from ._result import FitResult, FitStatus, fit_status
 from ._relocplan import arc_like
 from ._scanplan import loose_mask
 from ._nested import inner_relocations, nested_exchanges
-from ._arcs import chain_relocations, rcpe_arcs
+from ._arcs import chain_relocations, chain_splits, rcpe_arcs
 from ._exchange import exchange_pairs, t_role_exchange
 from ._twins import LATE_TAIL_TWINS, circuit_move_twins, circuit_twins, randles_twins
 from ._starts import N_SCAN, StartPlan, canonical_permutation, is_arc_chain, plan_starts
@@ -176,8 +176,10 @@ def _late_twins(problem: FitProblem) -> tuple:
     constant and exponent are fitted (``_randles.odd_tail``, ``_randles.revive_branch``),
     the relocation of every nested arc's inner arc whose R, R', Q', n' are fitted
     (``_nested.inner_relocation``), and the relocation of every arc of a chain of three
-    or more arcs and CPEs whose Q and n are fitted (``_arcs.arc_relocation``): what
-    the user fixed stays where it is, so those twins would only cost."""
+    or more arcs and CPEs whose Q and n are fitted (``_arcs.arc_relocation``), and the
+    merge-and-split of a chain of three or more arcs whose R, Q, n are all fitted
+    (``_arcs.merge_split``): what the user fixed stays where it is, so those twins would
+    only cost."""
     fixed = np.asarray(problem.fixed, bool)
     tree = problem.circuit.tree
     # Randles columns R, R_w, tau, n, Q, n_q: the Warburg's tau and n are 2 and 3
@@ -185,7 +187,8 @@ def _late_twins(problem: FitProblem) -> tuple:
             + tuple(e for e in randles_twins(tree, LATE_TAIL_TWINS)
                     if not fixed[list(e[0][2:4])].any())
             + tuple(e for e in inner_relocations(tree) if not fixed[list(e[0])].any())
-            + tuple(e for e in chain_relocations(tree) if not fixed[list(e[0][1:3])].any()))
+            + tuple(e for e in chain_relocations(tree) if not fixed[list(e[0][1:3])].any())
+            + tuple(e for e in chain_splits(tree) if not fixed[list(e[0])].any()))
 
 
 def _exchange_twins(problem: FitProblem) -> tuple:
