@@ -9,31 +9,37 @@ import pytest
 import fastfit as ff
 from trap_spectra import assert_trap_ab, stored_traps
 import fastfit.fitting._arcs as arcs
-from fastfit.fitting._arcs import (SHARP_N, SHARP_R, SHARP_TAU, SHARPEN_N, rcpe_arcs,
-                                   smeared_arc)
+from fastfit.fitting._arcs import (SHARP_N, SHARP_R, SHARP_TAU, SHARPEN_N, SHARPEN_SHARE,
+                                   SMEAR_N, rcpe_arcs, smeared_arc)
 
 
 def test_smeared_arc_twins_are_sharp_arcs_near_its_time_constant():
-    """tau = (R Q)^(1/n); every twin of a smeared row has n' from SHARP_N, tau' = tau x m
-    and R' = R x r (all combinations, in that order); other rows get the result itself."""
-    p = np.array([[150.0, 4.2e-4, 0.48],      # smeared
-                  [300.0, 1e-7, 0.72],        # smeared
-                  [40.0, 2e-5, 0.9],          # sharp: left alone
-                  [10.0, 1e-3, SHARPEN_N]])  # at the threshold: left alone
+    """Columns R, Q, n, then the circuit's other resistances.  tau = (R Q)^(1/n); every
+    twin of a smeared row (n < SMEAR_N, or n < SHARPEN_N with R below SHARPEN_SHARE of
+    all the resistances) has n' from SHARP_N, tau' = tau x m and R' = R x r (all
+    combinations, in that order); other rows get the result itself."""
+    small = 300.0 * (1 / SHARPEN_SHARE - 1) * 1.01            # others: R just small
+    p = np.array([[150.0, 4.2e-4, 0.48, 10.0, 20.0],      # smeared
+                  [300.0, 1e-7, 0.72, small, 0.0],        # smeared and small
+                  [300.0, 1e-7, 0.72, small * 0.98, 0.0],  # just not small: left alone
+                  [40.0, 2e-5, 0.9, 1e6, 0.0],            # sharp: left alone
+                  [10.0, 1e-3, SHARPEN_N, 1e6, 0.0],      # at the threshold: left alone
+                  [10.0, 1e-3, SMEAR_N, 1.0, 0.0]])       # at the threshold: left alone
     twins = smeared_arc(p)
     combos = [(n, m, r) for n in SHARP_N for m in SHARP_TAU for r in SHARP_R]
     assert len(twins) == len(combos) >= 2
     tau = (p[:, 0] * p[:, 1]) ** (1 / p[:, 2])
     for q, (n, m, r) in zip(twins, combos):
         np.testing.assert_array_equal(q[2:], p[2:])
+        np.testing.assert_array_equal(q[:2, 3:], p[:2, 3:])
         np.testing.assert_allclose(q[:2, 2], n)
         np.testing.assert_allclose(q[:2, 0], r * p[:2, 0], rtol=1e-14)
         np.testing.assert_allclose((q[:2, 0] * q[:2, 1]) ** (1 / n), m * tau[:2], rtol=1e-12)
 
 
 @pytest.mark.parametrize("circuit, cols", [
-    ("R0-p(R1,CPE1)-p(R2,CPE2)", [(1, 2, 3), (4, 5, 6)]),
-    ("R0-p(R1-p(R2,CPE2),CPE1)", [(2, 3, 4)]),          # the inner arc only
+    ("R0-p(R1,CPE1)-p(R2,CPE2)", [(1, 2, 3, 0, 4), (4, 5, 6, 0, 1)]),
+    ("R0-p(R1-p(R2,CPE2),CPE1)", [(2, 3, 4, 0, 1)]),    # the inner arc only
     ("R0-p(R1-Wo1,CPE1)", []),                           # a Randles branch is no R||CPE
     ("R0-p(R1,C1)-CPE2", []),
 ])
@@ -55,9 +61,10 @@ def smeared():
 @pytest.mark.parametrize("twins", [True, False])
 def test_two_arcs_with_a_smeared_small_arc(smeared, monkeypatch, twins):
     """With the twins every fit reaches the chi2 of the fit from the truth; without them
-    at least four do not, each with an arc below ``SHARPEN_N`` (the test can fail)."""
+    at least four do not, each with an arc below ``SMEAR_N`` (the test can fail)."""
     freq, Z, ref = smeared
     if not twins:
+        monkeypatch.setattr(arcs, "SMEAR_N", 0.0)
         monkeypatch.setattr(arcs, "SHARPEN_N", 0.0)
     r = ff.fit(freq, Z, TWO_ARCS)
     miss = np.nonzero(r.chi2 > ref * (1 + 1e-6))[0]
@@ -65,18 +72,19 @@ def test_two_arcs_with_a_smeared_small_arc(smeared, monkeypatch, twins):
         assert miss.size == 0, r.chi2 / ref
     else:
         assert miss.size >= 4, r.chi2 / ref
-        assert np.all(r.params[miss][:, [3, 6]].min(axis=1) < SHARPEN_N)
+        assert np.all(r.params[miss][:, [3, 6]].min(axis=1) < SMEAR_N)
 
 
 @pytest.mark.parametrize("wider", [True, False])
 def test_two_arcs_with_a_small_arc_near_n_075(monkeypatch, wider):
-    """Small arcs at n 0.70-0.74 whose optimum is sharp (n = 1) with half the resistance
-    (tests/synthetic/README.md): with today's twins (gate ``SHARPEN_N``, also tau x
-    10^-0.5 and R / 2) every fit reaches the chi2 of the fit from the truth; with the
-    session-17 twins (gate 0.65, tau x 0.1 / 1 / 10, R / 4) at least three do not."""
+    """Small arcs (1-2 % of the resistance) at n 0.70-0.74 whose optimum is sharp (n = 1)
+    with half the resistance (tests/synthetic/README.md): with today's twins (also below
+    ``SHARPEN_N`` where small, also tau x 10^-0.5 and R / 2) every fit reaches the chi2 of
+    the fit from the truth; with the session-17 twins (n < 0.65, tau x 0.1 / 1 / 10,
+    R / 4) all three do not."""
     freq, Z, ref = stored_traps("two_arc_sharpen", TWO_ARCS)
     if not wider:
-        monkeypatch.setattr(arcs, "SHARPEN_N", 0.65)
+        monkeypatch.setattr(arcs, "SHARPEN_SHARE", 0.0)
         monkeypatch.setattr(arcs, "SHARP_TAU", (0.1, 1.0, 10.0))
         monkeypatch.setattr(arcs, "SHARP_R", (0.25,))
     r = ff.fit(freq, Z, TWO_ARCS)
@@ -115,7 +123,7 @@ def test_an_arc_whose_exponent_is_fixed_gets_no_twins():
     freq = np.logspace(5, -1, 30)
     Z = ff.Circuit(TWO_ARCS).impedance(freq, [10.0, 100.0, 1e-6, 0.9, 300.0, 1e-3, 0.5])
     cols = [c for c, _ in _late_twins(prepare(freq, Z, TWO_ARCS))]
-    assert cols == [(1, 2, 3), (4, 5, 6)]
+    assert cols == [(1, 2, 3, 0, 4), (4, 5, 6, 0, 1)]
     fixed = prepare(freq, Z, TWO_ARCS, p0=[10.0, 100.0, 1e-6, 0.9, 300.0, 1e-3, 0.5],
                     fixed=["CPE2_n"])
-    assert [c for c, _ in _late_twins(fixed)] == [(1, 2, 3)]
+    assert [c for c, _ in _late_twins(fixed)] == [(1, 2, 3, 0, 4)]
