@@ -9,9 +9,9 @@ import pytest
 
 import fastfit as ff
 import fastfit.fitting._driver as driver
-from fastfit.fitting._arcs import (CHAIN_ARC_N, CHAIN_ARC_PLACE, MIN_CHAIN_ARCS,
-                                   MIN_CHAIN_TERMS, OVERLAP_DEC, RUNAWAY_R, SPLIT_N,
-                                   SPLIT_SHIFT, arc_relocation, chain_relocations,
+from fastfit.fitting._arcs import (CHAIN_ARC_N, CHAIN_ARC_PLACE, MAX_SPLIT_ARCS,
+                                   MIN_CHAIN_ARCS, MIN_CHAIN_TERMS, OVERLAP_DEC, RUNAWAY_R,
+                                   SPLIT_N, SPLIT_SHIFT, arc_relocation, chain_relocations,
                                    chain_splits, merge_split)
 from trap_spectra import assert_trap_ab, stored_traps
 
@@ -151,10 +151,12 @@ def test_merge_split_in_closed_form():
 
 @pytest.mark.parametrize("circuit, cols", [
     (THREE_ARCS, [(2, 3, 4, 5, 6, 7, 8, 9, 10)]),
+    ("p(R1,CPE1)-p(R2,CPE2)-p(R3,CPE3)-p(R4,CPE4)", []),   # more than MAX_SPLIT_ARCS
     ("R0-p(R1,CPE1)-p(R2,CPE2)-CPE3", []),
     ("R0-p(R1,CPE1)-p(R2,CPE2)", []),
 ])
 def test_which_chains_get_the_merge_split(circuit, cols):
+    assert MAX_SPLIT_ARCS == 3
     assert [c for c, _ in chain_splits(ff.Circuit(circuit).tree)] == cols
 
 

@@ -12,7 +12,8 @@ every step towards n = 1 first loses that flank.  The twins give the arc a sharp
 (``SHARP_N``) at its time constant and around it (``SHARP_TAU``) with a smaller
 resistance (``SHARP_R``): Q = tau'^n' / R'.  They run on every result after the
 relocation moves (``FitConfig.late_twins``; before them, a result they improved took
-other moves and once ended worse).  Arcs with n >= ``SHARPEN_N`` keep their result (no
+other moves and once ended worse).  Arcs with n >= ``SMEAR_N`` (small arcs: n >=
+``SHARPEN_N``) keep their result (no
 twin: ``kernels._moves.twin_moves`` leaves such results out), so circuits whose arcs are
 sharp pay little (an arc whose exponent the user fixed gets none: ``_driver``).
 
@@ -29,18 +30,18 @@ circuit (benchmarks/bench_fit.py's spectra, n 0.75-0.98) lost 19 % of its fits/s
 no gain, so the wider gate is for small arcs only: two arcs 5 -> 3, 3 -> 3, 5 -> 4,
 nested 17 -> 17, the seed circuit and R||CPE within 2 % (noise).  The gate alone, or
 without the half-decade place, fixed fewer (5 -> 5; 3 -> 3 on seed 43).  Each
-function maps the fitted (n, 3) columns (R, Q, n) in physical units and the lowest used
-angular frequency ``w_lo`` (unused) to a list of (n, 3) starting points, as the twins of
-:mod:`._twins` do."""
+function maps the fitted (n, k) columns (R, Q, n, then what it names) in physical units
+and the lowest used angular frequency ``w_lo`` to a list of (n, k) starting points, as the
+twins of :mod:`._twins` do."""
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["SMEAR_N", "SHARPEN_N", "SHARPEN_SHARE", "SHARP_N", "SHARP_TAU", "SHARP_R", "smeared_arc",
-           "rcpe_arcs", "rcpe_columns", "branch_cpe", "MIN_CHAIN_ARCS", "MIN_CHAIN_TERMS",
-           "CHAIN_ARC_PLACE", "CHAIN_ARC_N", "RUNAWAY_R", "arc_relocation", "chain_relocations",
-           "OVERLAP_DEC", "SPLIT_BELOW_N", "SPLIT_SHIFT", "SPLIT_N", "merge_split",
-           "chain_splits"]
+__all__ = ["SMEAR_N", "SHARPEN_N", "SHARPEN_SHARE", "SHARP_N", "SHARP_TAU", "SHARP_R",
+           "smeared_arc", "rcpe_arcs", "rcpe_columns", "branch_cpe", "MIN_CHAIN_ARCS",
+           "MIN_CHAIN_TERMS", "CHAIN_ARC_PLACE", "CHAIN_ARC_N", "RUNAWAY_R", "arc_relocation",
+           "chain_relocations", "OVERLAP_DEC", "SPLIT_BELOW_N", "SPLIT_SHIFT", "SPLIT_N",
+           "MAX_SPLIT_ARCS", "merge_split", "chain_splits"]
 
 SMEAR_N = 0.65                 # an arc below this exponent is smeared (gets twins) ...
 SHARPEN_N = 0.75               # ... or below this one and ...
@@ -200,6 +201,7 @@ OVERLAP_DEC = 1.0              # two arcs within this many decades of each other
 SPLIT_BELOW_N = 0.85           # ... and a third arc below this exponent: merge and split,
 SPLIT_SHIFT = (-1.0, -0.5, 0.5, 1.0)   # the split arcs this many decades from its place,
 SPLIT_N = 0.9                  # with this exponent
+MAX_SPLIT_ARCS = 3             # chains of more arcs: none (the candidates grow as m^3)
 
 
 def merge_split(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
@@ -254,10 +256,14 @@ def merge_split(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
 
 def chain_splits(tree) -> list[tuple]:
     """[((R, Q, n of every arc) parameter indices, :func:`merge_split`)] for a series chain
-    of three or more top-level R||CPE arcs; empty for every other circuit."""
+    of three to ``MAX_SPLIT_ARCS`` top-level R||CPE arcs; empty for every other circuit.
+    The candidates grow as m^3 with the number of arcs m (48 for three, 192 for four);
+    measured on three arcs only.  (One triple per row -- the arc of lowest exponent split,
+    the closest pair of the others merged, 16 candidates for any m -- fixed 2 fewer of
+    1,000 three-arc spectra, seed 47.)"""
     if tree[0] != "S":
         return []
     arcs = [c for c in (rcpe_columns(node) for node in tree[1]) if c is not None]
-    if len(arcs) < 3:
+    if not 3 <= len(arcs) <= MAX_SPLIT_ARCS:
         return []
     return [(tuple(c for arc in arcs for c in arc), merge_split)]
