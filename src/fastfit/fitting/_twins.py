@@ -107,6 +107,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._arcs import branch_cpe
+from ._exchange import revival_pairs
 from ._nested import nested_exchanges, nested_swap
 from ._randles import (ARC_N, SHORT_BACK, SHORT_NEAR, SWAP_FLOOR, TAIL_PLACE,  # noqa: F401
                        TAIL_SHARE, series_swap as _series_swap,
@@ -310,6 +311,7 @@ def circuit_twins(tree) -> tuple:
             k = len(ELEMENTS[sym].names)
             out.append((tuple(range(int(first), int(first) + k)), TWINS[sym]))
     out.extend(_swaps(tree, ELEMENTS))
+    out.extend(revival_pairs(tree, ELEMENTS))
     return tuple(out)
 
 
