@@ -55,6 +55,8 @@ class FitConfig(NamedTuple):
     late_twins: tuple = ()  # the same, tried on every result after the relocation moves
                             # (not before them: a result they change would take other
                             # moves), e.g. the smeared R||CPE arc (fastfit.fitting._arcs)
+    twin_mid: int = 0       # further LM iterations of the twins (cfg.twins) still running
+                            # after the short trip, before the winner is picked (0: none)
     exchange_twins: tuple = ()  # the same, tried on every result after the late twins,
                             # candidates still running after the short trip continuing
                             # reloc_iter more before the winner is picked (their way out

@@ -172,7 +172,7 @@ def fit_pipeline(tree, cfg: FitConfig, omega, Z, w_re, w_im, lo, hi, free, p_fix
     moved = np.zeros(B, bool)      # spectra refitted from more starts (moves, escalation)
     twins = bool(cfg.twins)
 
-    def twin_rounds(st, out, rows, entries=cfg.twins, mid=0):
+    def twin_rounds(st, out, rows, entries=cfg.twins, mid=cfg.twin_mid):
         # a result that moved to another basin has other twins: up to TWIN_ROUNDS rounds
         for _ in range(TWIN_ROUNDS if len(rows) else 0):
             before = st
@@ -214,7 +214,7 @@ def fit_pipeline(tree, cfg: FitConfig, omega, Z, w_re, w_im, lo, hi, free, p_fix
                                       cfg.twins + cfg.move_twins)
     if cfg.late_twins:
         cost0 = out.cost
-        st, out = twin_rounds(st, out, np.arange(B), cfg.late_twins)
+        st, out = twin_rounds(st, out, np.arange(B), cfg.late_twins, 0)
         moved |= out.cost < cost0 * (1.0 - TWIN_GAIN)
     if cfg.exchange_twins:
         cost0 = out.cost

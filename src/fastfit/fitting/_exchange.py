@@ -32,12 +32,12 @@ import numpy as np
 from ._arcs import SMEAR_N, rcpe_columns
 
 __all__ = ["EXCHANGE", "tau_exchange", "t_role_exchange", "exchange_pairs", "ROLE_N",
-           "ROLE_PLACE", "ROLE_A", "t_revival", "revival_pairs", "A_GONE", "REVIVE_A",
-           "REVIVE_R"]
+           "ROLE_PLACE", "ROLE_A", "ROLE_NEAR"]
 
 ROLE_N = (0.8, 0.95)                       # the arc's exponent after the role exchange
 ROLE_PLACE = (0.5, -0.5, -1.5, -2.5, -3.5)  # the T's b / a at w_lo b / a = 10^place
 ROLE_A = (0.3, 3.0)                        # with these a (B = A, Z(0) = the arc's R)
+ROLE_NEAR = 1.0    # the T within this many decades of the arc's apex: roles traded
 
 
 def tau_exchange(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
@@ -78,7 +78,11 @@ def t_role_exchange(p: np.ndarray, w_lo) -> list[np.ndarray]:
         e = np.exp(-2.0 * ra)                  # overflow-free cosh / sinh and 1 / sinh
         z0 = (A * (1.0 + e) + 2.0 * B * np.exp(-ra)) / (ra * (1.0 - e))
         tau_t = b / a
-        applies = (n < SMEAR_N) & np.all(P > 0, axis=1) & np.all(np.isfinite(P), axis=1)
+        tau_arc = np.exp(np.log(R * Q) / n)
+        # smeared, or the T at the arc's own place (within ROLE_NEAR decades of its apex)
+        near = np.abs(np.log10(tau_t / tau_arc)) < ROLE_NEAR
+        applies = (((n < SMEAR_N) | near) & np.all(P > 0, axis=1)
+                   & np.all(np.isfinite(P), axis=1))
         out = []
         for n_new in ROLE_N:
             for place in ROLE_PLACE:
@@ -91,44 +95,6 @@ def t_role_exchange(p: np.ndarray, w_lo) -> list[np.ndarray]:
                     ok = applies & np.all(np.isfinite(q) & (q > 0), axis=1)
                     out.append(np.where(ok[:, None], q, P))
     return out
-
-
-A_GONE = 1e-6             # a T whose A is below this x the series resistor's R has lost it
-REVIVE_A = (1.0, 3.0)     # ... so the twins give it A = these x R ...
-REVIVE_R = 1e-3           # ... and leave the resistor this x R
-
-
-def t_revival(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
-    """A series resistor R and Paasch's T (A, B, a, b) whose A vanished (A < ``A_GONE`` R;
-    log-space A stalls there) with the resistance handed over: A' = R x ``REVIVE_A``, R' =
-    ``REVIVE_R`` x R, B, a, b kept (the result itself elsewhere or where a value is not
-    finite and positive).  ``w_lo`` is not used.
-
-    Measured (bench_real_circuits.py, pyeis_ex2.mpt fitted with ``R0-p(R1,CPE1)-T1``): a
-    fit can end with R0 = 859 ohm and A -> 1e-15 (AT_BOUND), 2.7 % above the basin where
-    R0 -> 0 and A = 9.9e3 (B, a, b 1.7-57x apart); the local fit from either twin reaches
-    it, from A lifted with R0 kept it does not."""
-    P = np.asarray(p, np.float64)
-    R, A = P[:, 0], P[:, 1]
-    gone = (A < A_GONE * R) & np.all(np.isfinite(P), axis=1) & (R > 0) & np.all(P[:, 2:] > 0, axis=1)
-    out = []
-    for k in REVIVE_A:
-        q = P.copy()
-        q[:, 0] = REVIVE_R * R
-        q[:, 1] = k * R
-        out.append(np.where(gone[:, None], q, P))
-    return out
-
-
-def revival_pairs(tree, elements) -> list[tuple]:
-    """((R, A, B, a, b), :func:`t_revival`) for every resistor and T of the top-level
-    series group."""
-    if tree[0] != "S":
-        return []
-    rs = [int(c[2]) for c in tree[1] if c[0] == "E" and c[1] == "R"]
-    ts = [int(c[2]) for c in tree[1] if c[0] == "E" and c[1] == "T"]
-    k = len(elements["T"].names)
-    return [((r,) + tuple(range(t, t + k)), t_revival) for r in rs for t in ts]
 
 
 # diffusion elements (their parameters after the arc's) whose place an arc in series may

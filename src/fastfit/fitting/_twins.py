@@ -107,7 +107,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._arcs import branch_cpe
-from ._exchange import revival_pairs
+from ._vanished import revival_pairs, series_revivals
 from ._nested import nested_exchanges, nested_swap
 from ._randles import (ARC_N, SHORT_BACK, SHORT_NEAR, SWAP_FLOOR, TAIL_PLACE,  # noqa: F401
                        TAIL_SHARE, series_swap as _series_swap,
@@ -117,7 +117,7 @@ from ._randles import (ARC_N, SHORT_BACK, SHORT_NEAR, SWAP_FLOOR, TAIL_PLACE,  #
                        cpe_exchange as _cpe_exchange,
                        revive_branch as _revive_branch)
 
-__all__ = ["TWINS", "SERIES_SWAP", "circuit_twins", "circuit_move_twins", "randles_twins",
+__all__ = ["TWINS", "SERIES_SWAP", "SLOW_TWINS", "circuit_twins", "circuit_move_twins", "randles_twins",
            "ARC_N"]
 
 
@@ -139,6 +139,7 @@ A_LIFT = {2.0: 1.0, 4.0: 4.0}     # ... so the growing twins set a to these (Z(0
 B_GONE = 1e-6     # B below this x A has vanished (log-space B stalls there)
 B_LIFT = (0.03, 0.3)  # ... so two more twins set B to these x A (A, a, b kept)
 B_PULL = 0.3      # ... and the pulled twins of a Gerischer-like T with B gone set B = B_PULL A
+FLAT_LIFT = 1.0   # ... and one more twin of a Gerischer-like T sets a to this with B = A
 
 
 def _paasch(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
@@ -175,6 +176,14 @@ def _paasch(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
         gone = ~(B >= B_GONE * A)
         for f in B_LIFT:
             out.append(np.where(gone[:, None], np.stack([A, f * A, a, b], axis=1), out[0]))
+        # Gerischer-like (a > A_FLAT): the pulled twins (a = 3, 10, A / sqrt(b) kept) can
+        # stay on the flat side; one more at a = FLAT_LIFT on the exact-twin line B = A,
+        # Z(0) and b / a kept (other rows: a copy of the first twin)
+        rL = np.sqrt(FLAT_LIFT)
+        AL = z0 * rL * np.tanh(rL / 2)
+        q = np.stack([AL, AL, np.full_like(a, FLAT_LIFT), b / a * FLAT_LIFT], axis=1)
+        flat = ~(a < A_FLAT) & np.all(np.isfinite(q) & (q > 0), axis=1)
+        out.append(np.where(flat[:, None], q, out[0]))
     return out
 
 
@@ -295,6 +304,9 @@ def _gerischer_ridge(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
 TWINS = {"T": _paasch, "Gs": _gerischer_finite, "Wo": _warburg_ridge, "Ws": _short_warburg,
          "Woa": _open_warburg, "Wsa": _short_warburg, "G": _gerischer_ridge}
 SERIES_SWAP = ("Ws", "Wsa")   # elements whose series resistors get _series_swap twins
+# twins whose tournaments continue the candidates still running after the short trip
+# (``FitConfig.twin_mid``): Paasch's T, whose scaled twins lead only after ~60 iterations
+SLOW_TWINS = (_paasch,)
 
 
 def circuit_twins(tree) -> tuple:
@@ -312,6 +324,7 @@ def circuit_twins(tree) -> tuple:
             out.append((tuple(range(int(first), int(first) + k)), TWINS[sym]))
     out.extend(_swaps(tree, ELEMENTS))
     out.extend(revival_pairs(tree, ELEMENTS))
+    out.extend(series_revivals(tree))
     return tuple(out)
 
 

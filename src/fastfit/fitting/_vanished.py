@@ -1,0 +1,100 @@
+"""Twins of a result in which a term vanished: its resistance handed to a neighbour, or
+revived.
+
+A log-scaled parameter that runs to 0 stalls there (its steps shrink with it), so a fit
+that switched a term off cannot switch it on again, and escalation's replacement values
+from the scan do not help where the scan's own scale for that term was clamped at 0.
+The twins put the term back at a few sizes; like every twin (``_twins``) they are
+tournament candidates, kept only where the local fit from them ends lower.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["A_GONE", "REVIVE_A", "REVIVE_R", "t_revival", "revival_pairs", "R_GONE",
+           "REVIVE_SERIES", "series_revival", "series_revivals"]
+
+A_GONE = 1e-6             # a T whose A is below this x the series resistor's R has lost it
+REVIVE_A = (1.0, 3.0)     # ... so the twins give it A = these x R ...
+REVIVE_R = 1e-3           # ... and leave the resistor this x R
+
+
+def t_revival(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
+    """A series resistor R and Paasch's T (A, B, a, b) whose A vanished (A < ``A_GONE`` R;
+    log-space A stalls there) with the resistance handed over: A' = R x ``REVIVE_A``, R' =
+    ``REVIVE_R`` x R, B, a, b kept (the result itself elsewhere or where a value is not
+    finite and positive).  ``w_lo`` is not used.
+
+    Measured (bench_real_circuits.py, pyeis_ex2.mpt fitted with ``R0-p(R1,CPE1)-T1``): a
+    fit can end with R0 = 859 ohm and A -> 1e-15 (AT_BOUND), 2.7 % above the basin where
+    R0 -> 0 and A = 9.9e3 (B, a, b 1.7-57x apart); the local fit from either twin reaches
+    it, from A lifted with R0 kept it does not."""
+    P = np.asarray(p, np.float64)
+    R, A = P[:, 0], P[:, 1]
+    gone = (A < A_GONE * R) & np.all(np.isfinite(P), axis=1) & (R > 0) & np.all(P[:, 2:] > 0, axis=1)
+    out = []
+    for k in REVIVE_A:
+        for r in (REVIVE_R, 1.0):
+            q = P.copy()
+            q[:, 0] = r * R
+            q[:, 1] = k * R
+            out.append(np.where(gone[:, None], q, P))
+    return out
+
+
+def revival_pairs(tree, elements) -> list[tuple]:
+    """((R, A, B, a, b), :func:`t_revival`) for every resistor and T of the top-level
+    series group."""
+    if tree[0] != "S":
+        return []
+    rs = [int(c[2]) for c in tree[1] if c[0] == "E" and c[1] == "R"]
+    ts = [int(c[2]) for c in tree[1] if c[0] == "E" and c[1] == "T"]
+    k = len(elements["T"].names)
+    return [((r,) + tuple(range(t, t + k)), t_revival) for r in rs for t in ts]
+
+
+R_GONE = 1e-6                  # a series resistor below this x the others has vanished ...
+REVIVE_SERIES = (1e-3, 1e-2)   # ... so the twins give it these x the others
+
+
+def series_revival(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
+    """A top-level series resistor R (column 0) that vanished (below ``R_GONE`` x the sum
+    of the circuit's other resistors, columns 1:) revived at ``REVIVE_SERIES`` x that sum,
+    everything else kept (the result itself elsewhere).  ``w_lo`` is not used.
+
+    Measured (session 23): bench_elements' CONTEXT spectra of R0-p(R1,CPE1)-T1 (seed 16,
+    spectrum 165) ended with R0 -> 1e-24 (AT_BOUND) 2.6x above the truth-started chi2,
+    the rest within 10-30 % of the optimum's, which has R0 = 1.3 ohm (0.5 % of R1); a
+    nested-arc family spectrum (seed 41, 949) 1.04x the same way.  The local fit from R0
+    = 0.1-3 ohm reaches the optimum in both."""
+    P = np.asarray(p, np.float64)
+    others = P[:, 1:].sum(axis=1)
+    gone = (P[:, 0] < R_GONE * others) & np.isfinite(others) & (others > 0)
+    out = []
+    for f in REVIVE_SERIES:
+        q = P.copy()
+        q[:, 0] = f * others
+        out.append(np.where(gone[:, None], q, P))
+    return out
+
+
+def series_revivals(tree) -> list[tuple]:
+    """((R, every other resistor...) parameter indices, :func:`series_revival`) for every
+    resistor of the top-level series group, the other resistors taken anywhere in the
+    circuit; empty where the circuit has no other resistor."""
+    if tree[0] != "S":
+        return []
+    resistors = []
+
+    def walk(node):
+        if node[0] == "E":
+            if node[1] == "R":
+                resistors.append(int(node[2]))
+            return
+        for c in node[1]:
+            walk(c)
+
+    walk(tree)
+    top = [int(c[2]) for c in tree[1] if c[0] == "E" and c[1] == "R"]
+    return [((r,) + tuple(o for o in resistors if o != r), series_revival)
+            for r in top if len(resistors) > 1]

@@ -1,0 +1,183 @@
+"""Twins of a result in which a term vanished (fastfit.fitting._vanished): the maps in
+closed form with their gates, which circuits get them, a real spectrum and stored
+synthetic spectra whose default fit without them ends with the term switched off."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import fastfit as ff
+import fastfit.fitting._twins as twins_mod
+from fastfit.fitting._twins import circuit_twins
+from fastfit.fitting._vanished import (A_GONE, R_GONE, REVIVE_A, REVIVE_R, REVIVE_SERIES,
+                                       revival_pairs, series_revival, series_revivals,
+                                       t_revival)
+from fastfit.kernels import ELEMENTS
+from trap_spectra import assert_trap_ab, stored_traps
+
+ARC_T = "R0-p(R1,CPE1)-T1"
+
+
+@pytest.mark.parametrize("circuit, cols", [
+    (ARC_T, [(0, 4, 5, 6, 7)]),
+    ("R0-T1", [(0, 1, 2, 3, 4)]),
+    ("R0-R1-T1", [(0, 2, 3, 4, 5), (1, 2, 3, 4, 5)]),
+    ("R0-p(R1-T1,CPE1)", []),            # the T inside a branch: no series resistor beside it
+    ("p(R0,C0)-T1", []),                 # no top-level resistor
+    ("R0-p(R1,CPE1)-Wsa1", []),
+])
+def test_revival_pairs_are_top_level_resistors_beside_a_t(circuit, cols):
+    tree = ff.Circuit(circuit).tree
+    assert [c for c, _ in revival_pairs(tree, ELEMENTS)] == cols
+    assert [c for c, fn in circuit_twins(tree) if fn is t_revival] == cols
+
+
+def test_t_revival_hands_the_series_resistance_to_a_vanished_t():
+    """Where A < A_GONE x R (gate checked at +-1 %) the twins set A = R x REVIVE_A with R
+    = REVIVE_R x R or R kept, B, a, b kept; every other row is the result itself."""
+    rng = np.random.default_rng(4)
+    m = 12
+    R = 10 ** rng.uniform(0, 3, m)
+    A = 10 ** rng.uniform(0, 3, m)
+    A[:4] = R[:4] * A_GONE * np.array([0.99, 1e-3, 1e-12, 0.0])   # vanished
+    A[4] = R[4] * A_GONE * 1.01                                    # just above the gate
+    p = np.stack([R, A, 10 ** rng.uniform(0, 3, m), 10 ** rng.uniform(-1, 1, m),
+                  10 ** rng.uniform(-5, -2, m)], axis=1)
+    twins = t_revival(p)
+    assert len(twins) == 2 * len(REVIVE_A)
+    got = set()
+    for q in twins:
+        np.testing.assert_array_equal(q[4:], p[4:])
+        np.testing.assert_array_equal(q[:4, 2:], p[:4, 2:])
+        k = q[0, 1] / R[0]
+        r = q[0, 0] / R[0]
+        np.testing.assert_allclose(q[:4, 1], k * R[:4], rtol=1e-14)
+        np.testing.assert_allclose(q[:4, 0], r * R[:4], rtol=1e-14)
+        got.add((round(k, 12), round(r, 12)))
+    assert got == {(k, r) for k in REVIVE_A for r in (REVIVE_R, 1.0)}
+
+
+@pytest.mark.parametrize("circuit, cols", [
+    ("R0-p(R1,CPE1)", [(0, 1)]),
+    ("R0-p(R1,CPE1)-p(R2,CPE2)", [(0, 1, 4)]),
+    ("R0-p(R1-p(R2,CPE2),CPE1)", [(0, 1, 2)]),
+    ("R0-R5-p(R1,C1)", [(0, 1, 2), (1, 0, 2)]),
+    ("R0-T1", []),                       # no other resistor to size it by
+    ("p(R0,CPE0)-p(R1,CPE1)", []),        # no top-level resistor
+])
+def test_series_revivals_are_top_level_resistors(circuit, cols):
+    tree = ff.Circuit(circuit).tree
+    assert [c for c, _ in series_revivals(tree)] == cols
+    assert [c for c, fn in circuit_twins(tree) if fn is series_revival] == cols
+
+
+def test_series_revival_revives_a_vanished_resistor():
+    """Where R < R_GONE x the other resistors' sum (gate at +-1 %) the twins set R to
+    REVIVE_SERIES x that sum, the rest kept; elsewhere the result itself."""
+    rng = np.random.default_rng(9)
+    m = 10
+    others = 10 ** rng.uniform(0, 4, (m, 2))
+    s = others.sum(axis=1)
+    R = 10 ** rng.uniform(-1, 2, m)
+    R[:3] = s[:3] * R_GONE * np.array([0.99, 1e-9, 0.0])
+    R[3] = s[3] * R_GONE * 1.01
+    p = np.column_stack([R, others])
+    out = series_revival(p)
+    assert len(out) == len(REVIVE_SERIES)
+    for f, q in zip(REVIVE_SERIES, out):
+        np.testing.assert_allclose(q[:3, 0], f * s[:3], rtol=1e-14)
+        np.testing.assert_array_equal(q[:, 1:], p[:, 1:])
+        np.testing.assert_array_equal(q[3:], p[3:])
+
+
+# pyeis_ex2.mpt (first spectrum) fitted with R0-p(R1,CPE1)-T1 inside
+# benchmarks/bench_real_circuits.py's batch of 22 (session 23): the result with A gone,
+# and the optimum of the best of 20 random-start scipy fits (5 significant digits)
+EX2_TRAP = [859.05, 1.3330e5, 4.5402e-05, 0.47641, 8.4e-16, 1.0098e6, 32.937, 2.1571e-05]
+EX2_BEST = [1e-60, 1.3307e5, 4.5385e-05, 0.47654, 9853.4, 5.8099e7, 89.622, 4.2174e-05]
+
+
+def test_t_revival_reaches_the_optimum_of_a_real_spectrum(data_dir):
+    """A real spectrum (pyeis_ex2.mpt) fitted with R0-p(R1,CPE1)-T1 can end with R0 = 859
+    ohm and the T's A -> 0 (AT_BOUND), 2.7 % above the optimum a scipy fit reaches (R0 ->
+    0, A = 9.9e3, B, a, b 1.7-57x apart).  The local fit from that result stays there;
+    from the revival twins that hand R0 to A it reaches the scipy optimum (the reference:
+    a tight bounded scipy trf fit, closed-form model, started from the optimum of 20
+    random starts); the default fit of the spectrum beside the one it missed with in the
+    benchmark's batch reaches it too (without the twin it ended 2.7 % above it there on
+    this host; not asserted: which batch neighbour leads there depends on rounding)."""
+    from scipy.optimize import least_squares
+
+    s = ff.read(data_dir / "pyeis_ex2.mpt")
+    f, z = s.spectrum(0)
+    w = 2 * np.pi * f
+    c = ff.Circuit(ARC_T)
+    lm = np.array([True, True, True, False, True, True, True, True])
+
+    def res(x):
+        R0, R1, Q, n, A, B, a, b = np.where(lm, np.exp(x), x)
+        beta = np.sqrt(a + 1j * w * b)
+        zm = (R0 + R1 / (1 + R1 * Q * (1j * w) ** n)
+              + (A * np.cosh(beta) + B) / (beta * np.sinh(beta)))
+        d = (zm - z) / np.abs(z)
+        return np.concatenate([d.real, d.imag])
+
+    bd = c.default_bounds
+    lo = np.where(lm, np.log(np.maximum(bd[:, 0], 1e-300)), bd[:, 0])
+    hi = np.where(lm, np.log(np.minimum(bd[:, 1], 1e300)), bd[:, 1])
+    best = np.array(EX2_BEST)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        sol = least_squares(res, np.where(lm, np.log(best), best), bounds=(lo, hi),
+                            method="trf", x_scale="jac", ftol=1e-15, xtol=1e-15, gtol=1e-15)
+    ref = 2 * sol.cost
+    trap = np.array(EX2_TRAP)
+
+    def local(p0):
+        return ff.fit(f, z[None], c, p0=p0[None], starts=0).chi2[0]
+
+    assert local(trap) > 1.02 * ref
+    cols = [0, 4, 5, 6, 7]
+    handed = [q for q in t_revival(trap[None, cols]) if q[0, 0] < trap[0]]
+    assert len(handed) == len(REVIVE_A)
+    for q in handed:
+        p = trap.copy()
+        p[cols] = q[0]
+        assert local(p) <= ref * (1 + 1e-6)
+    pair = ff.SpectrumSeries.concat([s[[0]], ff.read(
+        data_dir / "hybriddrt_Sample1_PEIS_EndOfDischarge.mpr")[[0]]])
+    assert ff.fit(pair, c).chi2[0] <= ref * (1 + 1e-6)
+
+
+@pytest.fixture(scope="module")
+def held():
+    # six spectra of benchmarks/bench_elements.py's CONTEXT generator for R0-p(R1,CPE1)-T1
+    # (seeds 12, 6, 11, 12, 16, 19: spectra 254, 135, 69, 221, 165, 110;
+    # tests/synthetic/README.md), the misses of session 23's 4,500 spectra
+    return stored_traps("arc_t_held", ARC_T)
+
+
+@pytest.mark.parametrize("revive", [True, False])
+def test_vanished_series_resistor_is_revived(held, monkeypatch, revive):
+    """Spectrum 165 of seed 16: the default fit without the series revival ends with R0 ->
+    1e-24 (AT_BOUND), 2.6x above the fit from the truth (R0 = 1.3 ohm); with it the fit
+    reaches that optimum."""
+    freq, Z, ref = held
+    if not revive:
+        monkeypatch.setattr(twins_mod, "series_revivals", lambda tree: [])
+    r = ff.fit(freq, Z[4:5], ARC_T)
+    assert_trap_ab(r.chi2, ref[4:5], revive, n_fail=1, margin=0.5)
+
+
+@pytest.mark.parametrize("revive", [True, False])
+def test_vanished_t_is_revived_beside_its_resistor(held, monkeypatch, revive):
+    """Spectrum 110 of seed 19: without the T revival the fit ends with A -> 1e-55
+    (AT_BOUND, a = 0.025), 1.15x above the fit from the truth; the twin with A = R0 and
+    R0 kept reaches it."""
+    freq, Z, ref = held
+    if not revive:
+        monkeypatch.setattr(twins_mod, "revival_pairs", lambda tree, elements: [])
+    r = ff.fit(freq, Z[5:6], ARC_T)
+    assert_trap_ab(r.chi2, ref[5:6], revive, n_fail=1, margin=0.1)
