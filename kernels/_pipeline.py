@@ -15,7 +15,9 @@ starts: the best combinations of the start scans (``kernels._scan``, any circuit
      vectors of nearly the same impedance) as a tournament; kept where better, and the
      improved results get the twins of their new parameters (up to TWIN_ROUNDS rounds);
      a result that relocation or escalation moves by more than TWIN_GAIN gets its new
-     twins too (``cfg.twins`` empty: no twin moves)
+     twins too (``cfg.twins`` empty: no twin moves); where ``cfg.twin_mid`` > 0 (slow
+     twins, e.g. T's) the candidates still running after the short trip continue that
+     many more iterations before the winner is picked
   -> relocation: a result whose parameters the data determine loosely (a relative standard
      error above ``reloc_rel``, a parameter pinned, singular) gets relocation moves: each
      top-level term moved to the best candidate shape of each time-constant band, the

@@ -48,6 +48,8 @@ def test_tau_exchange_trades_the_two_time_constants():
     (ARC_T, [(1, 2, 3, 4, 5, 6, 7)]),     # the role exchange
     ("R0-p(R1,CPE1)-Wsa1-T1", [(1, 2, 3, 4, 5, 6), (1, 2, 3, 7, 8, 9, 10)]),
     ("R0-p(R1-T1,CPE1)", []),
+    ("R0-p(R1,CPE1)-TLMQ1", [(1, 2, 3, 4, 5, 6)]),   # the line's resistance re-shared
+    ("R0-TLMQ1", []),
 ])
 def test_which_pairs_get_the_exchange(circuit, cols):
     assert [c for c, _ in exchange_pairs(ff.Circuit(circuit).tree, ELEMENTS)] == cols
@@ -189,3 +191,44 @@ def test_arc_and_t_traded_roles_with_a_sharp_arc(monkeypatch, near):
     if not near:
         monkeypatch.setattr(ex, "ROLE_NEAR", 0.0)
     assert_trap_ab(ff.fit(freq, Z[:1], ARC_T).chi2, ref[:1], near, n_fail=1, margin=0.1)
+
+
+def test_tlm_share_trades_the_line_resistance_with_the_arc():
+    """For every (s, n') in TLM_TWINS: R_ion' = s R_ion, R' = R + (R_ion - R_ion') / 3
+    (the low-frequency resistance R + R_ion / 3 kept), the arc's time constant kept at
+    exponent n' (None: n), the line's Q and n kept; only below TLM_BROAD (gate at +-1 %)."""
+    from fastfit.fitting._exchange import TLM_BROAD, TLM_TWINS, tlm_share
+
+    rng = np.random.default_rng(11)
+    m = 10
+    R, Q = 10 ** rng.uniform(1, 3, m), 10 ** rng.uniform(-8, -5, m)
+    n = rng.uniform(0.6, TLM_BROAD * 0.99, m)
+    n[0] = TLM_BROAD * 1.01                              # a sharp arc: no twin
+    Ri, Qt, nt = 10 ** rng.uniform(1, 3, m), 10 ** rng.uniform(-6, -3, m), rng.uniform(0.7, 1, m)
+    p = np.stack([R, Q, n, Ri, Qt, nt], axis=1)
+    twins = tlm_share(p)
+    assert len(twins) == len(TLM_TWINS)
+    k = slice(1, None)
+    tau = (R * Q) ** (1 / n)
+    for (s, n_new), q in zip(TLM_TWINS, twins):
+        np.testing.assert_array_equal(q[0], p[0])
+        np.testing.assert_allclose(q[k, 3], s * Ri[k], rtol=1e-14)
+        big = R[k] + Ri[k] * (1 - s) / 3 > 1e-3 * R[k]
+        np.testing.assert_allclose((q[k, 0] + q[k, 3] / 3)[big], (R + Ri / 3)[k][big], rtol=1e-12)
+        np.testing.assert_allclose(q[k, 2], n[k] if n_new is None else n_new)
+        np.testing.assert_allclose((q[k, 0] * q[k, 1]) ** (1 / q[k, 2]), tau[k], rtol=1e-10)
+        np.testing.assert_array_equal(q[:, 4:], p[:, 4:])
+
+
+@pytest.mark.parametrize("share", [True, False])
+def test_arc_and_line_with_the_resistance_re_shared(monkeypatch, share):
+    """Three R0-p(R1,CPE1)-TLMQ1 spectra (tests/synthetic/arc_tlmq_share.npz) whose fit
+    without the re-sharing ends 1.03-1.29x above the fit from the truth, CONVERGED, with
+    the line's R_ion 0.35-1.8x the truth's and R1 + R_ion / 3 kept."""
+    import fastfit.fitting._exchange as ex
+
+    circuit = "R0-p(R1,CPE1)-TLMQ1"
+    freq, Z, ref = stored_traps("arc_tlmq_share", circuit)
+    if not share:
+        monkeypatch.setattr(ex, "EXCHANGE", {k: v for k, v in ex.EXCHANGE.items() if k != "TLMQ"})
+    assert_trap_ab(ff.fit(freq, Z, circuit).chi2, ref, share, n_fail=3, margin=0.01)

@@ -203,9 +203,10 @@ def _twin_mid(tree) -> int:
 
 
 def _exchange_twins(problem: FitProblem) -> tuple:
-    """The time-constant exchange of every top-level arc and short Warburg in series, and
-    the role exchange of every top-level arc and T in series (``_exchange``), where none
-    of the parameters the exchange moves is fixed."""
+    """The time-constant exchange of every top-level arc and short Warburg in series, the
+    role exchange of every top-level arc and T in series and the resistance re-sharing of
+    every top-level arc and TLMQ in series (``_exchange``), where none of the parameters
+    the exchange moves is fixed."""
     from fastfit.kernels import ELEMENTS
 
     fixed = np.asarray(problem.fixed, bool)

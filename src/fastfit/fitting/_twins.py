@@ -40,6 +40,15 @@ spectra of benchmarks/bench_elements.py's CONTEXT generator per seed: misses 3 /
 3 / 1 / 2 (seeds 3 / 4 / 5; every miss of seed 4 ended with B gone, at 1.003-1.03x).
 Replacing the growing twins instead of adding these (8 misses more on seed 3) lost
 results that reach the truth through the B ~ A twin.
+Session 23: a Gerischer-like T behind an arc (a = 180 for a truth of 0.72, B = 2e6; 1.11x,
+CONVERGED) is not reached from the pulled twins (a = 3, 10 with A / sqrt(b) kept: they end
+at 1.12x); one more twin at a = ``FLAT_LIFT`` on the exact-twin line B = A, Z(0) and b / a
+kept, reaches it.  And T's twins are slow winners: the one that reaches the optimum can be
+behind after the tournament's short trip of 16 iterations and ahead after 26, so T's twin
+tournaments continue the candidates still running 10 more (``SLOW_TWINS``,
+``FitConfig.twin_mid``; benchmarks/bench_elements.py's CONTEXT spectra of
+R0-p(R1,CPE1)-T1: two misses of 1.0001-1.0016x fixed, ~10-15 % fewer fits/s on T
+circuits).
 
 The finite-length Gerischer ``Gs``, Z = R / (x tanh(phi x)), x = sqrt(1 + j w tau), has
 the same structure: its misses keep R / sqrt(tau) (the high-frequency Warburg) and

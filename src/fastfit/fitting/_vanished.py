@@ -21,14 +21,16 @@ REVIVE_R = 1e-3           # ... and leave the resistor this x R
 
 def t_revival(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
     """A series resistor R and Paasch's T (A, B, a, b) whose A vanished (A < ``A_GONE`` R;
-    log-space A stalls there) with the resistance handed over: A' = R x ``REVIVE_A``, R' =
-    ``REVIVE_R`` x R, B, a, b kept (the result itself elsewhere or where a value is not
-    finite and positive).  ``w_lo`` is not used.
+    log-space A stalls there) revived: A' = R x ``REVIVE_A``, with the resistance handed
+    over (R' = ``REVIVE_R`` x R) or R kept, B, a, b kept (the result itself elsewhere or
+    where a value is not finite and positive).  ``w_lo`` is not used.
 
     Measured (bench_real_circuits.py, pyeis_ex2.mpt fitted with ``R0-p(R1,CPE1)-T1``): a
     fit can end with R0 = 859 ohm and A -> 1e-15 (AT_BOUND), 2.7 % above the basin where
-    R0 -> 0 and A = 9.9e3 (B, a, b 1.7-57x apart); the local fit from either twin reaches
-    it, from A lifted with R0 kept it does not."""
+    R0 -> 0 and A = 9.9e3 (B, a, b 1.7-57x apart); the local fit from either twin that
+    hands R0 over reaches it.  The ones that keep R0 (session 23, bench_elements' CONTEXT
+    spectra, seed 19, 110): A -> 1e-55 with a = 0.025, 1.15x above the truth-started
+    chi2, reached from A = R0 with R0 = 10 ohm kept."""
     P = np.asarray(p, np.float64)
     R, A = P[:, 0], P[:, 1]
     gone = (A < A_GONE * R) & np.all(np.isfinite(P), axis=1) & (R > 0) & np.all(P[:, 2:] > 0, axis=1)
