@@ -126,8 +126,8 @@ from ._randles import (ARC_N, SHORT_BACK, SHORT_NEAR, SWAP_FLOOR, TAIL_PLACE,  #
                        cpe_exchange as _cpe_exchange,
                        revive_branch as _revive_branch)
 
-__all__ = ["TWINS", "SERIES_SWAP", "SLOW_TWINS", "circuit_twins", "circuit_move_twins", "randles_twins",
-           "ARC_N"]
+__all__ = ["TWINS", "SERIES_SWAP", "SLOW_TWINS", "circuit_twins", "circuit_move_twins",
+           "randles_twins", "ARC_N"]
 
 
 # scale factors of the finite Gerischer's tau (R / sqrt(tau) and Z(0) kept)
@@ -314,7 +314,8 @@ TWINS = {"T": _paasch, "Gs": _gerischer_finite, "Wo": _warburg_ridge, "Ws": _sho
          "Woa": _open_warburg, "Wsa": _short_warburg, "G": _gerischer_ridge}
 SERIES_SWAP = ("Ws", "Wsa")   # elements whose series resistors get _series_swap twins
 # twins whose tournaments continue the candidates still running after the short trip
-# (``FitConfig.twin_mid``): Paasch's T, whose scaled twins lead only after ~60 iterations
+# (``FitConfig.twin_mid``): Paasch's T, whose reaching twin can lead only after ~20-60
+# iterations (``_driver.SLOW_TWIN_ITER``)
 SLOW_TWINS = (_paasch,)
 
 

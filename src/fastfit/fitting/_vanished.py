@@ -33,7 +33,8 @@ def t_revival(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
     chi2, reached from A = R0 with R0 = 10 ohm kept."""
     P = np.asarray(p, np.float64)
     R, A = P[:, 0], P[:, 1]
-    gone = (A < A_GONE * R) & np.all(np.isfinite(P), axis=1) & (R > 0) & np.all(P[:, 2:] > 0, axis=1)
+    gone = ((A < A_GONE * R) & np.all(np.isfinite(P), axis=1) & (R > 0)
+            & np.all(P[:, 2:] > 0, axis=1))
     out = []
     for k in REVIVE_A:
         for r in (REVIVE_R, 1.0):
@@ -84,19 +85,11 @@ def series_revivals(tree) -> list[tuple]:
     """((R, every other resistor...) parameter indices, :func:`series_revival`) for every
     resistor of the top-level series group, the other resistors taken anywhere in the
     circuit; empty where the circuit has no other resistor."""
+    from ._scanplan import element_slots
+
     if tree[0] != "S":
         return []
-    resistors = []
-
-    def walk(node):
-        if node[0] == "E":
-            if node[1] == "R":
-                resistors.append(int(node[2]))
-            return
-        for c in node[1]:
-            walk(c)
-
-    walk(tree)
+    resistors = [int(first) for sym, first in element_slots(tree) if sym == "R"]
     top = [int(c[2]) for c in tree[1] if c[0] == "E" and c[1] == "R"]
     return [((r,) + tuple(o for o in resistors if o != r), series_revival)
             for r in top if len(resistors) > 1]
