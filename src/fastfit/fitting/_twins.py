@@ -116,6 +116,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._arcs import branch_cpe
+from ._exchange import gs_role_pairs
 from ._vanished import revival_pairs, series_revivals
 from ._nested import nested_exchanges, nested_swap
 from ._randles import (ARC_N, SHORT_BACK, SHORT_NEAR, SWAP_FLOOR, TAIL_PLACE,  # noqa: F401
@@ -415,7 +416,9 @@ def circuit_move_twins(tree) -> tuple:
     ``TAIL_TWINS`` of that Warburg (the small tail for Ws, Wsa, Woa; the capacitive tail
     for Wo; ``_randles``) and, for the open ones (Wo, Woa), the role exchange of a
     capacitive arc (``_randles.role_exchange``), and for Woa that of a branch whose CPE
-    is no capacitor (``_randles.cpe_exchange``)."""
+    is no capacitor (``_randles.cpe_exchange``); the nested exchanges
+    (``_nested.nested_exchanges``) and the role exchange of every top-level arc and finite
+    Gerischer in series (``_exchange.gs_role_exchange``)."""
     tables = ({sym: _series_swap_arc for sym in SERIES_SWAP}, TAIL_TWINS, ROLE_TWINS,
               CPE_ROLE_TWINS)
     out = []
@@ -438,4 +441,5 @@ def circuit_move_twins(tree) -> tuple:
 
     walk(tree, False)
     out.extend(nested_exchanges(tree))
+    out.extend(gs_role_pairs(tree))
     return tuple(out)
