@@ -14,6 +14,8 @@ from ._states import (SMALL_CHUNK, better_of, host_state, put_rows, rescue_size,
 __all__ = ["suspicious", "tournament", "run_rows", "escalate", "loose_rows", "twin_moves",
            "relocate", "TWIN_ROUNDS", "TWIN_GAIN"]
 
+SEGMENT = 10       # LM iterations of a tournament's first call before the rows still
+                   # running are regrouped (run_rows); each later segment doubles
 SKIPPED = 9        # status of a tournament candidate that is not run (never a result's)
 TWIN_ROUNDS = 3    # twin-move rounds; each on the results the previous round improved
 TWIN_GAIN = 1e-4   # ... by more than this relative chi2 (a basin change; 28 % of the T
@@ -89,28 +91,49 @@ def run_rows(tree, cfg: FitConfig, state: LMState, rows, iters: int, data, free,
     for up to ``iters`` iterations where still running, with the programs a chunk of ``B``
     compiles anyway: whole-chunk calls while at least half a chunk is left, then rescue-size
     groups (``_states.rescue_size``).  Rows are independent, so a state's result does not
-    depend on which others share its call."""
+    depend on which others share its call.
+
+    The budget is spent in segments of ``SEGMENT``, 2 ``SEGMENT``, 4 ``SEGMENT``, ...
+    iterations, the rows still running regrouped between them: a compiled call iterates
+    until its slowest row stops, and the rows that stopped early would otherwise be carried
+    (masked, at full cost) to the end of the budget.  Each row gets the same iterations as
+    from one call of ``iters``, so the results are the same."""
+    out = state
+    seg = SEGMENT
+    while iters > 0:
+        n = min(seg, iters)
+        out, live = _run_segment(tree, cfg, out, rows, n, data, free, B)
+        if not live:
+            break
+        iters -= n
+        seg *= 2
+    return out
+
+
+def _run_segment(tree, cfg: FitConfig, state: LMState, rows, iters: int, data, free, B: int):
+    """One call per group of the rows still running, ``iters`` iterations; returns the
+    new states and whether any row is still running."""
     lm = cfg.logmask
     tols = (cfg.ftol, cfg.xtol, cfg.gtol)
     live = np.nonzero(np.asarray(state.status) == RUNNING)[0]
     if not live.size or iters <= 0:
-        return state
-    out = state
+        return state, False
+    out = LMState(*(np.array(leaf) for leaf in state))     # one copy, written in place
     pos = 0
+    calls = []
     if B > SMALL_CHUNK:
         while live.size - pos >= B // 2:
-            g = next(row_groups(live[pos:pos + B], B))
+            calls.append((next(row_groups(live[pos:pos + B], B)), lm_continue))
             pos += B
-            sub = host_state(lm_continue(tree, lm, take_rows(out, g),
-                                         *(a[rows[g]] for a in data), free, iters, *tols))
-            out = put_rows(out, g, sub)
-    rest = live[pos:]
-    if rest.size:
-        for g in row_groups(rest, rescue_size(cfg, B, rest.size)):
-            sub = host_state(lm_rescue(tree, lm, take_rows(out, g), *(a[rows[g]] for a in data),
-                                       free, iters, *tols))
-            out = put_rows(out, g, sub)
-    return out
+    if pos < live.size:
+        calls += [(g, lm_rescue) for g in row_groups(live[pos:], rescue_size(cfg, B,
+                                                                             live.size - pos))]
+    for g, fn in calls:
+        sub = host_state(fn(tree, lm, take_rows(out, g), *(a[rows[g]] for a in data), free,
+                            iters, *tols))
+        for leaf, v in zip(out, sub):
+            leaf[g] = v
+    return out, bool(np.any(np.asarray(out.status)[live] == RUNNING))
 
 
 def escalate(tree, cfg: FitConfig, st: LMState, out: FitOut, flag, starts, pool, data, free,

@@ -43,11 +43,13 @@ def better_of(a: LMState, b: LMState) -> LMState:
 
 
 def row_groups(idx: np.ndarray, size: int):
-    """Index groups of exactly ``size`` (the last one padded with repeats of idx[0])."""
+    """Index groups of exactly ``size`` (the last one padded with repeats of its own first
+    index: a group computes its padding rows from the same input as the row they copy, so
+    a row never runs twice when the groups are processed one after another on one state)."""
     for lo in range(0, idx.shape[0], size):
         g = idx[lo:lo + size]
         if g.shape[0] < size:
-            g = np.concatenate([g, np.full(size - g.shape[0], idx[0])])
+            g = np.concatenate([g, np.full(size - g.shape[0], g[0])])
         yield g
 
 

@@ -289,6 +289,79 @@ def test_tournament_flat_batch_equals_one_candidate_at_a_time(n_rows, mid):
     assert np.all(got.cost[idx] <= start.cost[idx])
 
 
+
+def _run_rows_setup(B=40):
+    p, Z = _wo_tail_spectra(B, (2.5, 3.5), (1.5, 2.5))
+    P = p.shape[1]
+    pr = prepare(np.broadcast_to(F, Z.shape), Z, WO_TAIL)
+    cfg = FitConfig(logmask=tuple(bool(v) for v in pr.logmask), n_picks=0, n_escalate=0,
+                    iter_stage1=6, iter_stage2=10, iter_stage3=100, rescue_frac=0.25,
+                    ftol=1e-12, xtol=1e-12, gtol=1e-14, keep=1)
+    data = (2 * np.pi * np.broadcast_to(F, Z.shape), Z, pr.w_re, pr.w_im,
+            np.broadcast_to(pr.lo, (B, P)), np.broadcast_to(pr.hi, (B, P)))
+    return p, cfg, data, np.ones(P, bool)
+
+
+def test_run_rows_segments_give_the_one_call_result(monkeypatch):
+    """``kernels._moves.run_rows`` spends a budget in segments of SEGMENT, 2 SEGMENT, ...
+    iterations and regroups the rows still running between them (a call iterates until
+    its slowest row stops).  Every row must end where one call of the whole budget on the
+    whole chunk takes it: same cost, parameters and iteration count; the segments must
+    really be cut (the budgets handed to the compiled calls)."""
+    from fastfit.kernels import _moves
+    from fastfit.kernels._fit import fresh_state, lm_continue
+
+    B = 40
+    p, cfg, data, free = _run_rows_setup(B)
+    rng = np.random.default_rng(11)
+    # 3 candidates per spectrum from near to far: rows stop after very different counts
+    starts = np.concatenate([p * np.exp(rng.normal(0, s, p.shape)) for s in (0.05, 0.5, 2.0)])
+    starts[:, 3] = np.clip(np.tile(p[:, 3], 3) + rng.normal(0, 0.05, 3 * B), 0.5, 1.0)
+    rows = np.tile(np.arange(B), 3)
+    lo, hi = data[4][rows], data[5][rows]
+    s0 = fresh_state(cfg.logmask, starts, lo, hi, free, p[rows])
+    budgets = []
+    real = _moves.lm_continue
+
+    def spy(tree, lm, state, *a):
+        budgets.append(a[-4])
+        return real(tree, lm, state, *a)
+
+    monkeypatch.setattr(_moves, "lm_continue", spy)
+    monkeypatch.setattr(_moves, "lm_rescue", spy)
+    got = _moves.run_rows(WO_TAIL.tree, cfg, s0, rows, 200, data, free, B)
+    assert budgets[0] == _moves.SEGMENT and max(budgets) > _moves.SEGMENT
+    ref = lm_continue(WO_TAIL.tree, cfg.logmask, s0, *(a[rows] for a in data), free, 200,
+                      cfg.ftol, cfg.xtol, cfg.gtol)
+    ref = type(s0)(*map(np.asarray, ref))
+    its = np.asarray(ref.n_iter)
+    assert its.min() < 30 and its.max() > 60          # stopped early and late: regrouped
+    np.testing.assert_array_equal(got.n_iter, ref.n_iter)
+    np.testing.assert_array_equal(got.status, ref.status)
+    np.testing.assert_allclose(got.cost, ref.cost, rtol=1e-12)
+    np.testing.assert_allclose(got.x, ref.x, rtol=1e-10, atol=1e-12)
+
+
+def test_padded_rescue_groups_never_run_a_row_twice():
+    """Rescue groups are processed one after another on one state; the last group's
+    padding repeats one of its own rows (``_states.row_groups``).  Padding with the first
+    row of the *whole* index list re-ran that row, already advanced by the first group,
+    for a second budget.  With zero tolerances every row runs the whole budget, so every
+    row must show exactly ``iters`` iterations."""
+    from fastfit.kernels._fit import fresh_state
+    from fastfit.kernels._moves import run_rows
+    from fastfit.kernels._states import row_groups
+
+    groups = list(row_groups(np.arange(10, 29), 8))
+    assert [g.tolist() for g in groups][-1] == [26, 27, 28] + [26] * 5
+    B = 40
+    p, cfg, data, free = _run_rows_setup(B)
+    cfg = cfg._replace(ftol=0.0, xtol=0.0, gtol=0.0)
+    rows = np.arange(B)[:19]                # 19 rows: below half a chunk, three groups of 8
+    s0 = fresh_state(cfg.logmask, p[rows] * 1.3, data[4][rows], data[5][rows], free, p[rows])
+    got = run_rows(WO_TAIL.tree, cfg, s0, rows, 7, data, free, B)
+    np.testing.assert_array_equal(got.n_iter, np.full(19, 7))
+
 def _two_arc_w(p, w):
     z = p[0] + 0j
     for R, Q, n in (p[1:4], p[4:7]):
