@@ -224,13 +224,41 @@ def _take(table, rows):
     return table[rows, jnp.arange(table.shape[1])[None, :]]
 
 
-@partial(jax.jit, static_argnums=(0, 1, 2))
 def term_shapes(node, n_params: int, idx: tuple, vals, omega):
     """Impedance of a sub-circuit for candidate parameter rows.
 
     node : static kernel subtree;  idx : static tuple of its global parameter indices
     vals : (C, len(idx)) float64;  omega : (F,) rad/s  ->  (C, F) complex128
+
+    The subtree is renumbered onto its own parameters (``idx`` order) before it is
+    compiled, so terms of the same structure share one program: the three arcs of a
+    three-arc chain compiled three programs per table before, 0.05 s each.
     """
+    local = _renumbered(node, {g: k for k, g in enumerate(idx)})
+    if local is None:                       # parameters outside idx: the global program
+        return _term_shapes(node, n_params, tuple(idx), vals, omega)
+    return _term_shapes(local, len(idx), tuple(range(len(idx))), vals, omega)
+
+
+def _renumbered(node, where: dict):
+    """``node`` with every element's first parameter index mapped through ``where``, or
+    None where an element's parameters are not consecutive entries of ``where``."""
+    from ._circuit import n_params_of
+
+    if node[0] == "E":
+        first = node[2]
+        k = n_params_of(node)
+        if any(where.get(first + i) != where.get(first, -1) + i for i in range(k)):
+            return None
+        return (node[0], node[1], where[first]) + tuple(node[3:])
+    kids = tuple(_renumbered(c, where) for c in node[1])
+    if any(c is None for c in kids):
+        return None
+    return (node[0], kids) + tuple(node[2:])
+
+
+@partial(jax.jit, static_argnums=(0, 1, 2))
+def _term_shapes(node, n_params: int, idx: tuple, vals, omega):
     from ._circuit import eval_tree
 
     p = [jnp.zeros((1, 1))] * n_params

@@ -96,3 +96,34 @@ def test_scan_in_passes_equals_one_pass():
     np.testing.assert_array_equal(passes[1], whole[1])
     np.testing.assert_allclose(passes[2], whole[2], rtol=1e-12)
     np.testing.assert_allclose(passes[0], whole[0], rtol=1e-12)
+
+
+def test_term_shapes_of_equal_terms_share_one_program():
+    """``term_shapes`` renumbers a term onto its own parameters before compiling, so the
+    three arcs of a three-arc chain (and a Warburg branch, whose element parameters are
+    not at the front) evaluate as a closed-form numpy model does, and terms of the same
+    structure compile one program, not one each."""
+    import fastfit as ff
+    from fastfit.fitting._scanplan import split_terms
+
+    c = ff.Circuit("L0-R0-p(R1,CPE1)-p(R2,CPE2)-p(R3,CPE3)-p(R4-Wo1,CPE4)")
+    _, nodes = split_terms(c.tree)
+    rng = np.random.default_rng(4)
+    kscan._term_shapes.clear_cache()
+    for node, first in zip(nodes, (2, 5, 8, 11)):
+        idx = tuple(range(first, first + (3 if first < 11 else 5)))
+        vals = np.column_stack([10 ** rng.uniform(0, 3, 6), 10 ** rng.uniform(-8, -4, 6),
+                                rng.uniform(0.6, 1.0, 6)] + ([10 ** rng.uniform(0, 3, 6),
+                                                              10 ** rng.uniform(-3, 1, 6)]
+                                                             if first == 11 else []))
+        got = np.asarray(kscan.term_shapes(node, c.n_params, idx, vals, W))
+        R, Q, n = vals[:, 0:1], vals[:, 1:2], vals[:, 2:3]
+        if first == 11:      # R4 - Wo1 (R_w, tau) in parallel with CPE4 (Q, n): idx order
+            R, Rw, tw, Q, n = (vals[:, k:k + 1] for k in range(5))
+            x = np.sqrt(1j * W * tw)
+            branch = R + Rw / (np.tanh(x) * x)
+        else:
+            branch = R
+        ref = 1.0 / (1.0 / branch + Q * (1j * W) ** n)
+        np.testing.assert_allclose(got, ref, rtol=1e-12)
+    assert kscan._term_shapes._cache_size() == 2          # the arcs' and the Warburg's
