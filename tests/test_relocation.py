@@ -235,6 +235,20 @@ def test_pair_moves_only_where_two_terms_can_trade_places(circuit, pairs):
     assert RELOC_PAIRS == 4
 
 
+def _run_rows_setup(B=40):
+    """B Wo-tail spectra, a tight FitConfig and the chunk's data for the LM-stage tests:
+    true parameters, config, data tuple, free mask."""
+    p, Z = _wo_tail_spectra(B, (2.5, 3.5), (1.5, 2.5))
+    P = p.shape[1]
+    pr = prepare(np.broadcast_to(F, Z.shape), Z, WO_TAIL)
+    cfg = FitConfig(logmask=tuple(bool(v) for v in pr.logmask), n_picks=0, n_escalate=0,
+                    iter_stage1=6, iter_stage2=10, iter_stage3=100, rescue_frac=0.25,
+                    ftol=1e-12, xtol=1e-12, gtol=1e-14, keep=1)
+    data = (2 * np.pi * np.broadcast_to(F, Z.shape), Z, pr.w_re, pr.w_im,
+            np.broadcast_to(pr.lo, (B, P)), np.broadcast_to(pr.hi, (B, P)))
+    return p, cfg, data, np.ones(P, bool)
+
+
 @pytest.mark.parametrize("n_rows, mid", [(3, 0), (30, 0), (30, 40), (3, 40)])
 def test_tournament_flat_batch_equals_one_candidate_at_a_time(n_rows, mid):
     """The tournament runs every (candidate, spectrum) pair as one row of a flat batch
@@ -247,15 +261,7 @@ def test_tournament_flat_batch_equals_one_candidate_at_a_time(n_rows, mid):
     from fastfit.kernels._states import better_of, take_rows
 
     B = 40
-    p, Z = _wo_tail_spectra(B, (2.5, 3.5), (1.5, 2.5))
-    P = p.shape[1]
-    pr = prepare(np.broadcast_to(F, Z.shape), Z, WO_TAIL)
-    cfg = FitConfig(logmask=tuple(bool(v) for v in pr.logmask), n_picks=0, n_escalate=0,
-                    iter_stage1=6, iter_stage2=10, iter_stage3=100, rescue_frac=0.25,
-                    ftol=1e-12, xtol=1e-12, gtol=1e-14, keep=1)
-    data = (2 * np.pi * np.broadcast_to(F, Z.shape), Z, pr.w_re, pr.w_im,
-            np.broadcast_to(pr.lo, (B, P)), np.broadcast_to(pr.hi, (B, P)))
-    free = np.ones(P, bool)
+    p, cfg, data, free = _run_rows_setup(B)
     rng = np.random.default_rng(3)
     cands = [p * np.exp(rng.normal(0, s, p.shape)) for s in (0.1, 0.5, 1.0, 2.0)]
     for q in cands:
@@ -288,18 +294,6 @@ def test_tournament_flat_batch_equals_one_candidate_at_a_time(n_rows, mid):
     np.testing.assert_array_equal(got.x[others], start.x[others])
     assert np.all(got.cost[idx] <= start.cost[idx])
 
-
-
-def _run_rows_setup(B=40):
-    p, Z = _wo_tail_spectra(B, (2.5, 3.5), (1.5, 2.5))
-    P = p.shape[1]
-    pr = prepare(np.broadcast_to(F, Z.shape), Z, WO_TAIL)
-    cfg = FitConfig(logmask=tuple(bool(v) for v in pr.logmask), n_picks=0, n_escalate=0,
-                    iter_stage1=6, iter_stage2=10, iter_stage3=100, rescue_frac=0.25,
-                    ftol=1e-12, xtol=1e-12, gtol=1e-14, keep=1)
-    data = (2 * np.pi * np.broadcast_to(F, Z.shape), Z, pr.w_re, pr.w_im,
-            np.broadcast_to(pr.lo, (B, P)), np.broadcast_to(pr.hi, (B, P)))
-    return p, cfg, data, np.ones(P, bool)
 
 
 def test_run_rows_segments_give_the_one_call_result(monkeypatch):
