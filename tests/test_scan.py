@@ -127,3 +127,22 @@ def test_term_shapes_of_equal_terms_share_one_program():
         ref = 1.0 / (1.0 / branch + Q * (1j * W) ** n)
         np.testing.assert_allclose(got, ref, rtol=1e-12)
     assert kscan._term_shapes._cache_size() == 2          # the arcs' and the Warburg's
+
+
+def test_term_shapes_in_any_parameter_order():
+    """A caller may list a term's parameters in another order than the tree's.  Where each
+    element's own parameters stay consecutive (here Q, n, R) the subtree is renumbered
+    onto those slots; where they do not (n, Q, R) it is evaluated on the global indices.
+    Either way the values follow ``idx`` (closed form)."""
+    import fastfit as ff
+    from fastfit.fitting._scanplan import split_terms
+
+    c = ff.Circuit("R0-p(R1,CPE1)")                     # R1 = 1, CPE1_Q = 2, CPE1_n = 3
+    _, (node,) = split_terms(c.tree)
+    assert kscan._renumbered(node, {2: 0, 3: 1, 1: 2}) == ("P", (("E", "R", 2), ("E", "CPE", 0)))
+    assert kscan._renumbered(node, {3: 0, 2: 1, 1: 2}) is None
+    Q, n, R = np.array([[2e-6, 1e-7]]).T, np.array([[0.8, 0.95]]).T, np.array([[150.0, 20.0]]).T
+    ref = 1.0 / (1.0 / R + Q * (1j * W) ** n)
+    for idx, cols in (((2, 3, 1), (Q, n, R)), ((3, 2, 1), (n, Q, R))):
+        got = np.asarray(kscan.term_shapes(node, c.n_params, idx, np.hstack(cols), W))
+        np.testing.assert_allclose(got, ref, rtol=1e-12)
