@@ -15,7 +15,8 @@ import numpy as np
 from scipy.interpolate import CubicSpline
 from scipy.optimize import least_squares
 
-# continuation and quadrature constants of fastfit.kernels._zhit (its module docstring)
+# continuation and quadrature constants of fastfit.kernels._zhit and _zhit_ends (documented in
+# _zhit's module docstring)
 REFINE, SPAN, EXT_L, N_EXT, KAPPA_MAX, KAPPA_ARC = 8, 0.8, 6.0, 96, 5.0, 0.9
 # the fitted high-frequency flank: samples, span (ln w), nodes, flatness, bounds, start
 FLANK_K, FLANK_SPAN, FLANK_N, FLANK_FLAT = 6, 1.4, 48, 1e-6
