@@ -12,7 +12,7 @@ from ._states import (SMALL_CHUNK, better_of, host_state, put_rows, rescue_size,
                       take_rows)
 
 __all__ = ["suspicious", "tournament", "run_rows", "escalate", "loose_rows", "twin_moves",
-           "relocate", "TWIN_ROUNDS", "TWIN_GAIN"]
+           "relocate", "TWIN_ROUNDS", "TWIN_GAIN", "MOVE_DX", "MOVE_GAIN", "moved_rows"]
 
 SEGMENT = 10       # LM iterations of a tournament's first call before the rows still
                    # running are regrouped (run_rows); each later segment doubles
@@ -21,6 +21,8 @@ TWIN_ROUNDS = 3    # twin-move rounds; each on the results the previous round im
 TWIN_GAIN = 1e-4   # ... by more than this relative chi2 (a basin change; 28 % of the T
                    # fits gain > 1e-6 from a twin, a polish of the same optimum; a T whose
                    # B went to 0 first moved 6e-4 to a basin whose twins held the truth)
+MOVE_DX = 2.3      # ... or by any gain above MOVE_GAIN with a free parameter moved by more
+MOVE_GAIN = 1e-9   # than this in its fitted coordinate (ln p: a decade); see moved_rows
 
 
 def suspicious(out: FitOut, free, logmask, chi2_limit) -> np.ndarray:
@@ -186,6 +188,24 @@ def twin_candidates(twins: tuple, p: np.ndarray, w_lo: np.ndarray) -> list:
             c[:, cols] = q
             cands.append(c)
     return cands
+
+
+def moved_rows(cost0, x0, st: LMState, free) -> np.ndarray:
+    """Rows of ``st`` that a move or escalation took to another basin, from the cost
+    ``cost0`` (B,) and the fitted coordinates ``x0`` (B, P) before it: chi2 lower by more
+    than ``TWIN_GAIN``, or lower at all (``MOVE_GAIN``) with a free parameter moved by more
+    than ``MOVE_DX`` (a decade, in ln p).  Such results get their twins again.
+
+    The second clause is for flat basins: on a real spectrum (hybriddrt Sample2, fitted
+    with ``R0-p(R1-Wo1,CPE1)``), relocation took a vanished Warburg (tau ~ 1e112 s) to a
+    capacitor inside the branch (tau ~ 1e-6 s, R_w ~ 2e-7 ohm) for only 5e-5 of chi2, so
+    its capacitive-tail twin (``_randles.capacitive_tail``, gated on a short tau) never
+    ran; from it a local fit reaches the best of 40 scipy starts (another 1.3e-6)."""
+    cost = np.asarray(st.cost)
+    dx = np.abs(np.asarray(st.x) - np.asarray(x0))
+    far = np.any(np.where(np.asarray(free)[None, :], dx, 0.0) > MOVE_DX, axis=1)
+    return np.nonzero((cost < cost0 * (1.0 - TWIN_GAIN))
+                      | ((cost < cost0 * (1.0 - MOVE_GAIN)) & far))[0]
 
 
 def twin_moves(tree, cfg: FitConfig, st: LMState, out: FitOut, rows, data, free,

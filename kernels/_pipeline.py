@@ -62,7 +62,8 @@ import numpy as np
 from ._fit import (FitConfig, FitOut, fresh_state, lm_continue, lm_report, lm_rescue,
                    model_impedance)
 from ._lm import RUNNING, LMState
-from ._moves import (TWIN_GAIN, TWIN_ROUNDS, escalate, loose_rows, relocate, suspicious,
+from ._moves import (TWIN_GAIN, TWIN_ROUNDS, escalate, loose_rows, moved_rows, relocate,
+                     suspicious,
                      twin_moves)
 from ._scan import scan_starts
 from ._states import (TIER1_ITER, TIER1_MIN, better_of, host_state, put_rows, rescue_size,
@@ -198,7 +199,7 @@ def fit_pipeline(tree, cfg: FitConfig, omega, Z, w_re, w_im, lo, hi, free, p_fix
         if cfg.escalate:    # what escalation would refit gets the moves first
             loose |= suspicious(out, free, lm, chi2_limit)
         if loose.any():
-            cost0 = out.cost
+            cost0, x0 = out.cost, np.asarray(st.x)
             st = relocate(tree, cfg, st, out, loose, reloc, scan_data, data, free, p_fixed)
             out = lm_report(lm, st, w_re, w_im, lo, hi, free)
             moved |= loose
@@ -212,7 +213,7 @@ def fit_pipeline(tree, cfg: FitConfig, omega, Z, w_re, w_im, lo, hi, free, p_fix
                 # a move that changed the basin: the twins, and the move twins, of the new
                 # result (a Randles-Wsa result whose swapped R1 a move restored reaches
                 # the small diffusion tail only from there)
-                st, out = twin_rounds(st, out, np.nonzero(out.cost < cost0 * (1.0 - TWIN_GAIN))[0],
+                st, out = twin_rounds(st, out, moved_rows(cost0, x0, st, free),
                                       cfg.twins + cfg.move_twins)
     if cfg.late_twins:
         cost0 = out.cost
@@ -238,10 +239,10 @@ def fit_pipeline(tree, cfg: FitConfig, omega, Z, w_re, w_im, lo, hi, free, p_fix
     flag = suspicious(out, free, lm, chi2_limit)
     if not flag.any():
         return done(out, moved)
-    cost0 = out.cost
+    cost0, x0 = out.cost, np.asarray(st.x)
     st = escalate(tree, cfg, st, out, flag, starts, pool, data, free, p_fixed)
     out = lm_report(lm, st, w_re, w_im, lo, hi, free)
     if twins or cfg.move_twins:
-        st, out = twin_rounds(st, out, np.nonzero(out.cost < cost0 * (1.0 - TWIN_GAIN))[0],
+        st, out = twin_rounds(st, out, moved_rows(cost0, x0, st, free),
                               cfg.twins + cfg.move_twins)
     return done(out, flag | moved)

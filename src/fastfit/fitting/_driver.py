@@ -1,6 +1,8 @@
 """The fit driver: a `FitProblem` through the compiled pipeline to a `FitResult`.
 
-Steps: plan the starting points (:func:`~fastfit.fitting._starts.plan_starts`), configure
+Steps, for each group of spectra measured over the same window
+(:func:`~fastfit.fitting._groups.window_groups`): plan the starting points
+(:func:`~fastfit.fitting._starts.plan_starts`), configure
 the compiled stages, cut the batch into chunks padded to a shape bucket and split each
 over the devices (:mod:`fastfit._devices`), put interchangeable blocks in canonical
 order, and assemble the result in physical units.
@@ -16,6 +18,7 @@ import numpy as np
 from .._devices import auto_chunk, devices_for, run_split, split_size
 from ..errors import DataError
 from ._attainable import ATTAINABLE_FACTOR, attainable_chi2
+from ._groups import group_problem, merge_rows, window_groups
 from ._problem import FitProblem
 from ._result import FitResult, FitStatus, fit_status
 from ._relocplan import arc_like
@@ -58,14 +61,48 @@ def run(problem: FitProblem, *, starts: int, max_iter: int, absolute_sigma: bool
         chunk: int | None, ftol: float, xtol: float, gtol: float,
         progress: Callable[[int, int], None] | None, extra_starts=None,
         escalate: bool = True, relocate: bool = True) -> FitResult:
-    """Fit every spectrum of ``problem`` (the options are those of :func:`fastfit.fit`)."""
-    from fastfit.kernels import FitConfig   # importing the kernels enables float64
-
+    """Fit every spectrum of ``problem`` (the options are those of :func:`fastfit.fit`):
+    each group of spectra with the same measured window (:func:`window_groups`) as a batch
+    of its own, so that a spectrum's fit does not depend on batch-mates measured over
+    other windows."""
     if starts < 0:
         raise DataError(f"starts must be >= 0, got {starts}")
     if starts == 0 and not (problem.have_p0 or extra_starts is not None):
         raise DataError("starts=0 fits from the given starting points only: pass p0 "
                         "or extra_starts")
+    groups = window_groups(problem.batch)
+    parts = []
+    for rows in groups:
+        sub = problem if len(groups) == 1 else group_problem(problem, rows)
+        extra = (None if extra_starts is None or len(groups) == 1
+                 else np.asarray(extra_starts)[rows])
+        report = progress
+        if progress is not None and len(groups) > 1:
+            done_before = int(sum(g.size for g in groups[:len(parts)]))
+            report = (lambda k, _, off=done_before: progress(off + k, problem.n_spectra))
+        parts.append(_fit_rows(sub, starts=starts, max_iter=max_iter, chunk=chunk, ftol=ftol,
+                               xtol=xtol, gtol=gtol, progress=report, extra_starts=extra,
+                               escalate=escalate, relocate=relocate))
+    if len(groups) == 1:
+        out, attainable, chunk = parts[0]
+    else:
+        out = merge_rows([o for o, _, _ in parts], groups, problem.n_spectra)
+        attainable = np.empty(problem.n_spectra)
+        for (_, att, _), rows in zip(parts, groups):
+            attainable[rows] = att
+        chunk = chunk if chunk is not None else max(c for _, _, c in parts)
+    return _assemble(problem, out, attainable, absolute_sigma,
+                     dict(starts=starts, max_iter=max_iter, chunk=chunk, escalate=escalate,
+                          relocate=relocate))
+
+
+def _fit_rows(problem: FitProblem, *, starts: int, max_iter: int, chunk: int | None,
+              ftol: float, xtol: float, gtol: float, progress, extra_starts, escalate: bool,
+              relocate: bool):
+    """(FitOut in canonical order, attainable chi2, chunk) of the spectra of ``problem``,
+    all fitted as one batch (one window group, :func:`window_groups`)."""
+    from fastfit.kernels import FitConfig   # importing the kernels enables float64
+
     plan = plan_starts(problem, extra_starts, scan=starts > 0)
     it1, it2 = STAGES
     cfg = FitConfig(logmask=problem.logmask, n_picks=-(-starts // len(N_SCAN)),
@@ -95,9 +132,7 @@ def run(problem: FitProblem, *, starts: int, max_iter: int, absolute_sigma: bool
         out = _deep_escalation(problem, out, attainable, extra_starts, cfg, chunk)
     out = _canonical_order(problem, plan, out)
     out = out._replace(escalated=np.asarray(out.escalated, bool))
-    return _assemble(problem, out, attainable, absolute_sigma,
-                     dict(starts=starts, max_iter=max_iter, chunk=chunk, escalate=escalate,
-                          relocate=relocate))
+    return out, attainable, chunk
 
 
 def _reloc_pairs(terms: list) -> int:
