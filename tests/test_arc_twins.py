@@ -117,13 +117,13 @@ def test_results_no_twin_applies_to_stay_out_of_the_tournament(monkeypatch):
 
 
 def test_an_arc_whose_exponent_is_fixed_gets_no_twins():
-    from fastfit.fitting._driver import _late_twins
+    from fastfit.fitting._config import late_twins
     from fastfit.fitting._problem import prepare
 
     freq = np.logspace(5, -1, 30)
     Z = ff.Circuit(TWO_ARCS).impedance(freq, [10.0, 100.0, 1e-6, 0.9, 300.0, 1e-3, 0.5])
-    cols = [c for c, _ in _late_twins(prepare(freq, Z, TWO_ARCS))]
+    cols = [c for c, _ in late_twins(prepare(freq, Z, TWO_ARCS))]
     assert cols == [(1, 2, 3, 0, 4), (4, 5, 6, 0, 1)]
     fixed = prepare(freq, Z, TWO_ARCS, p0=[10.0, 100.0, 1e-6, 0.9, 300.0, 1e-3, 0.5],
                     fixed=["CPE2_n"])
-    assert [c for c, _ in _late_twins(fixed)] == [(1, 2, 3, 0, 4)]
+    assert [c for c, _ in late_twins(fixed)] == [(1, 2, 3, 0, 4)]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import fastfit as ff
-import fastfit.fitting._driver as driver
+import fastfit.fitting._config as config
 from fastfit.fitting._arcs import (CHAIN_ARC_N, CHAIN_ARC_PLACE, MAX_SPLIT_ARCS,
                                    MIN_CHAIN_ARCS, MIN_CHAIN_TERMS, OVERLAP_DEC, RUNAWAY_R,
                                    SPLIT_N, SPLIT_SHIFT, arc_relocation, chain_relocations,
@@ -65,7 +65,7 @@ def test_an_arc_whose_q_or_n_is_fixed_gets_no_relocation():
     Z = ff.Circuit(THREE_ARCS).impedance(freq, p0)
 
     def relocated(**kw):
-        return [c[0] for c, fn in driver._late_twins(prepare(freq, Z, THREE_ARCS, **kw))
+        return [c[0] for c, fn in config.late_twins(prepare(freq, Z, THREE_ARCS, **kw))
                 if fn is arc_relocation]
 
     assert relocated() == [2, 5, 8]
@@ -89,8 +89,8 @@ def test_three_arcs_small_arc_found_by_the_relocation(small_arcs_astray, monkeyp
     at least seven of the nine stay more than 0.5 % above it."""
     freq, Z, ref = small_arcs_astray
     if not relocated:
-        monkeypatch.setattr(driver, "chain_relocations", lambda tree: [])
-        monkeypatch.setattr(driver, "chain_splits", lambda tree: [])
+        monkeypatch.setattr(config, "chain_relocations", lambda tree: [])
+        monkeypatch.setattr(config, "chain_splits", lambda tree: [])
     assert_trap_ab(ff.fit(freq, Z, THREE_ARCS).chi2, ref, relocated, 7, 0.005)
 
 
@@ -106,7 +106,7 @@ def test_two_arcs_and_a_tail_arc_found_by_the_relocation(monkeypatch, relocated)
     above it."""
     freq, Z, ref = stored_traps("two_arc_tail_relocation", TWO_ARCS_TAIL)
     if not relocated:
-        monkeypatch.setattr(driver, "chain_relocations", lambda tree: [])
+        monkeypatch.setattr(config, "chain_relocations", lambda tree: [])
     assert_trap_ab(ff.fit(freq, Z, TWO_ARCS_TAIL).chi2, ref, relocated, 5, 0.005)
 
 
@@ -168,5 +168,5 @@ def test_three_arcs_two_over_one_and_one_broad(monkeypatch, split):
     without it at least four stay more than 0.5 % above."""
     freq, Z, ref = stored_traps("three_arc_merge_split", THREE_ARCS)
     if not split:
-        monkeypatch.setattr(driver, "chain_splits", lambda tree: [])
+        monkeypatch.setattr(config, "chain_splits", lambda tree: [])
     assert_trap_ab(ff.fit(freq, Z, THREE_ARCS).chi2, ref, split, 4, 0.005)

@@ -61,17 +61,17 @@ def test_a_fixed_time_constant_gets_no_exchange():
     freq = np.logspace(5, -2, 30)
     p = [10.0, 50.0, 1e-5, 0.85, 500.0, 0.03, 0.4]
     Z = ff.Circuit(ARC_WSA).impedance(freq, p)
-    assert [c for c, _ in driver._exchange_twins(prepare(freq, Z, ARC_WSA))] == [
+    assert [c for c, _ in driver.exchange_twins(prepare(freq, Z, ARC_WSA))] == [
         (1, 2, 3, 4, 5, 6)]
     for name in ("CPE1_n", "Wsa1_tau"):
         fixed = prepare(freq, Z, ARC_WSA, p0=p, fixed=[name])
-        assert driver._exchange_twins(fixed) == ()
+        assert driver.exchange_twins(fixed) == ()
     # the role exchange moves every column of the arc and the T: any of them fixed, none
     p = [10.0, 50.0, 1e-5, 0.85, 30.0, 10.0, 2.0, 1e-2]
     Z = ff.Circuit(ARC_T).impedance(freq, p)
-    assert len(driver._exchange_twins(prepare(freq, Z, ARC_T))) == 1
+    assert len(driver.exchange_twins(prepare(freq, Z, ARC_T))) == 1
     for name in ("R1", "T1_B", "T1_b"):
-        assert driver._exchange_twins(prepare(freq, Z, ARC_T, p0=p, fixed=[name])) == ()
+        assert driver.exchange_twins(prepare(freq, Z, ARC_T, p0=p, fixed=[name])) == ()
 
 
 def paasch_dc(A, B, a):
@@ -126,7 +126,7 @@ def test_arc_and_t_with_exchanged_roles(t_roles, monkeypatch, exchange):
     above it (the fifth, 156, reaches it either way: see the next test)."""
     freq, Z, ref = t_roles
     if not exchange:
-        monkeypatch.setattr(driver, "_exchange_twins", lambda problem: ())
+        monkeypatch.setattr(driver, "exchange_twins", lambda problem: ())
     assert_trap_ab(ff.fit(freq, Z, ARC_T).chi2, ref, exchange, n_fail=4, margin=0.2)
 
 
@@ -135,11 +135,11 @@ def test_exchanged_results_get_their_own_twins(t_roles, monkeypatch, after):
     """Spectra 69 and 156 of the stored five: the role exchange moves them to a T whose B
     vanished; its B-lift twins (run on the results an exchange moved) reach the optimum,
     without them both stay > 1 % above it (without the slow twins' longer trip too, which
-    rescues 156 from that state: ``_driver._twin_mid``)."""
+    rescues 156 from that state: ``_driver.twin_mid``)."""
     freq, Z, ref = t_roles
     monkeypatch.setattr(pipeline, "TWINS_AFTER_EXCHANGE", after)
     if not after:
-        monkeypatch.setattr(driver, "_twin_mid", lambda tree: 0)
+        monkeypatch.setattr(driver, "twin_mid", lambda tree: 0)
     assert_trap_ab(ff.fit(freq, Z[3:], ARC_T).chi2, ref[3:], after, n_fail=2, margin=0.01)
 
 
@@ -158,7 +158,7 @@ def test_arc_and_warburg_with_traded_time_constants(traded, monkeypatch, exchang
     at least three of the five stay more than 1 % above it (the test can fail)."""
     freq, Z, ref = traded
     if not exchange:
-        monkeypatch.setattr(driver, "_exchange_twins", lambda problem: ())
+        monkeypatch.setattr(driver, "exchange_twins", lambda problem: ())
     r = ff.fit(freq, Z, ARC_WSA)
     if exchange:
         assert np.all(r.chi2 <= ref * (1 + 1e-6)), r.chi2 / ref

@@ -226,12 +226,12 @@ def test_pair_moves_only_where_two_terms_can_trade_places(circuit, pairs):
     """The fit asks for pair moves only where two terms can trade places in a way the
     single moves do not undo: none for one shaped term or two arc-like ones (the seed
     circuit, where they changed nothing and cost 7 % of its fits/s)."""
-    from fastfit.fitting._driver import RELOC_PAIRS, _reloc_pairs
+    from fastfit.fitting._config import RELOC_PAIRS, reloc_pairs
     from fastfit.fitting._starts import plan_starts
 
     c = ff.Circuit(circuit)
     pr = prepare(np.broadcast_to(F, (1, F.size)), np.ones((1, F.size)) * (1 - 1j), c)
-    assert _reloc_pairs(plan_starts(pr, None, scan=True).terms) == (RELOC_PAIRS if pairs else 0)
+    assert reloc_pairs(plan_starts(pr, None, scan=True).terms) == (RELOC_PAIRS if pairs else 0)
     assert RELOC_PAIRS == 4
 
 
@@ -392,10 +392,10 @@ def test_relocation_moves_still_running_continue_on_arc_chains(slow_moves, mid, 
     every spectrum reaches the truth-started scipy optimum; without it (mid = 0) the fit
     stays 0.03-1.5 % above on some of them (the trap is real; three of five until the
     sharp twins of session 22, ``_arcs.SHARPEN_N``, reached one of them another way)."""
-    from fastfit.fitting import _driver
+    from fastfit.fitting import _config
 
     if mid is not None:
-        monkeypatch.setattr(_driver, "RELOC_MID", mid)
+        monkeypatch.setattr(_config, "RELOC_MID", mid)
     freq, Z, ref = slow_moves
     chi2 = ff.fit(freq, Z, TWO_ARC).chi2
     if mid is None:
@@ -418,25 +418,25 @@ def test_relocation_extension_only_on_arc_chains(circuit, extended):
     """The extra iterations of relocation moves run where they were measured to help
     (two or more arc-like terms; a nested arc, whose exchange twin needs them), not where
     they only cost time."""
-    from fastfit.fitting._driver import RELOC_MID, _reloc_mid
+    from fastfit.fitting._config import RELOC_MID, reloc_mid
     from fastfit.fitting._starts import plan_starts
 
     c = ff.Circuit(circuit)
     pr = prepare(np.broadcast_to(F, (1, F.size)), np.ones((1, F.size)) * (1 - 1j), c)
-    assert _reloc_mid(plan_starts(pr, None, scan=True).terms) == (RELOC_MID if extended else 0)
+    assert reloc_mid(plan_starts(pr, None, scan=True).terms) == (RELOC_MID if extended else 0)
     assert RELOC_MID > 0
 
 
 def test_nested_circuits_take_the_looser_threshold():
-    """``_driver._reloc_rel``: circuits with a parallel block inside a parallel block get
+    """``_config.reloc_rel``: circuits with a parallel block inside a parallel block get
     the moves from a relative standard error of ``RELOC_REL_NESTED``, the others from
     ``RELOC_REL``."""
-    from fastfit.fitting import _driver as D
+    from fastfit.fitting import _config as D
     from fastfit.fitting._scanplan import split_terms
 
     def rel(text):
         _, nodes = split_terms(ff.Circuit(text).tree)
-        return D._reloc_rel([type("T", (), {"node": n})() for n in nodes])
+        return D.reloc_rel([type("T", (), {"node": n})() for n in nodes])
 
     assert D.RELOC_REL_NESTED < D.RELOC_REL
     for text in ("R0-p(R1-p(R2,CPE2),CPE1)", "R0-p(R1-p(R2,C2),C1)-Wo1",
@@ -454,7 +454,7 @@ def test_a_tight_nested_miss_gets_the_moves(monkeypatch, nested_rule):
     parameters determined to better than 20 %, so that no move sees it; at
     ``RELOC_REL_NESTED`` it counts as loose, gets the moves and reaches the truth's
     optimum."""
-    from fastfit.fitting import _driver as D
+    from fastfit.fitting import _config as C
 
     c = ff.Circuit("R0-p(R1-p(R2,CPE2),CPE1)")
     truth = np.array([[1.15745, 16.0608, 448.164, 1.88931e-05, 0.938923, 7.25278e-04,
@@ -462,7 +462,7 @@ def test_a_tight_nested_miss_gets_the_moves(monkeypatch, nested_rule):
     Z = add_noise(c.impedance(F, truth), 0.005, np.random.default_rng(0))
     ref = ff.fit(F, Z, c, p0=truth, starts=0).chi2[0]
     if not nested_rule:
-        monkeypatch.setattr(D, "RELOC_REL_NESTED", D.RELOC_REL)
+        monkeypatch.setattr(C, "RELOC_REL_NESTED", C.RELOC_REL)
     r = ff.fit(F, Z, c)
     if nested_rule:
         assert r.chi2[0] <= ref * (1 + 1e-6), r.chi2[0] / ref

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import fastfit as ff
+import fastfit.fitting._config as config
 import fastfit.fitting._driver as driver
 import fastfit.fitting._twins as _twins
 from fastfit.fitting._twins import B_LIFT, T_FACTORS, TWINS, circuit_twins
@@ -270,7 +271,7 @@ def test_t_behind_an_arc_between_the_exact_twins(monkeypatch, dense):
     freq, Z, ref = stored_traps("arc_t_scaled", "R0-p(R1,CPE1)-T1")
     if not dense:   # and without the slow twins' longer trip, which reaches some too
         monkeypatch.setattr(_twins, "T_FACTORS", (0.25, 0.5, 2.0, 4.0))
-        monkeypatch.setattr(driver, "_twin_mid", lambda tree: 0)
+        monkeypatch.setattr(driver, "twin_mid", lambda tree: 0)
     assert_trap_ab(ff.fit(freq, Z, "R0-p(R1,CPE1)-T1").chi2, ref, dense, n_fail=5)
 
 
@@ -629,7 +630,7 @@ def _moves_chi2(circuit, f, Z, starts, move_twins, reloc_mid: int = 0) -> list:
 def _nested_moves_chi2(f, Z, starts, move_twins) -> list:
     """chi2 of the compiled pipeline on one nested spectrum from each start (no scans, no
     escalation; relocation moves with ``move_twins`` and the production extension)."""
-    from fastfit.fitting._driver import RELOC_MID
+    from fastfit.fitting._config import RELOC_MID
 
     return [float(c[0]) for c in _moves_chi2(NESTED, f, Z, starts, move_twins, RELOC_MID)]
 
@@ -1128,15 +1129,15 @@ def test_late_tail_twins_for_the_randles_wsa_only():
     freq = np.logspace(6, -1, 30)
     p = [5.0, 800.0, 20.0, 2.0, 0.45, 1e-7, 0.85]
     Z = ff.Circuit(RANDLES_WSA).impedance(freq, p)
-    late = [e for e in driver._late_twins(prepare(freq, Z, RANDLES_WSA)) if e[1] is odd_tail]
+    late = [e for e in driver.late_twins(prepare(freq, Z, RANDLES_WSA)) if e[1] is odd_tail]
     assert [cols for cols, _ in late] == [(1, 2, 3, 4, 5, 6)]
     for other, q in (("R0-p(R1-Ws1,CPE1)", p[:4] + p[5:]), ("R0-p(R1-Woa1,CPE1)", p)):
         Zo = ff.Circuit(other).impedance(freq, q)
-        assert not [e for e in driver._late_twins(prepare(freq, Zo, other))
+        assert not [e for e in driver.late_twins(prepare(freq, Zo, other))
                     if e[1] is odd_tail]
     for name in ("Wsa1_tau", "Wsa1_n"):
         fixed = prepare(freq, Z, RANDLES_WSA, p0=p, fixed=[name])
-        assert not [e for e in driver._late_twins(fixed) if e[1] is odd_tail]
+        assert not [e for e in driver.late_twins(fixed) if e[1] is odd_tail]
 
 
 @pytest.fixture(scope="module")
@@ -1155,7 +1156,7 @@ def test_small_wsa_tails_found_by_the_late_twins(small_wsa_tails, monkeypatch, l
     truth (or goes below it); without them at least four of the nine stay above it."""
     freq, Z, ref = small_wsa_tails
     if not late:
-        monkeypatch.setattr(driver, "LATE_TAIL_TWINS", {})
+        monkeypatch.setattr(config, "LATE_TAIL_TWINS", {})
     assert_trap_ab(ff.fit(freq, Z, RANDLES_WSA).chi2, ref, late, 4)
 
 
@@ -1200,7 +1201,7 @@ def test_which_circuits_get_the_inner_relocation():
         p = np.where(np.char.endswith(np.array(c.param_names), "_n"), 0.8,
                      np.where(np.char.find(np.array(c.param_names), "_Q") >= 0, 1e-6, 100.0))
         pr = prepare(freq, c.impedance(freq, p), circuit, p0=p, **kw)
-        return [e[0] for e in driver._late_twins(pr) if e[1] is inner_relocation]
+        return [e[0] for e in driver.late_twins(pr) if e[1] is inner_relocation]
 
     assert cols(NESTED_STR) == [(1, 2, 3, 4)]
     assert cols("R0-p(R1-p(R2,CPE2)-p(R3,CPE3),CPE1)") == [(1, 2, 3, 4), (1, 5, 6, 7)]
@@ -1225,7 +1226,7 @@ def test_nested_inner_arc_found_by_the_relocation(inner_arcs_astray, monkeypatch
     it at least six of the nine stay more than 0.5 % above it."""
     freq, Z, ref = inner_arcs_astray
     if not relocated:
-        monkeypatch.setattr(driver, "inner_relocations", lambda tree: [])
+        monkeypatch.setattr(config, "inner_relocations", lambda tree: [])
     assert_trap_ab(ff.fit(freq, Z, NESTED).chi2, ref, relocated, 6, 0.005)
 
 
@@ -1264,25 +1265,25 @@ def test_gerischer_like_t_behind_an_arc_reaches_the_optimum(monkeypatch, lift):
 
 
 def test_slow_twins_only_for_circuits_with_a_t():
-    from fastfit.fitting._driver import SLOW_TWIN_ITER, _twin_mid
+    from fastfit.fitting._config import SLOW_TWIN_ITER, twin_mid
 
     assert SLOW_TWIN_ITER > 0
-    assert _twin_mid(ff.Circuit("R0-p(R1,CPE1)-T1").tree) == SLOW_TWIN_ITER
-    assert _twin_mid(ff.Circuit("R0-T1").tree) == SLOW_TWIN_ITER
+    assert twin_mid(ff.Circuit("R0-p(R1,CPE1)-T1").tree) == SLOW_TWIN_ITER
+    assert twin_mid(ff.Circuit("R0-T1").tree) == SLOW_TWIN_ITER
     for c in ("R0-p(R1,CPE1)-Wo1", "R0-p(R1,CPE1)-Gs1", "R0-p(R1,CPE1)-p(R2,CPE2)"):
-        assert _twin_mid(ff.Circuit(c).tree) == 0
+        assert twin_mid(ff.Circuit(c).tree) == 0
 
 
 @pytest.mark.parametrize("mid", [True, False])
 def test_t_twins_that_lead_late_win(monkeypatch, mid):
     """Spectra 69 and 221 of seeds 11 and 12 (tests/synthetic/arc_t_held.npz): the T twin
     that reaches the optimum is behind after the short trip of 16 iterations and ahead
-    after 26; without the longer trip (``_driver._twin_mid``) both end 1.0001-1.0016x
+    after 26; without the longer trip (``_driver.twin_mid``) both end 1.0001-1.0016x
     above the fit from the truth, reported CONVERGED."""
     from trap_spectra import stored_traps
 
     freq, Z, ref = stored_traps("arc_t_held", "R0-p(R1,CPE1)-T1")
     if not mid:
-        monkeypatch.setattr(driver, "_twin_mid", lambda tree: 0)
+        monkeypatch.setattr(driver, "twin_mid", lambda tree: 0)
     r = ff.fit(freq, Z[2:4], "R0-p(R1,CPE1)-T1")
     assert_trap_ab(r.chi2, ref[2:4], mid, n_fail=2, margin=5e-5)

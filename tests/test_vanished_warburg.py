@@ -55,7 +55,7 @@ def test_which_branches_and_fixed_parameters_get_the_twins():
 
     def late(circuit, q, **kw):
         Zc = ff.Circuit(circuit).impedance(freq, q)
-        return [cols for cols, fn in driver._late_twins(prepare(freq, Zc, circuit, **kw))
+        return [cols for cols, fn in driver.late_twins(prepare(freq, Zc, circuit, **kw))
                 if fn is revive_branch]
 
     assert late(RANDLES_WOA, p) == [(1, 2, 3, 4, 5, 6)]

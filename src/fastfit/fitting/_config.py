@@ -1,0 +1,144 @@
+"""What the fit pipeline does beyond the plain multistart for a given circuit: which twin,
+late-twin and exchange moves it tries, how loose a result must be to get the relocation
+moves, and how long those moves run (the per-circuit parts of ``kernels.FitConfig``,
+assembled by :mod:`._driver`).  Each rule carries the measurement that set it."""
+from __future__ import annotations
+
+import numpy as np
+
+from ._arcs import chain_relocations, chain_splits, rcpe_arcs
+from ._exchange import exchange_pairs, t_role_exchange
+from ._nested import inner_relocations, nested_exchanges
+from ._problem import FitProblem
+from ._relocplan import arc_like
+from ._twins import LATE_TAIL_TWINS, SLOW_TWINS, circuit_twins, randles_twins
+
+__all__ = ["SLOW_TWIN_ITER", "RELOC_REL", "RELOC_REL_NESTED", "RELOC_PAIRS", "RELOC_MID",
+           "reloc_pairs", "reloc_rel", "reloc_mid", "late_twins", "twin_mid",
+           "exchange_twins"]
+
+SLOW_TWIN_ITER = 10      # further iterations of slow twins (T's) still running after the
+                         # short trip (twin_mid; 50: 27 % fewer fits/s for the same fixes)
+RELOC_REL = 0.2          # relative standard error above which a result gets the moves
+RELOC_REL_NESTED = 0.1   # ... on circuits with a nested arc (see reloc_rel)
+RELOC_PAIRS = 4          # chained two-term moves for results still loose after the single
+                         # moves (kernels._reloc.pair_starts; see reloc_pairs)
+RELOC_MID = 150          # further iterations of the relocation moves still running after
+                         # RELOC_ITER, on circuits with two or more arc-like terms or a
+                         # nested arc (see reloc_mid)
+
+
+def reloc_pairs(terms: list) -> int:
+    """Chained two-term moves per loose result: RELOC_PAIRS where two terms can trade
+    places in a way the single moves do not undo -- three or more shaped terms, or two of
+    which one holds a diffusion element (T, W, Wo, G, ...); none for a single term or two
+    arc-like ones (R||C, R||CPE, a CPE tail: the 8-band single moves cover them).
+
+    Measured (scratch A/B, 2026-12-04, relocation as before plus these moves): misses
+    against the truth-started fit `R0-p(R1,CPE1)-T1` 10 -> 5 of 300, three arcs 23 -> 19
+    and 36 -> 26 of 400 (two seeds), two arcs + CPE tail 4 -> 3 and 16 -> 13, at 10-37 %
+    fewer fits/s (the arcs' results are loose on most spectra: a small arc's n, L0 = 0).
+    Two arcs: no change (5 -> 5) at -7 % fits/s on the seed circuit; R||C + CPE tail
+    (basin already 1.000): -20 % fits/s; both skip them."""
+    from fastfit.kernels import ELEMENTS
+
+    if len(terms) < 2 or (len(terms) == 2 and all(arc_like(t.node, ELEMENTS) for t in terms)):
+        return 0
+    return RELOC_PAIRS
+
+
+def reloc_rel(terms: list) -> float:
+    """Relative standard error above which a result counts as loose and gets the
+    relocation moves: ``RELOC_REL_NESTED`` on circuits with a nested arc (a parallel
+    block inside a parallel block: coating / pore circuits), ``RELOC_REL`` otherwise.
+
+    Measured (scratch A/B, 2026-12-05, nested family of benchmarks/bench_circuit_families.py,
+    1,000 spectra of each of two seeds): nested misses are often *tight* results (the
+    inner arc's parameters 5-20 % uncertain) that the moves never saw; at 0.1 misses
+    39 -> 29 and 29 -> 26, wrong CONVERGED 15 -> 6 and 10 -> 7, at 1-7 % fewer fits/s
+    (0.05: 28 misses, -14 %).  Elsewhere 0.1 cost more than it gained: two arcs 5 -> 3
+    misses at -10 %, and the seed-study circuit (two arcs) 23 % fewer fits/s (0.3 -> 1.8 %
+    of its results loose); two arcs + CPE tail 13 -> 10 at -19 %; the diffusion families
+    (Wo tail, Gerischer, Randles-Woa / Wsa) 0-1 fewer misses at 9-22 % fewer fits/s."""
+    if any(_nested_parallel(t.node) for t in terms):
+        return RELOC_REL_NESTED
+    return RELOC_REL
+
+
+def _nested_parallel(node, inside: bool = False) -> bool:
+    """Whether ``node`` holds a parallel block inside another parallel block."""
+    if node[0] == "E":
+        return False
+    if node[0] == "P" and inside:
+        return True
+    return any(_nested_parallel(c, inside or node[0] == "P") for c in node[1])
+
+
+def reloc_mid(terms: list) -> int:
+    """Extra LM iterations for relocation moves still running after RELOC_ITER, before
+    the tournament picks its winner: RELOC_MID on circuits with two or more arc-like terms
+    (R||CPE chains, a CPE tail beside arcs) or a nested arc with the time-constant exchange
+    among its move twins (``_nested.nested_exchanges``), none otherwise.
+
+    Measured (scratch A/B, 2026-12-05, seed 23, 400 spectra per family, misses against the
+    truth-started fit): the move that wins among overlapping arcs is often not ahead after
+    50 iterations -- a start at 3.8x the leader's chi2 after 50 iterations ended 1 % below
+    it after 140 -- so every move still running continues.  Three arcs 26 -> 15 misses,
+    two arcs 6 -> 4 (10 -> 5 of the family benchmark's 1,000), two arcs + CPE tail
+    14 -> 12, at 37 / 35 / 29 % fewer fits/s; seed circuit 10,000 spectra -5 % (few loose
+    results).  100 iterations instead of 150: 17 / 4 / 13 misses.  No gain where a term
+    holds a diffusion element or a nested arc (Randles-Wo 1 -> 1, Gerischer 2 -> 2,
+    nested 13 -> 13 of 300) at up to 20 % fewer fits/s, hence the rule.  Nested arcs got
+    it with the exchange twins (same day): with the exchange among the move twins but
+    without the extension, the exchange candidate can lead after 50 iterations and end
+    above where the nested swap would have ended (a spectrum of the test suite: 1.18x);
+    with both, nested misses 16 -> 14 and 22 -> 19 (exchange alone) -> 15 of 400 (seeds
+    23, 29)."""
+    from fastfit.kernels import ELEMENTS
+
+    if any(nested_exchanges(t.node) for t in terms):
+        return RELOC_MID
+    return RELOC_MID if sum(arc_like(t.node, ELEMENTS) for t in terms) >= 2 else 0
+
+
+def late_twins(problem: FitProblem) -> tuple:
+    """The smeared-arc twins of every R||CPE arc whose exponent is fitted (``_arcs``), the
+    late small-tail twins of every short anomalous Warburg and the twins of a vanished
+    Warburg or resistor beside every open anomalous one in a Randles branch whose time
+    constant and exponent are fitted (``_randles.odd_tail``, ``_randles.revive_branch``),
+    the relocation of every nested arc's inner arc whose R, R', Q', n' are fitted
+    (``_nested.inner_relocation``), and the relocation of every arc of a chain of three
+    or more arcs and CPEs whose Q and n are fitted (``_arcs.arc_relocation``), and the
+    merge-and-split of a chain of three or more arcs whose R, Q, n are all fitted
+    (``_arcs.merge_split``): what the user fixed stays where it is, so those twins would
+    only cost."""
+    fixed = np.asarray(problem.fixed, bool)
+    tree = problem.circuit.tree
+    # Randles columns R, R_w, tau, n, Q, n_q: the Warburg's tau and n are 2 and 3
+    return (tuple(e for e in rcpe_arcs(tree) if not fixed[e[0][2]])
+            + tuple(e for e in randles_twins(tree, LATE_TAIL_TWINS)
+                    if not fixed[list(e[0][2:4])].any())
+            + tuple(e for e in inner_relocations(tree) if not fixed[list(e[0])].any())
+            + tuple(e for e in chain_relocations(tree) if not fixed[list(e[0][1:3])].any())
+            + tuple(e for e in chain_splits(tree) if not fixed[list(e[0])].any()))
+
+
+def twin_mid(tree) -> int:
+    """SLOW_TWIN_ITER where the circuit has an element with slow twins
+    (``_twins.SLOW_TWINS``: every twin candidate still running after the short trip
+    continues that many more iterations before the tournament picks its winner), else 0."""
+    return SLOW_TWIN_ITER if any(fn in SLOW_TWINS for _, fn in circuit_twins(tree)) else 0
+
+
+def exchange_twins(problem: FitProblem) -> tuple:
+    """The time-constant exchange of every top-level arc and short Warburg in series, the
+    role exchange of every top-level arc and T in series and the resistance re-sharing of
+    every top-level arc and TLMQ in series (``_exchange``), where none of the parameters
+    the exchange moves is fixed."""
+    from fastfit.kernels import ELEMENTS
+
+    fixed = np.asarray(problem.fixed, bool)
+    # columns R, Q, n, then the element's: the arc's tau needs R, Q, n; a Warburg's is
+    # col 4 (its R and n are kept); the role exchange moves every column
+    return tuple(e for e in exchange_pairs(problem.circuit.tree, ELEMENTS)
+                 if not fixed[list(e[0] if e[1] is t_role_exchange else e[0][:5])].any())
