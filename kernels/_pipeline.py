@@ -14,10 +14,11 @@ starts: the best combinations of the start scans (``kernels._scan``, any circuit
      with that element's parameters replaced by each of its twins (other parameter
      vectors of nearly the same impedance) as a tournament; kept where better, and the
      improved results get the twins of their new parameters (up to TWIN_ROUNDS rounds);
-     a result that relocation or escalation moves by more than TWIN_GAIN gets its new
-     twins too (``cfg.twins`` empty: no twin moves); where ``cfg.twin_mid`` > 0 (slow
-     twins, e.g. T's) the candidates still running after the short trip continue that
-     many more iterations before the winner is picked
+     a result that relocation or escalation moves to another basin (chi2 lower by more
+     than TWIN_GAIN, or lower with a parameter moved by over a decade: ``moved_rows``)
+     gets its new twins too (``cfg.twins`` empty: no twin moves); where
+     ``cfg.twin_mid`` > 0 (slow twins, e.g. T's) the candidates still running after the
+     short trip continue that many more iterations before the winner is picked
   -> relocation: a result whose parameters the data determine loosely (a relative standard
      error above ``reloc_rel``, a parameter pinned, singular) gets relocation moves: each
      top-level term moved to the best candidate shape of each time-constant band, the
@@ -63,8 +64,7 @@ from ._fit import (FitConfig, FitOut, fresh_state, lm_continue, lm_report, lm_re
                    model_impedance)
 from ._lm import RUNNING, LMState
 from ._moves import (TWIN_GAIN, TWIN_ROUNDS, escalate, loose_rows, moved_rows, relocate,
-                     suspicious,
-                     twin_moves)
+                     suspicious, twin_moves)
 from ._scan import scan_starts
 from ._states import (TIER1_ITER, TIER1_MIN, better_of, host_state, put_rows, rescue_size,
                       row_groups, take_rows)

@@ -40,9 +40,11 @@ def window_groups(batch) -> list[np.ndarray]:
         return [np.arange(B)]
     fm = np.where(batch.mask, batch.freq, np.nan)
     ends = np.log10(np.stack([np.nanmin(fm, axis=1), np.nanmax(fm, axis=1)], axis=1))
+    # distinct windows only (to 1e-6 decade): a long series has few
+    windows, inverse = np.unique(np.round(ends, 6), axis=0, return_inverse=True)
     tol = WINDOW_TOL
     while True:
-        label = _cluster(ends, tol)
+        label = _cluster(windows, tol)[inverse.reshape(-1)]
         if label.max() < MAX_GROUPS:
             break
         tol *= 2.0
