@@ -56,3 +56,11 @@ def best_of_random_starts(model, omega, z, bounds, kinds: str, n_starts: int, rn
         if np.isfinite(s.cost):
             best = min(best, 2 * s.cost)
     return best
+
+
+def randles_woa(p, w):
+    """R0-p(R1-Woa1,CPE1) closed form (w rad/s): Woa = R coth(u) / u, u = (j w tau)^n."""
+    u = (1j * w * p[3]) ** p[4]
+    b = p[1] + p[2] / (np.tanh(u) * u)
+    zq = 1.0 / (p[5] * (1j * w) ** p[6])
+    return p[0] + b * zq / (b + zq)

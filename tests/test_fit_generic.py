@@ -13,7 +13,7 @@ import fastfit as ff
 from fastfit import FitStatus
 from fastfit.errors import DataError
 from fastfit.synthetic import add_noise, log_freq
-from multistart_reference import best_of_random_starts
+from multistart_reference import best_of_random_starts, randles_woa
 
 RANDLES = ff.Circuit("R0-p(R1-Wo1,CPE1)")   # R0 R1 Wo1_R Wo1_tau CPE1_Q CPE1_n
 WO_TAIL = ff.Circuit("R0-p(R1,CPE1)-Wo1")   # R0 R1 CPE1_Q CPE1_n Wo1_R Wo1_tau
@@ -284,14 +284,6 @@ def test_a_flat_move_gets_its_twins(data_dir, monkeypatch):
     assert np.all(r0.chi2 > ref * (1 + 1e-6)), r0.chi2 / ref - 1
 
 
-def _randles_woa(p, w):
-    """R0-p(R1-Woa1,CPE1) closed form (w rad/s): Woa = R coth(u) / u, u = (j w tau)^n."""
-    u = (1j * w * p[3]) ** p[4]
-    b = p[1] + p[2] / (np.tanh(u) * u)
-    zq = 1.0 / (p[5] * (1j * w) ** p[6])
-    return p[0] + b * zq / (b + zq)
-
-
 def test_deep_escalation_runs_the_relocation_moves(data_dir, monkeypatch):
     """A real solid-state-battery spectrum (hybriddrt SSB) fitted with a Randles-Woa
     circuit that does not describe it: the pipeline and 32 plain deep starts end with R1
@@ -302,7 +294,7 @@ def test_deep_escalation_runs_the_relocation_moves(data_dir, monkeypatch):
     c = ff.Circuit("R0-p(R1-Woa1,CPE1)")
     s = ff.read(data_dir / "hybriddrt_PEIS_SSB.mpr")
     f, z = s.spectrum(0)
-    ref = best_of_random_starts(_randles_woa, 2 * np.pi * f, z, c.default_bounds, "RRRtnQn",
+    ref = best_of_random_starts(randles_woa, 2 * np.pi * f, z, c.default_bounds, "RRRtnQn",
                                 20, np.random.default_rng(20261203))
     r = ff.fit(s, c)
     assert r.chi2[0] <= ref * (1 + 1e-6), r.chi2[0] / ref
