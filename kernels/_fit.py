@@ -62,6 +62,8 @@ class FitConfig(NamedTuple):
                             # reloc_iter more before the winner is picked (their way out
                             # is longer), e.g. two terms whose time constants traded
                             # places (fastfit.fitting._exchange)
+    restarts: bool = False  # after escalation, results still above chi2_limit restart from
+                            # themselves with an exponent reset or two swapped (_restarts)
 
 
 class FitOut(NamedTuple):

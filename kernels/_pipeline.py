@@ -49,6 +49,9 @@ starts: the best combinations of the start scans (``kernels._scan``, any circuit
      of what its noise makes attainable), is fitted again from more starts -- its result with the offending
      parameters replaced by each initial start's values, and the next-best scan
      combinations -- each run to convergence; the best result is kept
+  -> exponent restarts (``cfg.restarts``, ``_restarts``): a result still above
+     ``chi2_limit`` restarts from itself with one exponent reset to a grid of values, or
+     two exponents swapped, every candidate for the whole budget; the best is kept
   -> covariance of the free, non-pinned parameters.
 
 Staging with compaction makes multi-start affordable: all starts run only briefly, and
@@ -65,6 +68,7 @@ from ._fit import (FitConfig, FitOut, fresh_state, lm_continue, lm_report, lm_re
 from ._lm import RUNNING, LMState
 from ._moves import (TWIN_GAIN, TWIN_ROUNDS, escalate, loose_rows, moved_rows, relocate,
                      suspicious, twin_moves)
+from ._restarts import restart_exponents
 from ._scan import scan_starts
 from ._states import (TIER1_ITER, TIER1_MIN, better_of, host_state, put_rows, rescue_size,
                       row_groups, take_rows)
@@ -245,4 +249,9 @@ def fit_pipeline(tree, cfg: FitConfig, omega, Z, w_re, w_im, lo, hi, free, p_fix
     if twins or cfg.move_twins:
         st, out = twin_rounds(st, out, moved_rows(cost0, x0, st, free),
                               cfg.twins + cfg.move_twins)
+    if cfg.restarts and chi2_limit is not None:
+        far = flag & (2.0 * out.cost > np.asarray(chi2_limit))
+        if far.any():
+            st = restart_exponents(tree, cfg, st, out, far, data, free, p_fixed)
+            out = lm_report(lm, st, w_re, w_im, lo, hi, free)
     return done(out, flag | moved)

@@ -1,4 +1,4 @@
-"""Exponent restarts (fastfit.fitting._restarts), the driver's last escalation round.
+"""Exponent restarts (fastfit.kernels._restarts), the fit pipeline's last move.
 
 References: the best of 20 random-start bounded scipy fits of closed-form numpy models
 (multistart_reference), on real bundled spectra the round was not tuned on beyond the
@@ -10,19 +10,21 @@ import numpy as np
 import pytest
 
 import fastfit as ff
-from fastfit.fitting._restarts import RESTART_GRID, exponent_columns, restart_candidates
+from fastfit.kernels._restarts import RESTART_GRID, exponent_columns, restart_candidates
 from multistart_reference import best_of_random_starts, randles_woa
 
 
 def test_candidates_reset_each_exponent_and_swap_each_pair():
     lo = np.array([-50.0, 0.0, -50.0, 0.2])
     hi = np.array([50.0, 1.0, 50.0, 1.0])
-    cols = exponent_columns((True, False, True, False), np.zeros(4, bool), lo, hi)
+    cols = exponent_columns((True, False, True, False), np.ones(4, bool), lo, hi)
     assert cols.tolist() == [1, 3]
-    assert exponent_columns((True, False, True, False), np.array([0, 1, 0, 0], bool),
+    assert exponent_columns((True, False, True, False), np.array([1, 0, 1, 1], bool),
                             lo, hi).tolist() == [3]
+    assert exponent_columns((True, False, True, False), np.ones(4, bool), lo,
+                            np.array([50.0, 1.0, 50.0, np.inf])).tolist() == [1]
     p = np.array([[1.0, 0.9, 2.0, 0.3], [3.0, 0.1, 4.0, 0.7]])
-    c = restart_candidates(p, cols, lo, hi)
+    c = np.stack(restart_candidates(p, cols, lo, hi), axis=1)
     G = len(RESTART_GRID)
     assert c.shape == (2, 2 * G + 1, 4)
     np.testing.assert_allclose(c[:, :G, 1], np.broadcast_to(RESTART_GRID, (2, G)))
@@ -33,7 +35,7 @@ def test_candidates_reset_each_exponent_and_swap_each_pair():
     # everything else is the result itself
     np.testing.assert_array_equal(c[:, :, [0, 2]], np.broadcast_to(p[:, None, [0, 2]],
                                                                     (2, 2 * G + 1, 2)))
-    assert restart_candidates(p, np.array([], int), lo, hi).shape == (2, 0, 4)
+    assert restart_candidates(p, np.array([], int), lo, hi) == []
 
 
 def _nested(p, w):

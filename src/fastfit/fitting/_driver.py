@@ -10,7 +10,6 @@ order, and assemble the result in physical units.
 from __future__ import annotations
 
 import itertools
-from dataclasses import replace
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
@@ -21,7 +20,6 @@ from ..errors import DataError
 from ._attainable import ATTAINABLE_FACTOR, attainable_chi2
 from ._groups import group_problem, merge_rows, window_groups
 from ._problem import FitProblem
-from ._restarts import exponent_columns, restart_candidates
 from ._result import FitResult, FitStatus, fit_status
 from ._scanplan import loose_mask
 # the per-circuit rules (tests patch the names the driver calls)
@@ -48,7 +46,7 @@ KEEP = 2                 # starts of every spectrum that continue into stage 2 (
                          # chains, where the scan is a variable projection of the model)
 DEEP_STARTS = 32         # starts of the second escalation round (see _deep_escalation)
 DEEP_RELOCATE = True     # ... which also runs the relocation moves (see _deep_escalation)
-RESTARTS = True          # then exponent restarts for what is still far above (_restarts.py)
+RESTARTS = True          # exponent restarts after escalation (kernels._restarts)
 
 
 def run(problem: FitProblem, *, starts: int, max_iter: int, absolute_sigma: bool,
@@ -115,7 +113,8 @@ def _fit_rows(problem: FitProblem, *, starts: int, max_iter: int, chunk: int | N
                                 if starts > 0 and relocate else ()),
                     late_twins=(late_twins(problem) if starts > 0 and relocate else ()),
                     exchange_twins=(exchange_twins(problem) if starts > 0 and relocate
-                                    else ()))
+                                    else ()),
+                    restarts=RESTARTS and escalate and starts > 0)
     if chunk is None:
         chunk = _thread_chunk(problem.n_spectra, _auto_chunk(problem, plan))
     # on this thread, before the chunks: its program calls LAPACK, and two such programs
@@ -124,8 +123,6 @@ def _fit_rows(problem: FitProblem, *, starts: int, max_iter: int, chunk: int | N
     out = _fit_chunks(problem, plan, cfg, chunk, progress, attainable)
     if escalate and 0 < starts < DEEP_STARTS:
         out = _deep_escalation(problem, out, attainable, extra_starts, cfg, chunk)
-    if escalate and starts > 0 and RESTARTS:
-        out = _exponent_restarts(problem, out, attainable, cfg, chunk)
     out = _canonical_order(problem, plan, out)
     out = out._replace(escalated=np.asarray(out.escalated, bool))
     return out, attainable, chunk
@@ -295,41 +292,6 @@ def _deep_escalation(problem: FitProblem, out, attainable, extra_starts, cfg, ch
             v[rows] = True
         else:
             v[take] = np.asarray(v2)[better]
-        merged.append(v)
-    return type(out)(*merged)
-
-
-def _exponent_restarts(problem: FitProblem, out, attainable, cfg, chunk: int):
-    """Last escalation round (:mod:`._restarts`): spectra still above ``ATTAINABLE_FACTOR``
-    x their attainable chi2 are refitted from their result with one exponent reset or two
-    swapped, every candidate a spectrum of its own (one start, run to convergence: no
-    first-stage cut, where such a restart lost after 6 iterations to the result it
-    restarts from); a row is replaced where the best candidate is better."""
-    cols = exponent_columns(problem.logmask, problem.fixed, problem.lo, problem.hi)
-    chi2 = 2.0 * np.asarray(out.cost)
-    rows = np.nonzero(np.isfinite(attainable) & (chi2 > ATTAINABLE_FACTOR * attainable))[0]
-    if rows.size == 0 or cols.size == 0:
-        return out
-    cands = restart_candidates(np.asarray(out.p)[rows], cols, problem.lo, problem.hi)
-    S, P = cands.shape[1], cands.shape[2]
-    sub = replace(problem.rows(np.repeat(rows, S)), have_p0=False)
-    plan = plan_starts(sub, cands.reshape(-1, 1, P), scan=False)
-    local = cfg._replace(n_picks=0, n_escalate=0, escalate=False, relocate=False, twins=(),
-                         twin_mid=0, move_twins=(), late_twins=(), exchange_twins=())
-    o2 = _fit_chunks(sub, plan, local, min(chunk, sub.n_spectra), None,
-                     np.repeat(attainable[rows], S))
-    cost2 = np.asarray(o2.cost).reshape(rows.size, S)
-    pick = np.argmin(np.where(np.isfinite(cost2), cost2, np.inf), axis=1)
-    flat = np.arange(rows.size) * S + pick
-    better = cost2[np.arange(rows.size), pick] < np.asarray(out.cost)[rows]
-    take = rows[better]
-    merged = []
-    for name, v, v2 in zip(out._fields, out, o2):
-        v = np.array(v)
-        if name == "escalated":
-            v[rows] = True
-        else:
-            v[take] = np.asarray(v2)[flat[better]]
         merged.append(v)
     return type(out)(*merged)
 
