@@ -207,6 +207,13 @@ def test_vanished_resistance_is_flagged_not_converged(data_dir):
     tiny = r.params < 1e-6 * np.abs(s.Z).max(axis=1, keepdims=True)
     tiny[:, [3, 6]] = False                                    # exponents
     assert not np.any(conv[:, None] & tiny), r.summary()
+    # the headline says so too: not a plain "10 converged"
+    flagged = int(np.sum(r.ok & (r.status != FitStatus.CONVERGED)
+                         & (r.status != FitStatus.CONVERGED_XTOL)
+                         & (r.status != FitStatus.CONVERGED_GTOL)))
+    assert flagged > 0
+    assert f"{int(r.ok.sum())} converged, {flagged} of them flagged" in r.summary().splitlines()[0]
+    assert f"{flagged} of them flagged" in repr(r)
 
 
 def test_interchangeable_non_chain_terms_come_fastest_first():

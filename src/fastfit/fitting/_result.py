@@ -172,7 +172,7 @@ class FitResult(BatchResult):
                 raise ShapeError(f"bootstrap has {flags.shape[0]} spectra of "
                                  f"{flags.shape[1]} parameters; this fit {self.params.shape}")
         lines = [f"FitResult: {self.circuit}  ({len(self)} spectra, weight={self.weight}, "
-                 f"{int(self.ok.sum())} converged)"]
+                 f"{self._converged_text()})"]
         head = ["#", "status"] + [f"{n} [{u}]" for n, u in zip(names, units)] + ["chi2_red"]
         rows = []
         for b in range(min(len(self), max_rows)):
@@ -210,6 +210,15 @@ class FitResult(BatchResult):
                          f"{flags.size} parameters, all spectra)")
         return "\n".join(lines)
 
+    def _converged_text(self) -> str:
+        """'n converged', and how many of them carry a status flag (AT_BOUND,
+        ABOVE_ATTAINABLE): a converged fit at a bound is not a clean one."""
+        plain = np.isin(self.status, [FitStatus.CONVERGED, FitStatus.CONVERGED_XTOL,
+                                      FitStatus.CONVERGED_GTOL])
+        ok = np.asarray(self.ok, bool)
+        flagged = int(np.sum(ok & ~plain))
+        text = f"{int(ok.sum())} converged"
+        return text + (f", {flagged} of them flagged" if flagged else "")
+
     def __repr__(self) -> str:
-        return (f"FitResult({self.circuit}, {len(self)} spectra, "
-                f"{int(self.ok.sum())} converged)")
+        return f"FitResult({self.circuit}, {len(self)} spectra, {self._converged_text()})"
