@@ -52,6 +52,9 @@ starts: the best combinations of the start scans (``kernels._scan``, any circuit
   -> exponent restarts (``cfg.restarts``, ``_restarts``): a result still above
      ``chi2_limit`` restarts from itself with one exponent reset to a grid of values, or
      two exponents swapped, every candidate for the whole budget; the best is kept
+  -> random restarts (``random_draws``, ``fastfit.fitting._random``): a result still
+     above ``chi2_limit`` after that runs from each random start to convergence; the best
+     is kept
   -> covariance of the free, non-pinned parameters.
 
 Staging with compaction makes multi-start affordable: all starts run only briefly, and
@@ -68,7 +71,7 @@ from ._fit import (FitConfig, FitOut, fresh_state, lm_continue, lm_report, lm_re
 from ._lm import RUNNING, LMState
 from ._moves import (TWIN_GAIN, TWIN_ROUNDS, escalate, loose_rows, moved_rows, relocate,
                      suspicious, twin_moves)
-from ._restarts import restart_exponents
+from ._restarts import random_restarts, restart_exponents
 from ._scan import scan_starts
 from ._states import (TIER1_ITER, TIER1_MIN, better_of, host_state, put_rows, rescue_size,
                       row_groups, take_rows)
@@ -138,7 +141,8 @@ def multistart(tree, cfg: FitConfig, starts, data, free, p_fixed) -> LMState:
 
 
 def fit_pipeline(tree, cfg: FitConfig, omega, Z, w_re, w_im, lo, hi, free, p_fixed, p_starts,
-                 scans=(), scan_data=None, chi2_limit=None, reloc=None) -> FitOut:
+                 scans=(), scan_data=None, chi2_limit=None, reloc=None,
+                 random_draws=None) -> FitOut:
     """Fit one chunk of spectra (all arrays already padded to the chunk size).
 
     Parameters
@@ -154,6 +158,9 @@ def fit_pipeline(tree, cfg: FitConfig, omega, Z, w_re, w_im, lo, hi, free, p_fix
         spectrum's noise makes attainable)
     reloc : optional :class:`~fastfit.kernels._reloc.RelocTables`: relocation moves for
         results whose parameters the data determine loosely (``cfg.relocate``)
+    random_draws : optional callable(rows) -> (len(rows), K, P) physical random starts of
+        the chunk rows ``rows``, for the results still above ``chi2_limit`` at the end
+        (``cfg.escalate`` only)
 
     Returns
     -------
@@ -253,5 +260,10 @@ def fit_pipeline(tree, cfg: FitConfig, omega, Z, w_re, w_im, lo, hi, free, p_fix
         far = flag & (2.0 * out.cost > np.asarray(chi2_limit))
         if far.any():
             st = restart_exponents(tree, cfg, st, out, far, data, free, p_fixed)
+            out = lm_report(lm, st, w_re, w_im, lo, hi, free)
+    if random_draws is not None and chi2_limit is not None:
+        far = flag & (2.0 * out.cost > np.asarray(chi2_limit))
+        if far.any():
+            st = random_restarts(tree, cfg, st, far, random_draws, data, free, p_fixed)
             out = lm_report(lm, st, w_re, w_im, lo, hi, free)
     return done(out, flag | moved)

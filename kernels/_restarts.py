@@ -38,9 +38,13 @@ from ._fit import FitConfig, FitOut
 from ._lm import LMState
 from ._moves import tournament
 
-__all__ = ["RESTART_GRID", "exponent_columns", "restart_candidates", "restart_exponents"]
+__all__ = ["RESTART_GRID", "RANDOM_TRIP", "exponent_columns", "restart_candidates",
+           "restart_exponents", "random_restarts"]
 
 RESTART_GRID = (0.2, 0.5, 0.8)   # restart values of an exponent, as fractions of its bounds
+# iterations every random start runs, and the more iterations those still running then get,
+# before the best of a spectrum's random starts continues to the end of the budget
+RANDOM_TRIP = (40, 40)
 
 
 def exponent_columns(logmask, free, lo, hi) -> np.ndarray:
@@ -87,5 +91,29 @@ def restart_exponents(tree, cfg: FitConfig, st: LMState, out: FitOut, flag, data
     def make_cands(rows):
         return restart_candidates(out.p[rows], cols, lo[rows], hi[rows])
 
-    budget = cfg.iter_stage1 + cfg.iter_stage2 + cfg.iter_stage3
-    return tournament(tree, cfg, st, idx, make_cands, budget, data, free, p_fixed)
+    short, mid = RANDOM_TRIP
+    return tournament(tree, cfg, st, idx, make_cands, short, data, free, p_fixed, mid)
+
+
+def random_restarts(tree, cfg: FitConfig, st: LMState, flag, draws, data, free,
+                    p_fixed) -> LMState:
+    """Restart the flagged results from random starts, ``draws(rows)`` -> (len(rows), K, P)
+    physical (``fastfit.fitting._random``), on the chunk's compiled programs: every
+    start runs ``RANDOM_TRIP`` iterations (the second number only where still running), the
+    best of each spectrum continues to the end of the budget and is kept where it beats
+    the result.
+
+    Measured (2026-12-06, 64 draws on each of seven real (spectrum, circuit) misses, every
+    draw also run to convergence): the draws that reach the best basin (1-4 of 64) rank
+    first among the 64 after 80 iterations in all seven, after 40 in six, after 20 in
+    three."""
+    idx = np.nonzero(flag)[0]
+    if not idx.size:
+        return st
+
+    def make_cands(rows):
+        p = np.asarray(draws(rows), np.float64)
+        return [p[:, k] for k in range(p.shape[1])]
+
+    short, mid = RANDOM_TRIP
+    return tournament(tree, cfg, st, idx, make_cands, short, data, free, p_fixed, mid)

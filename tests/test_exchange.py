@@ -127,6 +127,7 @@ def test_arc_and_t_with_exchanged_roles(t_roles, monkeypatch, exchange):
     freq, Z, ref = t_roles
     if not exchange:
         monkeypatch.setattr(driver, "exchange_twins", lambda problem: ())
+        monkeypatch.setattr("fastfit.fitting._driver.RANDOM_RESTARTS", 0)   # the last resort reaches some
     assert_trap_ab(ff.fit(freq, Z, ARC_T).chi2, ref, exchange, n_fail=4, margin=0.2)
 
 
@@ -288,4 +289,5 @@ def test_arc_and_gerischer_with_exchanged_places(monkeypatch, exchange):
     freq, Z, ref = stored_traps("arc_gs_roles", circuit)
     if not exchange:
         monkeypatch.setattr(tw, "gs_role_pairs", lambda tree: [])
+        monkeypatch.setattr("fastfit.fitting._driver.RANDOM_RESTARTS", 0)   # the last resort reaches some
     assert_trap_ab(ff.fit(freq, Z, circuit).chi2, ref, exchange, n_fail=2, margin=1.0)

@@ -258,6 +258,7 @@ def test_deep_escalation_reaches_the_best_of_many_scipy_starts(data_dir, monkeyp
     assert np.all(r.chi2 <= ref * (1 + 1e-6)), r.chi2 / ref
     assert r.escalated.all()
     monkeypatch.setattr(driver, "DEEP_STARTS", 0)          # first round only
+    monkeypatch.setattr(driver, "RANDOM_RESTARTS", 0)      # ... without its last resort
     r1 = ff.fit(s, c)
     assert np.all(r1.chi2 > 1.05 * ref), r1.chi2 / ref
 
@@ -284,6 +285,7 @@ def test_a_flat_move_gets_its_twins(data_dir, monkeypatch):
     # the deep round's relocation moves reach it too: without them, the far-move rule
     # alone does, and nothing without both
     monkeypatch.setattr(driver, "DEEP_RELOCATE", False)
+    monkeypatch.setattr(driver, "RANDOM_RESTARTS", 0)     # the last resort reaches it too
     r1 = ff.fit(s, RANDLES)
     assert np.all(r1.chi2 <= ref * (1 + 1e-6)), r1.chi2 / ref - 1
     monkeypatch.setattr(moves, "MOVE_DX", np.inf)
@@ -307,4 +309,5 @@ def test_deep_escalation_runs_the_relocation_moves(data_dir, monkeypatch):
     assert r.chi2[0] <= ref * (1 + 1e-6), r.chi2[0] / ref
     assert r.escalated[0]
     monkeypatch.setattr(driver, "DEEP_RELOCATE", False)
+    monkeypatch.setattr(driver, "RANDOM_RESTARTS", 0)     # the last resort reaches it too
     assert ff.fit(s, c).chi2[0] > 1.005 * ref

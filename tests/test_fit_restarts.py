@@ -66,6 +66,7 @@ def test_exponent_restarts_reach_the_best_of_many_scipy_starts(data_dir, monkeyp
     assert r.chi2[0] <= ref * (1 + 1e-6), r.chi2[0] / ref
     assert r.escalated[0]
     monkeypatch.setattr(driver, "RESTARTS", False)
+    monkeypatch.setattr(driver, "RANDOM_RESTARTS", 0)   # the last resort reaches some
     # without the round: stuck above both (20 scipy starts of another draw do not find the
     # EndOfDischarge optimum either: 0.178 against fastfit's 0.053)
     assert ff.fit(s, c).chi2[0] > stuck * min(ref, r.chi2[0])

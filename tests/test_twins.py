@@ -125,6 +125,7 @@ def check_twin_ab(monkeypatch, twins, f, Z, circuit, ref, min_misses_without):
         monkeypatch.setattr(driver, "circuit_twins", lambda tree: ())
         # the small-tail move twins of Randles cells reach some of these as well
         monkeypatch.setattr(_twins, "TAIL_TWINS", {})
+        monkeypatch.setattr("fastfit.fitting._driver.RANDOM_RESTARTS", 0)   # the last resort reaches some
     r = ff.fit(f, Z, circuit)
     assert_ab(r.chi2, ref, twins, min_misses_without)
 
@@ -272,6 +273,7 @@ def test_t_behind_an_arc_between_the_exact_twins(monkeypatch, dense):
     if not dense:   # and without the slow twins' longer trip, which reaches some too
         monkeypatch.setattr(_twins, "T_FACTORS", (0.25, 0.5, 2.0, 4.0))
         monkeypatch.setattr(driver, "twin_mid", lambda tree: 0)
+        monkeypatch.setattr("fastfit.fitting._driver.RANDOM_RESTARTS", 0)   # the last resort reaches some
     assert_trap_ab(ff.fit(freq, Z, "R0-p(R1,CPE1)-T1").chi2, ref, dense, n_fail=5)
 
 
@@ -1003,6 +1005,7 @@ def test_randles_wo_on_a_plain_arc_finds_the_exchanged_roles(role, data_dir, mon
 
     if not role:
         monkeypatch.setattr(tw, "ROLE_TWINS", {})
+        monkeypatch.setattr("fastfit.fitting._driver.RANDOM_RESTARTS", 0)   # the last resort reaches some
     names = ["impedancepy_Circuit1_EIS_1.z", "impedancepy_Circuit2_EIS_2.z",
              "impedancepy_Circuit3_EIS_1.z", "impedancepy_exampleDataPowersuite.txt"]
     s = ff.SpectrumSeries.concat([ff.read(data_dir / n) for n in names])
@@ -1068,6 +1071,7 @@ def test_randles_woa_on_real_spectra_finds_the_cpe_exchange(exchange, data_dir, 
 
     if not exchange:
         monkeypatch.setattr(tw, "CPE_ROLE_TWINS", {})
+        monkeypatch.setattr("fastfit.fitting._driver.RANDOM_RESTARTS", 0)   # the last resort reaches some
     s = ff.read(data_dir / "hybriddrt_Sample2_PEIS_AtRest.csv")[[0, 2]]
     c = ff.Circuit("R0-p(R1-Woa1,CPE1)")
     r = ff.fit(s, c)
