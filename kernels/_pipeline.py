@@ -53,8 +53,9 @@ starts: the best combinations of the start scans (``kernels._scan``, any circuit
      ``chi2_limit`` restarts from itself with one exponent reset to a grid of values, or
      two exponents swapped, every candidate for the whole budget; the best is kept
   -> random restarts (``random_draws``, ``fastfit.fitting._random``): a result still
-     above ``chi2_limit`` after that runs from each random start to convergence; the best
-     is kept
+     above ``chi2_limit`` after that runs from each random start a short trip
+     (``_restarts.RANDOM_TRIP``), the best of them to the end of the budget; kept where
+     better
   -> covariance of the free, non-pinned parameters.
 
 Staging with compaction makes multi-start affordable: all starts run only briefly, and
