@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+import jax
 import numpy as np
 
 import fastfit as ff
@@ -64,6 +65,19 @@ def _woa(R, tau, n, w):
     return R / (np.tanh(u) * u)
 
 
+def _par(a, b):
+    return a * b / (a + b)
+
+
+def _w(sigma, w):
+    return sigma * (1.0 - 1j) / np.sqrt(w)
+
+
+def _ws(R, tau, w):
+    x = np.sqrt(1j * w * tau)
+    return R * np.tanh(x) / x
+
+
 def _paasch(A, B, a, b, w):
     # Paasch's T (impedance.py's formula): (A cosh beta + B) / (beta sinh beta), beta^2 =
     # a + j w b; coth and 1 / sinh through exp(-2 beta) (no overflow at large beta)
@@ -103,6 +117,20 @@ CIRCUITS = {
     "R0-p(R1,CPE1)-T1": (
         lambda p, w: p[0] + _rq(p[1], p[2], p[3], w) + _paasch(p[4], p[5], p[6], p[7], w),
         "RRQnRRtt"),
+    # session 27: circuits no earlier session tuned on, which missed on these spectra
+    # (the classic Randles cell with a semi-infinite Warburg, an arc + Gerischer chain, a
+    # second arc with finite diffusion); W: sigma (1 - j) / sqrt(w), sigma drawn as "R"
+    "R0-p(R1-W1,CPE1)": (
+        lambda p, w: p[0] + _par(p[1] + _w(p[2], w), _cpe(p[3], p[4], w)), "RRRQn"),
+    "R0-p(R1,C1)-p(R2,CPE2)-G1": (
+        lambda p, w: p[0] + _par(p[1], 1.0 / (1j * w * p[2])) + _rq(p[3], p[4], p[5], w)
+        + p[6] / np.sqrt(1 + 1j * w * p[7]), "RRQRQnRt"),
+    "R0-p(R1,CPE1)-p(R2-Ws2,CPE2)": (
+        lambda p, w: p[0] + _rq(p[1], p[2], p[3], w)
+        + _par(p[4] + _ws(p[5], p[6], w), _cpe(p[7], p[8], w)), "RRQnRRtQn"),
+    "R0-p(R1,CPE1)-p(R2-W2,CPE2)": (
+        lambda p, w: p[0] + _rq(p[1], p[2], p[3], w)
+        + _par(p[4] + _w(p[5], w), _cpe(p[6], p[7], w)), "RRQnRRQn"),
 }
 
 
@@ -137,6 +165,9 @@ def main(files=FILES, circuits=None) -> str:
         misses += [f"`{circuit}` on {labels[i]}: {r.chi2[i] / ref[i]:.6g}x, "
                    f"{ff.FitStatus(r.status[i]).name}" for i in np.flatnonzero(~ok)]
         print(rows[-1], flush=True)
+        # one process compiles every circuit's programs: drop the finished circuit's (14
+        # circuits over mixed frequency windows exhausted LLVM's memory maps)
+        jax.clear_caches()
     out = ["## Real spectra, several circuits per file: fastfit vs the best of 20 random-start "
            "scipy fits", "",
            f"{len(data)} spectra from {len(files)} bundled files (first {PER_FILE} per file), "
