@@ -115,3 +115,41 @@ def test_random_restarts_reach_the_best_of_many_scipy_starts(data_dir, monkeypat
     np.testing.assert_allclose(r.chi2[0], chi2, rtol=1e-8)
     monkeypatch.setattr(driver, "RANDOM_RESTARTS", 0)
     assert ff.fit(s, c).chi2[0] > stuck * min(ref, r.chi2[0])
+
+
+def _two_arcs(freq, rng, n):
+    """n noisy (0.5 %) two-arc spectra R0-p(R1,CPE1)-p(R2,CPE2), arcs 3 decades apart."""
+    w = 2 * np.pi * freq
+    out = []
+    for _ in range(n):
+        R0, R1, R2 = 10.0, 100.0 * rng.uniform(0.5, 2), 300.0 * rng.uniform(0.5, 2)
+        z = (R0 + R1 / (1 + R1 * 1e-8 * (1j * w) ** 0.9)
+             + R2 / (1 + R2 * 1e-4 * (1j * w) ** 0.85))
+        out.append(z * (1 + 0.005 * (rng.standard_normal(z.size)
+                                     + 1j * rng.standard_normal(z.size))))
+    return np.array(out)
+
+
+def test_random_restarts_skip_arc_chains_and_spectra_near_attainable(monkeypatch):
+    """The draws are asked for only where a result is still far above attainable, and
+    never for a chain of arcs (its scan is a variable projection of the whole model)."""
+    import fastfit.fitting._driver as driver
+
+    asked = []
+
+    def spy(problem, k, rows=None, **kw):
+        asked.append(np.size(rows))
+        return random_starts(problem, k, rows, **kw)
+
+    monkeypatch.setattr(driver, "random_starts", spy)
+    f = np.geomspace(1e6, 1e-1, 50)
+    Z = _two_arcs(f, np.random.default_rng(5), 4)
+    # a chain of arcs that does not describe the spectra: far above attainable, no draws
+    r = ff.fit(f, Z, "R0-p(R1,CPE1)")
+    assert np.all(r.chi2 > 1.25 * r.chi2_attainable) and asked == []
+    # the same spectra with a circuit that describes them plus a tail: near attainable,
+    # no draws; with a non-chain circuit that does not describe them, draws
+    r = ff.fit(f, Z, "R0-p(R1,CPE1)-p(R2,CPE2)-CPE3")
+    assert np.all(r.chi2 <= 1.25 * r.chi2_attainable) and asked == []
+    r = ff.fit(f, Z, "R0-p(R1-W1,CPE1)")
+    assert np.all(r.chi2 > 1.25 * r.chi2_attainable) and sum(asked) >= len(Z)
