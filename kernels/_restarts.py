@@ -91,8 +91,8 @@ def restart_exponents(tree, cfg: FitConfig, st: LMState, out: FitOut, flag, data
     def make_cands(rows):
         return restart_candidates(out.p[rows], cols, lo[rows], hi[rows])
 
-    short, mid = RANDOM_TRIP
-    return tournament(tree, cfg, st, idx, make_cands, short, data, free, p_fixed, mid)
+    budget = cfg.iter_stage1 + cfg.iter_stage2 + cfg.iter_stage3
+    return tournament(tree, cfg, st, idx, make_cands, budget, data, free, p_fixed)
 
 
 def random_restarts(tree, cfg: FitConfig, st: LMState, flag, draws, data, free,
