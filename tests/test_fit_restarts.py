@@ -70,3 +70,28 @@ def test_exponent_restarts_reach_the_best_of_many_scipy_starts(data_dir, monkeyp
     # without the round: stuck above both (20 scipy starts of another draw do not find the
     # EndOfDischarge optimum either: 0.178 against fastfit's 0.053)
     assert ff.fit(s, c).chi2[0] > stuck * min(ref, r.chi2[0])
+
+
+def test_every_exponent_restart_runs_the_whole_budget(data_dir, monkeypatch):
+    """The exponent restarts' candidates run for the whole LM budget, not a short trip:
+    a restarted exponent crosses its range slowly, and 40 + 40 iterations (the random
+    restarts' trip, which a scripted edit once gave these too) lost their fixes."""
+    import inspect
+
+    import fastfit.kernels._restarts as restarts
+
+    calls = []
+    real = restarts.tournament
+
+    def spy(tree, cfg, st, idx, make_cands, short, *args, **kwargs):
+        if inspect.stack()[1].function == "restart_exponents":
+            budget = cfg.iter_stage1 + cfg.iter_stage2 + cfg.iter_stage3
+            calls.append((short, args[3] if len(args) > 3 else kwargs.get("mid", 0), budget))
+        return real(tree, cfg, st, idx, make_cands, short, *args, **kwargs)
+
+    monkeypatch.setattr(restarts, "tournament", spy)
+    s = ff.read(data_dir / "pyeis_ex3.txt")[[0]]
+    ff.fit(s, "R0-p(R1-Woa1,CPE1)")
+    assert calls, "the exponent restarts did not run"
+    for short, mid, budget in calls:
+        assert (short, mid) == (budget, 0)
