@@ -103,3 +103,18 @@ def test_moved_rows_counts_gains_and_far_moves():
     st = LMState(x=x, cost=cost, A=None, g=None, mu=None, nu=None, n_iter=None, status=None)
     rows = moved_rows(cost0, x0, st, np.array([True, False]))
     assert rows.tolist() == [0, 1]
+
+
+def test_a_spectrum_on_a_shared_grid_fits_as_alone_at_any_row(data_dir):
+    """On one grid nothing of a spectrum's fit depends on its batch-mates or its row: the
+    plan, the attainable chi2 and the random restarts' draws (keyed by the spectrum's
+    data) are the same in any batch.  Real spectra with a circuit that does not describe
+    them, so that every one escalates to the random restarts."""
+    s = ff.read(data_dir / "hybriddrt_Sample2_PEIS_AtRest.csv")[[9, 5, 0]]
+    circuit = "R0-p(R1-W1,CPE1)"
+    batch = ff.fit(s, circuit)
+    assert batch.escalated.all()
+    for i in range(3):
+        alone = ff.fit(s[[i]], circuit)
+        np.testing.assert_allclose(batch.params[i], alone.params[0], rtol=1e-12)
+        np.testing.assert_allclose(batch.chi2[i], alone.chi2[0], rtol=1e-12)

@@ -50,9 +50,12 @@ def test_draws_follow_units_data_scale_and_window():
     # |Z| of the CPE and of the Warburg at some frequency of the window is 1e-3..1 x S
     for name, mag in (("CPE1_Q", lambda w: 1 / (col["CPE1_Q"] * w ** col["CPE1_n"])),
                       ("W2", lambda w: col["W2"] / np.sqrt(w))):
-        grid = np.geomspace(w_lo, w_hi, 400)[..., None]               # (400, 2, 1)
+        grid = np.geomspace(w_lo[:, 0], w_hi[:, 0], 400)[..., None]   # (400, 2, 1)
         m = mag(grid)                                                 # (400, 2, k)
-        inside = np.any((m >= 1e-3 * S * 0.999) & (m <= S * 1.001), axis=0)
+        # |Z| of both moves by at most one grid step's frequency ratio between grid points
+        # (exponents <= 1): the draw's own frequency lies between two of them
+        step = (w_hi / w_lo) ** (1 / 399)
+        inside = np.any((m >= 1e-3 * S / step) & (m <= S * step), axis=0)
         assert inside.all(), name
     assert np.all(col["L3"] > 0)
     assert p[0].std(axis=0).min() > 0 and p[0].std(axis=0).max() > 0   # spread out
@@ -153,3 +156,23 @@ def test_random_restarts_skip_arc_chains_and_spectra_near_attainable(monkeypatch
     assert np.all(r.chi2 <= 1.25 * r.chi2_attainable) and asked == []
     r = ff.fit(f, Z, "R0-p(R1-W1,CPE1)")
     assert np.all(r.chi2 > 1.25 * r.chi2_attainable) and sum(asked) >= len(Z)
+
+
+def test_a_spectrum_draws_and_fits_the_same_at_any_row(data_dir):
+    """The draws are keyed by the spectrum's own data, not its row: the same spectrum
+    fitted alone and as the second row of a batch on its grid (behind another spectrum
+    that also needs draws) gets the same draws and the same result."""
+    s = ff.read(data_dir / "hybriddrt_PEIS_SSB.mpr")[[0]]
+    f, z = s.spectrum(0)
+    Z = np.stack([z * (1.3 + 0.2j * np.linspace(0, 1, z.size)), z])
+    both = _problem("R0-p(R1-W1,CPE1)", f, Z)
+    alone = _problem("R0-p(R1-W1,CPE1)", f, z)
+    np.testing.assert_array_equal(random_starts(both, 16, rows=[1]), random_starts(alone, 16))
+    np.testing.assert_array_equal(random_starts(both, 16)[::-1],
+                                  random_starts(_problem("R0-p(R1-W1,CPE1)", f, Z[::-1]), 16))
+    assert not np.array_equal(random_starts(both, 16, rows=[0]), random_starts(alone, 16))
+    r2 = ff.fit(f, Z, "R0-p(R1-W1,CPE1)")
+    r1 = ff.fit(f, z, "R0-p(R1-W1,CPE1)")
+    assert r2.escalated.all()
+    np.testing.assert_allclose(r2.params[1], r1.params[0], rtol=1e-12)
+    np.testing.assert_allclose(r2.chi2[1], r1.chi2[0], rtol=1e-12)

@@ -23,9 +23,11 @@ band, drawn afresh for every parameter):
     other          the default x 10^U(-2, 2) (log-scale) or uniform between finite
                    bounds, else the default
 
-Every spectrum draws from its own fixed-seed stream (``RANDOM_SEED`` and its row in the
-batch), and only the spectra that need them draw: the same batch gives the same result
-every time, and no (B, K, P) array is held for a large batch.
+Every spectrum draws from its own fixed-seed stream (``RANDOM_SEED`` and a key of the
+spectrum's own data, :func:`spectrum_key`), and only the spectra that need them draw: the
+same spectrum gets the same draws in any batch, at any row (until session 28 the stream
+was keyed by the row, so a spectrum fitted alone or in a reordered batch drew others), and
+no (B, K, P) array is held for a large batch.
 
 Measured (issue 16, 2026-12-06, scratch; the 42 bundled real spectra, each against the
 best of 20 random-start scipy fits): on 13 circuits no session had tuned on, 540 of 546
@@ -39,9 +41,11 @@ is luck, one spectrum at a time); given as plain extra starts (competing after s
 """
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 
-__all__ = ["RANDOM_RESTARTS", "RANDOM_SEED", "random_starts"]
+__all__ = ["RANDOM_RESTARTS", "RANDOM_SEED", "random_starts", "spectrum_key"]
 
 RANDOM_RESTARTS = 64        # random starts of a spectrum still far above attainable
 RANDOM_SEED = 20261206      # the fixed seed of the draws
@@ -51,8 +55,9 @@ def random_starts(problem, k: int, rows=None, seed: int = RANDOM_SEED) -> np.nda
     """(n, k, P) float64 physical starting points for the spectra ``rows`` (batch indices,
     default all) of ``problem`` (a :class:`~fastfit.fitting.FitProblem`), drawn as the
     module docstring says; fixed parameters at their values, every value inside the
-    parameter's bounds.  A spectrum's draws come from its own stream (``seed``, its row),
-    so they do not depend on which other rows are drawn."""
+    parameter's bounds.  A spectrum's draws come from its own stream, seeded by ``seed``
+    and the spectrum's own data (:func:`spectrum_key`), so they depend neither on which
+    other rows are drawn nor on the spectrum's place in the batch."""
     c, batch = problem.circuit, problem.batch
     rows = np.arange(problem.n_spectra) if rows is None else np.asarray(rows, np.int64)
     n, P = rows.size, c.n_params
@@ -65,7 +70,8 @@ def random_starts(problem, k: int, rows=None, seed: int = RANDOM_SEED) -> np.nda
     S = np.where(S > 0, S, 1.0)
     # three uniforms per (draw, parameter): the magnitude, the frequency, the shape; the
     # loop only seeds the rows' streams (the far rows of a fit, few as a rule)
-    u = np.stack([np.random.default_rng((seed, int(i))).random((k, P, 3)) for i in rows])
+    u = np.stack([np.random.default_rng((seed, spectrum_key(batch, int(i)))).random((k, P, 3))
+                  for i in rows])
     r = S[:, None, None] * 10.0 ** (-3.0 + 3.0 * u[..., 0])
     om = np.exp(ln_lo[:, None, None] + (ln_hi - ln_lo)[:, None, None] * u[..., 1])
     g = u[..., 2]
@@ -104,6 +110,17 @@ def random_starts(problem, k: int, rows=None, seed: int = RANDOM_SEED) -> np.nda
             out[..., j] = 1.0 / (r[..., j] * om[..., j] ** ex)
     out = np.clip(out, bounds[:, 0], bounds[:, 1])
     return np.where(problem.fixed[None, None, :], problem.p_fixed[rows][:, None, :], out)
+
+
+def spectrum_key(batch, i: int) -> int:
+    """A 32-bit key of spectrum ``i`` of ``batch``: the CRC-32 of its used frequencies and
+    impedances.  The same measured spectrum gets the same key in any batch and at any
+    row, so its random draws -- and with them its fit -- do not depend on its position or
+    its batch-mates (a batch reordered, or a spectrum fitted alone)."""
+    m = np.asarray(batch.mask[i], bool)
+    data = np.concatenate([np.asarray(batch.freq[i], np.float64)[m],
+                           np.asarray(batch.Z[i], np.complex128)[m].view(np.float64)])
+    return zlib.crc32(np.ascontiguousarray(data).tobytes())
 
 
 def _exponent_of(names, units, j: int):
