@@ -229,7 +229,7 @@ LAYERS = [
     ("data in, out and derived", {"io", "store", "analysis", "plot", "synthetic"}),
     ("API", {"fitting", "inference", "validation", "relaxation", "nonstationary", "circuit",
              "elements", "series"}),
-    ("shared", {"_batch", "_devices", "_results", "_version", "errors"}),
+    ("shared", {"_batch", "_devices", "_map_pressure", "_results", "_version", "errors"}),
     ("compiled core", {"kernels"}),
 ]
 

@@ -16,6 +16,7 @@ from typing import Callable
 import numpy as np
 
 from .._devices import auto_chunk, devices_for, run_split, split_size
+from .._map_pressure import relieve
 from ..errors import DataError
 from ._attainable import ATTAINABLE_FACTOR, attainable_chi2
 from ._groups import group_problem, merge_rows, window_groups
@@ -63,6 +64,9 @@ def run(problem: FitProblem, *, starts: int, max_iter: int, absolute_sigma: bool
     if starts == 0 and not (problem.have_p0 or extra_starts is not None):
         raise DataError("starts=0 fits from the given starting points only: pass p0 "
                         "or extra_starts")
+    # a long-lived process that met many circuits: drop the compiled programs before the
+    # memory-map limit crashes the compiler (fastfit._map_pressure)
+    relieve()
     groups = window_groups(problem.batch)
     parts = []
     for rows in groups:
