@@ -146,3 +146,34 @@ def test_term_shapes_in_any_parameter_order():
     for idx, cols in (((2, 3, 1), (Q, n, R)), ((3, 2, 1), (n, Q, R))):
         got = np.asarray(kscan.term_shapes(node, c.n_params, idx, np.hstack(cols), W))
         np.testing.assert_allclose(got, ref, rtol=1e-12)
+
+
+def test_interchangeable_terms_without_a_time_constant_get_combinations():
+    """Two lone CPEs (or Warburgs, La) in series are interchangeable but have no time
+    constant to order them by: every unordered pair of candidates is scanned once (the
+    strict time-constant order kept none, and the scan divided by zero)."""
+    import fastfit as ff
+    from fastfit.fitting._scanplan import plan_scan
+    from fastfit.kernels import ELEMENTS
+
+    for circuit in ("R0-CPE1-CPE2", "R0-p(R1,CPE1)-W2-W3", "R0-La1-La2"):
+        pl = plan_scan(ff.Circuit(circuit).tree, ELEMENTS, 0.1, 1e6, 0.8)
+        sizes = [t.size for t in pl.terms]
+        same = [k for k, t in enumerate(pl.terms) if t.sig == pl.terms[-1].sig]
+        a, b = same[-2:]
+        n = sizes[b]
+        assert len(pl.combos) == int(np.prod(sizes)) // (n * n) * (n * (n + 1) // 2)
+        assert np.all(pl.combos[:, a] <= pl.combos[:, b])
+    # ordered by time constant as before where the terms have one
+    pl = plan_scan(ff.Circuit("R0-p(R1,CPE1)-p(R2,CPE2)").tree, ELEMENTS, 0.1, 1e6, 0.8)
+    t = pl.terms[0]
+    assert np.all(t.ptau[pl.combos[:, 0]] < t.ptau[pl.combos[:, 1]])
+    # and the fit runs: the exponents and magnitudes of two CPEs recovered (either order)
+    f = np.geomspace(1e5, 1e-2, 50)
+    c = ff.Circuit("R0-CPE1-CPE2")
+    p = np.array([20.0, 1e-5, 0.9, 1e-3, 0.45])
+    r = ff.fit(f, c.impedance(f, p), c)
+    got = r.params[0]
+    if got[2] < got[4]:
+        got = got[[0, 3, 4, 1, 2]]
+    np.testing.assert_allclose(got, p, rtol=1e-6)

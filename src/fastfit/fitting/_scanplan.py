@@ -241,8 +241,15 @@ def _combos(terms):
     keep = np.ones(len(grid), bool)
     for a in range(len(terms)):
         for b in range(a + 1, len(terms)):
-            if terms[a].sig == terms[b].sig:
-                keep &= terms[a].ptau[grid[:, a]] < terms[b].ptau[grid[:, b]]
+            if terms[a].sig != terms[b].sig:
+                continue
+            ta, tb = terms[a].ptau, terms[b].ptau
+            if np.ptp(ta) == 0 and np.ptp(tb) == 0:
+                # interchangeable terms without a time constant (two lone CPEs, W, La):
+                # each unordered pair of candidates once (strict tau order kept none)
+                keep &= grid[:, a] <= grid[:, b]
+            else:
+                keep &= ta[grid[:, a]] < tb[grid[:, b]]
     return grid[keep].astype(np.int32)
 
 
