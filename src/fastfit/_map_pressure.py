@@ -5,10 +5,11 @@ mappings (measured with jax 0.10.2 on Linux: ~1,000 mappings per circuit for the
 programs over one frequency window, mostly 4 KiB code and read-only pages), and JAX keeps
 every program it compiled for the life of the process.  Linux caps a process's mappings
 (``/proc/sys/vm/max_map_count``, 65,530 by default), so a long-lived process that fits
-many circuits -- a notebook, ``fastfit serve``, a stream -- ran out of them after ~60
-circuit-windows: one process fitting 14 circuits over the 42 bundled real spectra
-(5 window groups each) died with "LLVM compilation error: Cannot allocate memory" and a
-segmentation fault.
+many circuits -- a notebook, ``fastfit serve``, a stream -- runs out of them: one
+process fitting 14 circuits over the 42 bundled real spectra (5 window groups each), and
+one fitting 120 distinct circuits on 4 spectra (~900 mappings each), died after ~70
+circuit-windows and ~91 circuits with "LLVM compilation error: Cannot allocate memory"
+and a segmentation fault (2026-12-06; with this guard all 120 ran).
 
 :func:`relieve` (called before every fit) counts the process's mappings, at most once
 per ``CHECK_INTERVAL_S``, and where they exceed ``SHARE`` of the limit drops JAX's
