@@ -59,10 +59,10 @@ def test_twins_keep_the_dc_value_and_the_warburg_limit():
         z0q = np.array([paasch(r, w_low)[0] for r in q])
         np.testing.assert_allclose(z0q[kept].real, z0[kept].real, rtol=1e-6)
     assert circuit_twins(ff.Circuit("R0-p(R1,C1)-T2").tree)[0][0] == (3, 4, 5, 6)
-    # R0-p(R1,CPE1): no element with twins, only the revival of a vanished R0
-    from fastfit.fitting._vanished import series_revival
+    # R0-p(R1,CPE1): no element with twins, only the revivals of a vanished R0 or R1
+    from fastfit.fitting._vanished import branch_revival, series_revival
     assert [(c, fn) for c, fn in circuit_twins(ff.Circuit("R0-p(R1,CPE1)").tree)] == [
-        ((0, 1), series_revival)]
+        ((0, 1), series_revival), ((0, 1), branch_revival)]
 
 
 def gerischer_finite(p, w):
@@ -405,11 +405,12 @@ def test_short_warburg_near_twin_and_series_swap():
     keeping the pair's DC resistance.  Other rows get the result itself."""
     from fastfit.fitting._twins import SHORT_BACK, SHORT_NEAR, SWAP_FLOOR
 
-    from fastfit.fitting._vanished import series_revival
+    from fastfit.fitting._vanished import branch_revival, series_revival
 
-    def element_twins(circuit):      # without the series revival (every circuit with R0)
+    def element_twins(circuit):      # without the resistor revivals (every circuit with R0)
         tree = ff.Circuit(circuit).tree
-        return [e for e in circuit_twins(tree) if e[1] is not series_revival]
+        return [e for e in circuit_twins(tree)
+                if e[1] is not series_revival and e[1] is not branch_revival]
 
     tw = element_twins("R0-p(R1-Ws1,CPE1)")
     assert [(c, fn.__name__) for c, fn in tw] == [((2, 3), "_short_warburg"),

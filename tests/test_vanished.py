@@ -12,6 +12,7 @@ import fastfit as ff
 import fastfit.fitting._twins as twins_mod
 from fastfit.fitting._twins import circuit_twins
 from fastfit.fitting._vanished import (A_GONE, R_GONE, REVIVE_A, REVIVE_R, REVIVE_SERIES,
+                                       REVIVE_SPLIT, branch_revival, branch_revivals,
                                        revival_pairs, series_revival, series_revivals,
                                        t_revival)
 from fastfit.kernels import ELEMENTS
@@ -182,3 +183,76 @@ def test_vanished_t_is_revived_beside_its_resistor(held, monkeypatch, revive):
         monkeypatch.setattr(twins_mod, "revival_pairs", lambda tree, elements: [])
     r = ff.fit(freq, Z[5:6], ARC_T)
     assert_trap_ab(r.chi2, ref[5:6], revive, n_fail=1, margin=0.1)
+
+
+@pytest.mark.parametrize("circuit, cols", [
+    ("R0-p(R1,CPE1)", [(0, 1)]),
+    ("R0-p(R1-Wo1,CPE1)", [(0, 1)]),
+    ("R0-p(R1-p(R2,CPE2),CPE1)", [(0, 1), (0, 2)]),
+    ("R0-R5-p(R1,C1)", [(0, 2), (1, 2)]),
+    ("R0-T1", []),                        # no inner resistor
+    ("p(R0,CPE0)-p(R1,CPE1)", []),        # no top-level resistor
+])
+def test_branch_revivals_pair_top_level_and_inner_resistors(circuit, cols):
+    tree = ff.Circuit(circuit).tree
+    assert [c for c, _ in branch_revivals(tree)] == cols
+    assert [c for c, fn in circuit_twins(tree) if fn is branch_revival] == cols
+
+
+def test_branch_revival_splits_the_series_resistor():
+    """Where the inner R < R_GONE x R0 (gate at +-1 %) the twins set R = f R0 and R0 =
+    (1 - f) R0 for every f in REVIVE_SPLIT; elsewhere (and where R0 is 0) the result
+    itself."""
+    rng = np.random.default_rng(29)
+    m = 8
+    R0 = 10 ** rng.uniform(0, 4, m)
+    R = 10 ** rng.uniform(-1, 2, m)
+    R[:3] = R0[:3] * R_GONE * np.array([0.99, 1e-80, 0.0])
+    R[3] = R0[3] * R_GONE * 1.01
+    R0[4], R[4] = 0.0, 0.0
+    p = np.column_stack([R0, R])
+    out = branch_revival(p)
+    assert len(out) == len(REVIVE_SPLIT)
+    for f, q in zip(REVIVE_SPLIT, out):
+        np.testing.assert_allclose(q[:3, 1], f * R0[:3], rtol=1e-14)
+        np.testing.assert_allclose(q[:3, 0], (1 - f) * R0[:3], rtol=1e-14)
+        np.testing.assert_array_equal(q[3:], p[3:])
+
+
+# impedance.py's Circuit3_EIS_2.z (spectrum 0) fitted with a Randles cell: the best of 40
+# random-start scipy fits (session 29, 5 significant digits): R0, R1, Wo_R, Wo_tau, Q, n
+RANDLES_WO = "R0-p(R1-Wo1,CPE1)"
+C3_BEST = [1357.96, 150.029, 0.37849, 7.1881e-09, 2.08928e-04, 3.13781e-04]
+
+
+@pytest.mark.parametrize("revive", [True, False])
+def test_vanished_inner_resistor_takes_its_share_of_r0(data_dir, monkeypatch, revive):
+    """Without the branch revival the default fit ends with R1 -> 1e-83 and R0 holding
+    the whole series resistance (SINGULAR), 8e-5 above the scipy optimum (R1 = 150 of
+    1,508 ohm); with it the fit reaches that optimum (the reference: a tight bounded scipy
+    trf fit of the closed-form model from the stored best point)."""
+    from scipy.optimize import least_squares
+
+    f, z = ff.read(data_dir / "impedancepy_Circuit3_EIS_2.z").spectrum(0)
+    w = 2 * np.pi * f
+    lm = np.array([True, True, True, True, True, False])
+
+    def res(x):
+        R0, R1, Rw, tau, Q, n = np.where(lm, np.exp(x), x)
+        u = np.sqrt(1j * w * tau)
+        b = R1 + Rw / (np.tanh(u) * u)
+        zq = 1.0 / (Q * (1j * w) ** n)
+        d = (R0 + b * zq / (b + zq) - z) / np.abs(z)
+        return np.concatenate([d.real, d.imag])
+
+    best = np.array(C3_BEST)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        sol = least_squares(res, np.where(lm, np.log(best), best),
+                            bounds=(np.where(lm, -np.inf, 0.0), np.where(lm, np.inf, 1.0)),
+                            method="trf", x_scale="jac", ftol=1e-15, xtol=1e-15, gtol=1e-15)
+    ref = 2 * sol.cost
+    if not revive:
+        monkeypatch.setattr(twins_mod, "branch_revivals", lambda tree: [])
+    r = ff.fit(f, z[None], RANDLES_WO)
+    assert_trap_ab(r.chi2, [ref], revive, n_fail=1, margin=2e-5)

@@ -117,7 +117,7 @@ import numpy as np
 
 from ._arcs import branch_cpe
 from ._exchange import gs_role_pairs
-from ._vanished import revival_pairs, series_revivals
+from ._vanished import branch_revivals, revival_pairs, series_revivals
 from ._nested import nested_exchanges, nested_swap
 from ._randles import (ARC_N, SHORT_BACK, SHORT_NEAR, SWAP_FLOOR, TAIL_PLACE,  # noqa: F401
                        TAIL_SHARE, series_swap as _series_swap,
@@ -323,7 +323,9 @@ SLOW_TWINS = (_paasch,)
 def circuit_twins(tree) -> tuple:
     """((parameter indices, twin function), ...) for every element of the circuit
     ``tree`` that has twins (built-in symbols only), and for every resistor in series
-    (the same series group) with a ``SERIES_SWAP`` element: (R, element's parameters)."""
+    (the same series group) with a ``SERIES_SWAP`` element: (R, element's parameters);
+    and the revivals of a vanished resistor (``_vanished``): a T's beside its series
+    resistor, a top-level resistor's, and an inner resistor's from a top-level one."""
     from fastfit.kernels import ELEMENTS
 
     from ._scanplan import element_slots
@@ -336,6 +338,7 @@ def circuit_twins(tree) -> tuple:
     out.extend(_swaps(tree, ELEMENTS))
     out.extend(revival_pairs(tree, ELEMENTS))
     out.extend(series_revivals(tree))
+    out.extend(branch_revivals(tree))
     return tuple(out)
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["A_GONE", "REVIVE_A", "REVIVE_R", "t_revival", "revival_pairs", "R_GONE",
-           "REVIVE_SERIES", "series_revival", "series_revivals"]
+           "REVIVE_SERIES", "series_revival", "series_revivals", "REVIVE_SPLIT",
+           "branch_revival", "branch_revivals"]
 
 A_GONE = 1e-6             # a T whose A is below this x the series resistor's R has lost it
 REVIVE_A = (1.0, 3.0)     # ... so the twins give it A = these x R ...
@@ -93,3 +94,45 @@ def series_revivals(tree) -> list[tuple]:
     top = [int(c[2]) for c in tree[1] if c[0] == "E" and c[1] == "R"]
     return [((r,) + tuple(o for o in resistors if o != r), series_revival)
             for r in top if len(resistors) > 1]
+
+
+REVIVE_SPLIT = (0.1, 0.5)      # the shares of a series resistor a vanished inner one gets
+
+
+def branch_revival(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
+    """A resistor inside a parallel (column 1) that vanished (below ``R_GONE`` x a
+    top-level series resistor R0, column 0) revived with a share f of R0 for every f in
+    ``REVIVE_SPLIT``: R = f R0, R0 = (1 - f) R0 (their sum kept), everything else kept
+    (the result itself elsewhere).  ``w_lo`` is not used.
+
+    The mirror of :func:`series_revival`: the resistance in series with a branch's other
+    terms is split between the series resistor and the branch's own, and a fit that puts
+    it all into R0 (log-space R -> 0 stalls) cannot take it back.  Measured (session 29):
+    impedance.py's Circuit3_EIS_2 (spectrum 0) fitted with R0-p(R1-Wo1,CPE1) ended with
+    R1 -> 1e-83 and R0 = 1,504 ohm (SINGULAR, the Wo a capacitor, the CPE a resistor),
+    8e-5 above the best of 20 scipy starts, which has R0 = 1,358 and R1 = 150 ohm; the
+    local fit from R1 = 0.01-0.5 x R0 reaches that optimum (and 1.6e-6 below it)."""
+    P = np.asarray(p, np.float64)
+    R0 = P[:, 0]
+    gone = (P[:, 1] < R_GONE * R0) & np.isfinite(R0) & (R0 > 0)
+    out = []
+    for f in REVIVE_SPLIT:
+        q = P.copy()
+        q[:, 1] = f * R0
+        q[:, 0] = (1.0 - f) * R0
+        out.append(np.where(gone[:, None], q, P))
+    return out
+
+
+def branch_revivals(tree) -> list[tuple]:
+    """((R0, R) parameter indices, :func:`branch_revival`) for every resistor R of the
+    circuit below its top-level series group (inside a parallel) and every resistor R0 of
+    that series group; empty where the circuit has no top-level series group."""
+    from ._scanplan import element_slots
+
+    if tree[0] != "S":
+        return []
+    top = [int(c[2]) for c in tree[1] if c[0] == "E" and c[1] == "R"]
+    inner = [int(first) for sym, first in element_slots(tree)
+             if sym == "R" and int(first) not in top]
+    return [((r0, r), branch_revival) for r0 in top for r in inner]
