@@ -252,12 +252,31 @@ def scipy_lm_loop(family: str, freq, Z, n: int):
     return n / (time.perf_counter() - t), chi2
 
 
+_COMPILE = {"s": 0.0, "on": False}
+
+
+def _compile_seconds() -> float:
+    """Seconds JAX has spent tracing, lowering and compiling (XLA) since the first call,
+    from its ``/jax/core/compile/*`` duration events."""
+    if not _COMPILE["on"]:
+        import jax.monitoring
+
+        def listen(name, secs, **kw):
+            if name.startswith("/jax/core/compile/"):
+                _COMPILE["s"] += secs
+        jax.monitoring.register_event_duration_secs_listener(listen)
+        _COMPILE["on"] = True
+    return _COMPILE["s"]
+
+
 def family_row(family: str, N: int, n_ref: int, n_sp: int) -> dict:
     freq, Z, truth = generate(family, N)
     c = ff.Circuit(family)
+    c0 = _compile_seconds()
     t = time.perf_counter()
     ff.fit(freq[:64], Z[:64], c)
     first = time.perf_counter() - t
+    compile_s = _compile_seconds() - c0
     ff.fit(freq, Z, c)                       # compile the chunk-size programs
     t = time.perf_counter()
     r = ff.fit(freq, Z, c)
@@ -275,7 +294,8 @@ def family_row(family: str, N: int, n_ref: int, n_sp: int) -> dict:
                 worst=float(ratio.max()),
                 wrong_conv=int(np.sum((ratio > 1.01) & (r.status == ff.FitStatus.CONVERGED))),
                 flagged=int(np.sum(miss & (r.status != ff.FitStatus.CONVERGED))),
-                escalated=float(r.n_escalated / N), first=first, rate=rate, sp_rate=sp_rate,
+                escalated=float(r.n_escalated / N), first=first, compile=compile_s,
+                rate=rate, sp_rate=sp_rate,
                 ratio_sp=rate / sp_rate)
 
 
@@ -291,18 +311,20 @@ def main(N: int = 2000, families=None, n_ref: int | None = None, n_sp: int = 100
         print(d, flush=True)
         rows.append((f"`{fam}`", f"{d['basin']:.4f}", f"{d['strict']:.4f}",
                      f"{d['misses']} (worst {d['worst']:.3g}x)", f"{d['flagged']}",
-                     f"{d['wrong_conv']}", f"{d['escalated']:.3f}", f"{d['first']:.1f}",
+                     f"{d['wrong_conv']}", f"{d['escalated']:.3f}", f"{d['first']:.1f} ({d['compile']:.1f})",
                      f"{d['rate']:,.0f}", f"{d['sp_rate']:,.0f}", f"**{d['ratio_sp']:.1f}x**"))
     load = os.getloadavg()
     path = write_results(
         "families", f"Circuit families: {N:,} synthetic spectra each, default settings", rows,
         ("circuit", "basin (vs scipy trf from truth)", "strict basin", "misses",
-         "misses not CONVERGED", "wrong CONVERGED (>1 %)", "escalated", "first call s",
+         "misses not CONVERGED", "wrong CONVERGED (>1 %)", "escalated", "first call s (compile s)",
          "fastfit fits/s", f"scipy lm loop fits/s ({n_sp})", "ratio"),
         notes=(f"71 points 1 MHz-0.1 Hz, 0.5 % noise, seed {SEED}. basin: chi2 <= (1+1e-6) x a "
                "tight bounded scipy trf fit from the true parameters (first "
                f"{n_ref} spectra); strict: the same against the better of that and fastfit's "
-               "own LM from the truth (all spectra). Load average at the end: "
+               "own LM from the truth (all spectra). First call: a fresh circuit's fit of 64 "
+               "spectra, wall time, and in brackets the part JAX spent tracing, lowering "
+               "and compiling (its /jax/core/compile/* events). Load average at the end: "
                f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}."))
     print(path.read_text())
 
