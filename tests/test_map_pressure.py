@@ -59,3 +59,24 @@ def test_unknown_counts_never_drop_anything(monkeypatch):
     assert mp.relieve(force_check=True) is False
     monkeypatch.setattr(mp, "map_limit", lambda: None)
     assert mp.relieve(force_check=True) is False
+
+
+@pytest.mark.parametrize("entry", ["fit", "kk", "zhit", "drt"])
+def test_every_compiled_entry_point_checks_the_map_count(monkeypatch, entry):
+    """fit, kk, zhit and drt each compile programs per shape, so each checks the count
+    before its work (a long-lived process validating or deconvolving spectra of many
+    grids fills the map table as fitting many circuits does)."""
+    import importlib
+
+    calls = []
+    homes = {"fit": "fastfit.fitting._driver", "kk": "fastfit.validation._linkk",
+             "zhit": "fastfit.validation._zhit", "drt": "fastfit.relaxation._solve"}
+    monkeypatch.setattr(importlib.import_module(homes[entry]), "relieve",
+                        lambda *a, **k: calls.append(entry) or False)
+    f = np.geomspace(1e5, 1e-1, 30)
+    Z = 10 + 100 / (1 + 1j * f / 10)
+    if entry == "fit":
+        ff.fit(f, Z, "R0-p(R1,C1)")
+    else:
+        getattr(ff, entry)(f, Z)
+    assert calls == [entry]

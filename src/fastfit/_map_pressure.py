@@ -11,7 +11,8 @@ one fitting 120 distinct circuits on 4 spectra (~900 mappings each), died after 
 circuit-windows and ~91 circuits with "LLVM compilation error: Cannot allocate memory"
 and a segmentation fault (2026-12-06; with this guard all 120 ran).
 
-:func:`relieve` (called before every fit) counts the process's mappings, at most once
+:func:`relieve` (called before every ``fit``, ``kk``, ``zhit`` and ``drt``, each of
+which compiles programs per circuit or grid) counts the process's mappings, at most once
 per ``CHECK_INTERVAL_S``, and where they exceed ``SHARE`` of the limit drops JAX's
 compiled programs (``jax.clear_caches``; measured: 4,011 -> 849 mappings after three
 circuits).  The next fit of a circuit then compiles its programs again (seconds; the

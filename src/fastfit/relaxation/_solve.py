@@ -6,6 +6,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .._batch import Batch, as_batch
+from .._map_pressure import relieve
 from ..errors import DataError
 from ._joint import Solution, group_bands, group_signs, solve_group
 from ._result import DRTResult, drt_status
@@ -136,6 +137,7 @@ def drt(freq, Z=None, lam=1e-6, n_tau=200, tau_range=None, derivative=2, part="b
     check_options(o)
     check_extras(o)
     batch = as_batch(freq, Z, mask, min_points=3)
+    relieve()
     lam = check_lam(lam, batch.n_spectra)
     noise = _check_noise(noise, batch.n_spectra, bands)
     lams = None if lam_select is None else _lam_grid(lam_grid)

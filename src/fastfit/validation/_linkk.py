@@ -14,6 +14,7 @@ from dataclasses import fields, replace
 import numpy as np
 
 from .._batch import Batch, as_batch, bucket_size
+from .._map_pressure import relieve
 from ..errors import DataError, ShapeError
 from ._indicators import drift_indicators, drift_inputs
 from ._result import KKResult, KKStatus, kk_status
@@ -168,6 +169,7 @@ def kk(freq, Z=None, c: float | None = 0.85, max_M: int = 50, mode: str = "compl
     _check_options(c, max_M, min_M, mode, exclude, max_rel_residual, max_excluded,
                    representation)
     batch = as_batch(freq, Z, mask, min_points=3)
+    relieve()
     _check_series_labels(batch.n_spectra, time=time, time_end=time_end, groups=groups)
     options = dict(c=c, max_M=int(max_M), min_M=int(min_M), mode=mode,
                    add_capacitance=bool(add_capacitance),

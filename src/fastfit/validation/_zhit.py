@@ -11,6 +11,7 @@ from functools import lru_cache
 import numpy as np
 
 from .._batch import Batch, as_batch, bucket_size
+from .._map_pressure import relieve
 from ..errors import DataError
 from ._linkk import drop_points
 from ._result import ZHITResult
@@ -138,6 +139,7 @@ def zhit(freq, Z=None, *, mask=None, ref_window=None, correction: str = "exact",
     _check_options(correction, smoothing, ref_window, max_rel_residual, exclude,
                    smooth_residuals, significance)
     batch = as_batch(freq, Z, mask, min_points=_MIN_POINTS)
+    relieve()
     order, n_used = _ascending(batch)
     f_s, Z_s = _take(batch.freq, order), _take(batch.Z, order)
     live = np.arange(batch.n_freq)[None, :] < n_used[:, None]
