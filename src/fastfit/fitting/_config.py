@@ -132,9 +132,10 @@ def twin_mid(tree) -> int:
 
 def exchange_twins(problem: FitProblem) -> tuple:
     """The time-constant exchange of every top-level arc and short Warburg in series, the
-    role exchange of every top-level arc and T in series and the resistance re-sharing of
-    every top-level arc and TLMQ in series (``_exchange``), where none of the parameters
-    the exchange moves is fixed."""
+    role exchange of every top-level arc and T in series, the resistance re-sharing of
+    every top-level arc and TLMQ in series and both exchanges of every top-level arc and
+    Gerischer G in series (``_exchange``), where none of the parameters the exchange moves
+    is fixed."""
     from fastfit.kernels import ELEMENTS
 
     fixed = np.asarray(problem.fixed, bool)
