@@ -36,9 +36,9 @@ import numpy as np
 
 from ._arcs import SMEAR_N, rcpe_columns
 
-__all__ = ["EXCHANGE", "tau_exchange", "g_exchange", "t_role_exchange", "exchange_pairs", "ROLE_N",
-           "ROLE_PLACE", "ROLE_A", "ROLE_NEAR", "tlm_share", "TLM_TWINS", "TLM_BROAD", "gs_role_exchange",
-           "gs_role_pairs"]
+__all__ = ["EXCHANGE", "tau_exchange", "g_exchange", "t_role_exchange", "exchange_pairs",
+           "ROLE_N", "ROLE_PLACE", "ROLE_A", "ROLE_NEAR", "tlm_share", "TLM_TWINS", "TLM_BROAD",
+           "gs_role_exchange", "gs_role_pairs"]
 
 ROLE_N = (0.8, 0.95)                       # the arc's exponent after the role exchange
 ROLE_PLACE = (0.5, -0.5, -1.5, -2.5, -3.5)  # the T's b / a at w_lo b / a = 10^place
