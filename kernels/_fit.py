@@ -57,6 +57,7 @@ class FitConfig(NamedTuple):
                             # moves), e.g. the smeared R||CPE arc (fastfit.fitting._arcs)
     twin_mid: int = 0       # further LM iterations of the twins (cfg.twins) still running
                             # after the short trip, before the winner is picked (0: none)
+    late_mid: int = 0       # the same for the late twins (cfg.late_twins)
     exchange_twins: tuple = ()  # the same, tried on every result after the late twins,
                             # candidates still running after the short trip continuing
                             # reloc_iter more before the winner is picked (their way out

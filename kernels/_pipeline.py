@@ -38,7 +38,8 @@ starts: the best combinations of the start scans (``kernels._scan``, any circuit
      inner arc on a grid of shares and places (``fastfit.fitting._nested``), every small
      arc of a chain of three or more arcs a grid of places (``fastfit.fitting._arcs``), as
      a tournament, after the moves rather than before them (a result the twins change would
-     take other moves)
+     take other moves); the candidates still running after the short trip continue
+     ``cfg.late_mid`` more iterations before the winner is picked
   -> exchange twins (``cfg.exchange_twins``: an arc in series with a Wsa or a T): every
      result with the two time constants, or the two roles, exchanged
      (``fastfit.fitting._exchange``), its candidates still running after the short trip
@@ -229,7 +230,7 @@ def fit_pipeline(tree, cfg: FitConfig, omega, Z, w_re, w_im, lo, hi, free, p_fix
                                       cfg.twins + cfg.move_twins)
     if cfg.late_twins:
         cost0 = out.cost
-        st, out = twin_rounds(st, out, np.arange(B), cfg.late_twins, 0)
+        st, out = twin_rounds(st, out, np.arange(B), cfg.late_twins, cfg.late_mid)
         moved |= out.cost < cost0 * (1.0 - TWIN_GAIN)
     if cfg.exchange_twins:
         cost0 = out.cost

@@ -135,12 +135,14 @@ def test_arc_and_t_with_exchanged_roles(t_roles, monkeypatch, exchange):
 def test_exchanged_results_get_their_own_twins(t_roles, monkeypatch, after):
     """Spectra 69 and 156 of the stored five: the role exchange moves them to a T whose B
     vanished; its B-lift twins (run on the results an exchange moved) reach the optimum,
-    without them both stay > 1 % above it (without the slow twins' longer trip too, which
-    rescues 156 from that state: ``_driver.twin_mid``)."""
+    without them both stay > 1 % above it (without the slow twins' and the late twins'
+    longer trips too, which rescue 156 from that state: ``_driver.twin_mid``,
+    ``_driver.late_mid``)."""
     freq, Z, ref = t_roles
     monkeypatch.setattr(pipeline, "TWINS_AFTER_EXCHANGE", after)
     if not after:
         monkeypatch.setattr(driver, "twin_mid", lambda tree: 0)
+        monkeypatch.setattr(driver, "late_mid", lambda late: 0)
     assert_trap_ab(ff.fit(freq, Z[3:], ARC_T).chi2, ref[3:], after, n_fail=2, margin=0.01)
 
 

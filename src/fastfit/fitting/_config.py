@@ -14,8 +14,8 @@ from ._relocplan import arc_like
 from ._twins import LATE_TAIL_TWINS, SLOW_TWINS, circuit_twins, randles_twins
 
 __all__ = ["SLOW_TWIN_ITER", "RELOC_REL", "RELOC_REL_NESTED", "RELOC_PAIRS", "RELOC_MID",
-           "reloc_pairs", "reloc_rel", "reloc_mid", "late_twins", "twin_mid",
-           "exchange_twins"]
+           "LATE_MID", "reloc_pairs", "reloc_rel", "reloc_mid", "late_twins", "late_mid",
+           "twin_mid", "exchange_twins"]
 
 SLOW_TWIN_ITER = 10      # further iterations of slow twins (T's) still running after the
                          # short trip (twin_mid; 50: 27 % fewer fits/s for the same fixes)
@@ -26,6 +26,8 @@ RELOC_PAIRS = 4          # chained two-term moves for results still loose after 
 RELOC_MID = 150          # further iterations of the relocation moves still running after
                          # RELOC_ITER, on circuits with two or more arc-like terms or a
                          # nested arc (see reloc_mid)
+LATE_MID = 84            # further iterations of the late twins still running after their
+                         # short trip (16 + 84 = 100 before the winner is picked; late_mid)
 
 
 def reloc_pairs(terms: list) -> int:
@@ -121,6 +123,26 @@ def late_twins(problem: FitProblem) -> tuple:
             + tuple(e for e in inner_relocations(tree) if not fixed[list(e[0])].any())
             + tuple(e for e in chain_relocations(tree) if not fixed[list(e[0][1:3])].any())
             + tuple(e for e in chain_splits(tree) if not fixed[list(e[0])].any()))
+
+
+def late_mid(late: tuple) -> int:
+    """LATE_MID where the circuit has late twins (``late``, from :func:`late_twins`): every
+    late-twin candidate still running after the short trip (stage 1 + 2 iterations)
+    continues that many more before the tournament picks its winner, else 0.
+
+    The late twins put a small arc or an inner arc elsewhere (``_arcs``, ``_nested``); from
+    there the way into the truth's basin is long, and after 16 iterations the candidate
+    that would end lowest is often behind one that polishes the result's own basin.
+    Measured (session 30, scratch A/B, family benchmark, default fit, misses against the
+    truth-started fits): 2,000 spectra of the benchmark seed, LATE_MID 84 / 34 / 0: three
+    arcs 16 / 24 / 40 misses (wrong CONVERGED 1 / 2 / 5) at 73 / 84 / 115 fits/s, nested
+    25 / 30 / 39 at 472 / 510 / 621, two arcs + CPE tail 3 / 3 / 6 at 200 / 221 / 282,
+    Randles-Wsa 14 / 15 / 19 at 638 / 646 / 758; R||CPE, two arcs, Gerischer, Wo tail,
+    Randles-Wo / Ws / Woa and R||C + CPE the same misses at the same speed (few of their
+    late-twin candidates run long); 184: three arcs 15 at 63 fits/s, nested 25 at 406.
+    Unseen seed 7 (1,000 spectra, 84 / 0): three arcs 6 / 20, nested 14 / 18, two arcs +
+    CPE tail 0 / 2, Randles-Wsa 2 / 4."""
+    return LATE_MID if late else 0
 
 
 def twin_mid(tree) -> int:

@@ -26,8 +26,8 @@ from ._result import FitResult, FitStatus, fit_status
 from ._scanplan import loose_mask
 # the per-circuit rules (tests patch the names the driver calls)
 from ._config import (RELOC_MID, RELOC_PAIRS, RELOC_REL, RELOC_REL_NESTED,  # noqa: F401
-                      SLOW_TWIN_ITER, exchange_twins, late_twins, reloc_mid, reloc_pairs,
-                      reloc_rel, twin_mid)
+                      SLOW_TWIN_ITER, exchange_twins, late_mid, late_twins, reloc_mid,
+                      reloc_pairs, reloc_rel, twin_mid)
 from ._twins import circuit_move_twins, circuit_twins
 from ._starts import N_SCAN, StartPlan, canonical_permutation, is_arc_chain, plan_starts
 
@@ -102,6 +102,7 @@ def _fit_rows(problem: FitProblem, *, starts: int, max_iter: int, chunk: int | N
 
     plan = plan_starts(problem, extra_starts, scan=starts > 0)
     it1, it2 = STAGES
+    late = late_twins(problem) if starts > 0 and relocate else ()
     cfg = FitConfig(logmask=problem.logmask, n_picks=-(-starts // len(N_SCAN)),
                     n_escalate=ESCALATION_PICKS if escalate and starts else 0,
                     iter_stage1=min(it1, max_iter), iter_stage2=min(it2, max(max_iter - it1, 0)),
@@ -116,7 +117,8 @@ def _fit_rows(problem: FitProblem, *, starts: int, max_iter: int, chunk: int | N
                     twin_mid=twin_mid(problem.circuit.tree) if starts > 0 and relocate else 0,
                     move_twins=(circuit_move_twins(problem.circuit.tree)
                                 if starts > 0 and relocate else ()),
-                    late_twins=(late_twins(problem) if starts > 0 and relocate else ()),
+                    late_twins=late,
+                    late_mid=late_mid(late),
                     exchange_twins=(exchange_twins(problem) if starts > 0 and relocate
                                     else ()),
                     restarts=RESTARTS and escalate and starts > 0)
