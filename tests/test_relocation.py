@@ -453,8 +453,8 @@ def test_a_tight_nested_miss_gets_the_moves(monkeypatch, nested_rule):
     at ``RELOC_REL`` ends CONVERGED at 1.15x the chi2 of the fit from the truth with its
     parameters determined to better than 20 %, so that no move sees it; at
     ``RELOC_REL_NESTED`` it counts as loose, gets the moves and reaches the truth's
-    optimum (the late twins' longer trip, ``LATE_MID``, also reaches it: off in the
-    other arm)."""
+    optimum (the late twins' longer trip, ``LATE_MID``, and the nested CPE swap,
+    ``_nested.cpe_swap``, also reach it: off in the other arm)."""
     from fastfit.fitting import _config as C
 
     c = ff.Circuit("R0-p(R1-p(R2,CPE2),CPE1)")
@@ -464,7 +464,8 @@ def test_a_tight_nested_miss_gets_the_moves(monkeypatch, nested_rule):
     ref = ff.fit(F, Z, c, p0=truth, starts=0).chi2[0]
     if not nested_rule:
         monkeypatch.setattr(C, "RELOC_REL_NESTED", C.RELOC_REL)
-        monkeypatch.setattr(C, "LATE_MID", 0)    # the longer late trip reaches it too
+        monkeypatch.setattr(C, "LATE_MID", 0)    # the longer late trip reaches it too,
+        monkeypatch.setattr(C, "cpe_swaps", lambda tree: [])    # ... and the CPE swap
     r = ff.fit(F, Z, c)
     if nested_rule:
         assert r.chi2[0] <= ref * (1 + 1e-6), r.chi2[0] / ref
