@@ -792,6 +792,13 @@ def test_randles_small_diffusion_tail_leaves_with_the_move_twins(tail):
         assert chi2[0] > chi2[1] * 1.01, chi2[0] / chi2[1]
 
 
+def nested_columns(rng, m: int) -> np.ndarray:
+    """(m, 6) random nested-arc columns R, R', Q', n', Q, n (ohm, ohm, F s^(n-1), -, ...)."""
+    return np.stack([10 ** rng.uniform(0, 3, m), 10 ** rng.uniform(0, 4, m),
+                     10 ** rng.uniform(-7, -3, m), rng.uniform(0.6, 1.0, m),
+                     10 ** rng.uniform(-7, -3, m), rng.uniform(0.6, 1.0, m)], axis=1)
+
+
 def test_nested_exchange_twins_trade_the_two_time_constants():
     """The nested exchange (``_nested.nested_exchange``): the inner arc takes the outer one's
     time constant ((R + R') Q)^(1/n) and exponent, the outer the inner one's (R' Q')^(1/n'),
@@ -804,11 +811,8 @@ def test_nested_exchange_twins_trade_the_two_time_constants():
     assert cols == (1, 2, 3, 4, 5, 6)
     assert not [e for e in circuit_move_twins(ff.Circuit("R0-p(R1-p(R2,C2),CPE1)").tree)
                 if e[1] is nested_exchange]
-    rng = np.random.default_rng(9)
     m = 20
-    p = np.stack([10 ** rng.uniform(0, 3, m), 10 ** rng.uniform(0, 4, m),
-                  10 ** rng.uniform(-7, -3, m), rng.uniform(0.6, 1.0, m),
-                  10 ** rng.uniform(-7, -3, m), rng.uniform(0.6, 1.0, m)], axis=1)
+    p = nested_columns(np.random.default_rng(9), m)
     twins = fn(p)
     assert len(twins) == len(EXCHANGE_R)
     R_tot = p[:, 0] + p[:, 1]
@@ -1194,19 +1198,27 @@ def test_inner_relocation_keeps_the_branch_resistance():
                                    rtol=1e-10)
 
 
+def late_twin_columns(circuit: str, fn, **kw) -> list:
+    """The columns of every late-twin entry with map ``fn`` that the driver gives
+    ``circuit`` (n 0.8, Q 1e-6, everything else 100; ``kw``: e.g. fixed parameters)."""
+    from fastfit.fitting._problem import prepare
+
+    freq = np.logspace(6, -1, 30)
+    c = ff.Circuit(circuit)
+    names = np.array(c.param_names)
+    p = np.where(np.char.endswith(names, "_n"), 0.8,
+                 np.where(np.char.find(names, "_Q") >= 0, 1e-6, 100.0))
+    pr = prepare(freq, c.impedance(freq, p), circuit, p0=p, **kw)
+    return [e[0] for e in driver.late_twins(pr) if e[1] is fn]
+
+
 def test_which_circuits_get_the_inner_relocation():
     """Every nested arc p(R - p(R', CPE'), CPE) gets it (columns R, R', Q', n'); plain arc
     chains, Randles branches and an inner R||C do not; nor an inner arc the user fixed."""
     from fastfit.fitting._nested import inner_relocation
-    from fastfit.fitting._problem import prepare
 
     def cols(circuit, **kw):
-        freq = np.logspace(6, -1, 30)
-        c = ff.Circuit(circuit)
-        p = np.where(np.char.endswith(np.array(c.param_names), "_n"), 0.8,
-                     np.where(np.char.find(np.array(c.param_names), "_Q") >= 0, 1e-6, 100.0))
-        pr = prepare(freq, c.impedance(freq, p), circuit, p0=p, **kw)
-        return [e[0] for e in driver.late_twins(pr) if e[1] is inner_relocation]
+        return late_twin_columns(circuit, inner_relocation, **kw)
 
     assert cols(NESTED_STR) == [(1, 2, 3, 4)]
     assert cols("R0-p(R1-p(R2,CPE2)-p(R3,CPE3),CPE1)") == [(1, 2, 3, 4), (1, 5, 6, 7)]
@@ -1241,11 +1253,7 @@ def test_cpe_swap_exchanges_the_two_cpes_of_a_nested_arc():
     admittance sum Q (jw)^n + Q' (jw)^n' is the result's at every frequency."""
     from fastfit.fitting._nested import SWAP_Q, cpe_swap
 
-    rng = np.random.default_rng(11)
-    m = 5
-    p = np.stack([10 ** rng.uniform(0, 4, m), 10 ** rng.uniform(0, 4, m),
-                  10 ** rng.uniform(-8, -3, m), rng.uniform(0.5, 1.0, m),
-                  10 ** rng.uniform(-8, -3, m), rng.uniform(0.5, 1.0, m)], axis=1)
+    p = nested_columns(np.random.default_rng(11), 5)
     twins = cpe_swap(p)
     assert len(twins) == len(SWAP_Q) and 1.0 in SWAP_Q
     jw = 1j * np.logspace(-2, 6, 9)[:, None]
@@ -1264,17 +1272,13 @@ def test_which_circuits_get_the_cpe_swap():
     """One entry per nested arc p(R - p(R', CPE'), CPE) (columns R, R', Q', n', Q, n);
     none for arc chains, Randles branches, an inner R||C, or a CPE the user fixed."""
     from fastfit.fitting._nested import cpe_swap
-    from fastfit.fitting._problem import prepare
 
     def cols(circuit, **kw):
-        freq = np.logspace(6, -1, 30)
-        c = ff.Circuit(circuit)
-        p = np.where(np.char.endswith(np.array(c.param_names), "_n"), 0.8,
-                     np.where(np.char.find(np.array(c.param_names), "_Q") >= 0, 1e-6, 100.0))
-        pr = prepare(freq, c.impedance(freq, p), circuit, p0=p, **kw)
-        return [e[0] for e in driver.late_twins(pr) if e[1] is cpe_swap]
+        return late_twin_columns(circuit, cpe_swap, **kw)
 
     assert cols(NESTED_STR) == [(1, 2, 3, 4, 5, 6)]
+    assert cols("R0-p(R1-p(R2,CPE2)-p(R3,CPE3),CPE1)") == [(1, 2, 3, 4, 8, 9),
+                                                           (1, 5, 6, 7, 8, 9)]
     for other in ("R0-p(R1,CPE1)-p(R2,CPE2)", "R0-p(R1-Wsa1,CPE1)", "R0-p(R1-p(R2,C2),CPE1)"):
         assert cols(other) == []
     assert cols(NESTED_STR, fixed=["CPE1_Q"]) == []

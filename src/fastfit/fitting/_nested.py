@@ -1,8 +1,11 @@
-"""Move twins of nested arcs (``R0-p(R1-p(R2,CPE2),CPE1)``, coating / pore circuits):
-other placements of a nested arc's resistors and time constants that a local fit cannot
-reach from a wrong basin, tried with the relocation moves on loosely determined results
-(``FitConfig.move_twins``, assembled by :func:`fastfit.fitting._twins.circuit_move_twins`;
-docs/design-notes.md, "Generic start search", step 4)."""
+"""Twins of nested arcs (``R0-p(R1-p(R2,CPE2),CPE1)``, coating / pore circuits): other
+placements of a nested arc's resistors, time constants and CPEs that a local fit cannot
+reach from a wrong basin.  The swap and the exchange are move twins, tried with the
+relocation moves on loosely determined results (``FitConfig.move_twins``, assembled by
+:func:`fastfit.fitting._twins.circuit_move_twins`); the inner relocation and the CPE swap
+are late twins, tried on every result (``FitConfig.late_twins``,
+:func:`fastfit.fitting._config.late_twins`; docs/design-notes.md, "Generic start
+search", steps 4 and 6)."""
 from __future__ import annotations
 
 import numpy as np
@@ -167,9 +170,9 @@ def cpe_swap(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
     Measured (session 30, scratch A/B, family benchmark, default fit with the late twins'
     longer trip, misses against the truth-started fits): 2,000 spectra of the benchmark
     seed 25 -> 14 (wrong CONVERGED 6 -> 0); unseen seeds 7 and 11 (1,000 spectra) 14 -> 13
-    and 13 -> 10, at 5-10 % fewer fits/s.  f = (1, 0.3) only: 16 / 13 / 10; the
-    time-constant exchange (:func:`nested_exchange`) as a late twin as well: no more
-    fixed."""
+    and 13 -> 10, at 5-10 % fewer fits/s.  f = (1, 0.3): 16 on the benchmark seed, with
+    or without the time-constant exchange (:func:`nested_exchange`) as a late twin too
+    (with it 13 / 10 on seeds 7 / 11); that exchange alone as a late twin: 20 / 14 / 11."""
     out = []
     with np.errstate(all="ignore"):
         for f in SWAP_Q:
