@@ -192,4 +192,3 @@ def cpe_swaps(tree) -> list:
             seen.add(cols[1:])
             out.append((cols, cpe_swap))
     return out
-
