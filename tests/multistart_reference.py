@@ -30,9 +30,13 @@ def draw_start(kinds: str, scale: float, rng) -> np.ndarray:
     return np.array(out)
 
 
-def best_of_random_starts(model, omega, z, bounds, kinds: str, n_starts: int, rng) -> float:
+def best_of_random_starts(model, omega, z, bounds, kinds: str, n_starts: int, rng,
+                          extra=()) -> float:
     """Best chi2 of ``n_starts`` bounded scipy trf fits of ``model(p, omega)`` to ``z``
-    (omega rad/s, bounds (P, 2) physical) from random starts (:func:`draw_start`)."""
+    (omega rad/s, bounds (P, 2) physical) from random starts (:func:`draw_start`) and from
+    the ``extra`` starts given (physical parameter vectors, e.g. another fit's optimum:
+    a marginal basin that the random draws reach on one host and miss on another, whose
+    numpy evaluates the model with other rounding)."""
     lm = np.array([k != "n" for k in kinds])
     a = np.abs(z)
     lo = np.where(lm, np.log(np.maximum(bounds[:, 0], 1e-300)), bounds[:, 0])
@@ -43,9 +47,9 @@ def best_of_random_starts(model, omega, z, bounds, kinds: str, n_starts: int, rn
         return np.concatenate([d.real, d.imag])
 
     best = np.inf
-    for _ in range(n_starts):
-        p0 = draw_start(kinds, a.max(), rng)
-        x0 = np.clip(np.where(lm, np.log(p0), p0), lo + 1e-9, hi - 1e-9)
+    starts = [draw_start(kinds, a.max(), rng) for _ in range(n_starts)] + list(extra)
+    for p0 in starts:
+        x0 = np.clip(np.where(lm, np.log(np.maximum(p0, 1e-300)), p0), lo + 1e-9, hi - 1e-9)
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
             try:

@@ -1074,16 +1074,22 @@ def test_randles_woa_on_real_spectra_finds_the_cpe_exchange(exchange, data_dir, 
     import fastfit.fitting._twins as tw
     from multistart_reference import best_of_random_starts
 
-    if not exchange:
-        monkeypatch.setattr(tw, "CPE_ROLE_TWINS", {})
-        monkeypatch.setattr("fastfit.fitting._driver.RANDOM_RESTARTS", 0)   # the last resort reaches some
     s = ff.read(data_dir / "hybriddrt_Sample2_PEIS_AtRest.csv")[[0, 2]]
     c = ff.Circuit("R0-p(R1-Woa1,CPE1)")
     r = ff.fit(s, c)
+    # the exchanged basin is marginal for random starts: 20 draws reach it on one host's
+    # numpy and miss it (1.06, above fastfit's 1.05 without the exchange) on another, so
+    # the reference also starts from the default fit's optimum
+    p_with = r.params
+    if not exchange:
+        monkeypatch.setattr(tw, "CPE_ROLE_TWINS", {})
+        monkeypatch.setattr("fastfit.fitting._driver.RANDOM_RESTARTS", 0)   # the last resort reaches some
+        r = ff.fit(s, c)
     rng = np.random.default_rng(7)
     ref = np.array([best_of_random_starts(lambda p, w: randles_w("Woa", p, w),
                                           2 * np.pi * s.spectrum(i)[0], s.spectrum(i)[1],
-                                          c.default_bounds, "RRRtnQn", 20, rng)
+                                          c.default_bounds, "RRRtnQn", 20, rng,
+                                          extra=[p_with[i]])
                     for i in range(len(s))])
     assert_trap_ab(r.chi2, ref, exchange, n_fail=2, margin=1.0)
 
