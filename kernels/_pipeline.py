@@ -17,8 +17,9 @@ starts: the best combinations of the start scans (``kernels._scan``, any circuit
      a result that relocation or escalation moves to another basin (chi2 lower by more
      than TWIN_GAIN, or lower with a parameter moved by over a decade: ``moved_rows``)
      gets its new twins too (``cfg.twins`` empty: no twin moves); where
-     ``cfg.twin_mid`` > 0 (slow twins, e.g. T's) the candidates still running after the
-     short trip continue that many more iterations before the winner is picked
+     ``cfg.twin_mid`` > 0 (slow twins, e.g. T's; a Randles branch's anomalous Warburg) the
+     candidates still running after the short trip continue that many more iterations
+     before the winner is picked
   -> relocation: a result whose parameters the data determine loosely (a relative standard
      error above ``reloc_rel``, a parameter pinned, singular) gets relocation moves: each
      top-level term moved to the best candidate shape of each time-constant band, the

@@ -316,7 +316,8 @@ TWINS = {"T": _paasch, "Gs": _gerischer_finite, "Wo": _warburg_ridge, "Ws": _sho
 SERIES_SWAP = ("Ws", "Wsa")   # elements whose series resistors get _series_swap twins
 # twins whose tournaments continue the candidates still running after the short trip
 # (``FitConfig.twin_mid``): Paasch's T, whose reaching twin can lead only after ~20-60
-# iterations (``_config.SLOW_TWIN_ITER``)
+# iterations (``_config.SLOW_TWIN_ITER``); a Randles branch's anomalous Warburg gets
+# longer (``_config.TAIL_TWIN_MID``, through ``LATE_TAIL_TWINS``)
 SLOW_TWINS = (_paasch,)
 
 
