@@ -8,7 +8,8 @@ import numpy as np
 
 from ._arcs import chain_relocations, chain_splits, rcpe_arcs
 from ._exchange import exchange_pairs, t_role_exchange
-from ._nested import cpe_swaps, inner_relocations, nested_exchanges
+from ._nested import (cpe_swaps, inner_relocations, nested_exchanges, nested_merges,
+                      nested_unfolds)
 from ._problem import FitProblem
 from ._relocplan import arc_like
 from ._twins import LATE_TAIL_TWINS, SLOW_TWINS, circuit_twins, randles_twins
@@ -111,9 +112,12 @@ def late_twins(problem: FitProblem) -> tuple:
     Warburg or resistor beside every open anomalous one in a Randles branch whose time
     constant and exponent are fitted (``_randles.odd_tail``, ``_randles.revive_branch``),
     the relocation of every nested arc's inner arc whose R, R', Q', n' are fitted
-    (``_nested.inner_relocation``), the swap of every nested arc's two CPEs whose Q and n
-    are all fitted (``_nested.cpe_swap``), the relocation of every arc of a chain of
-    three or more arcs and CPEs whose Q and n are fitted (``_arcs.arc_relocation``), and the
+    (``_nested.inner_relocation``), the rebuilt nested arc of a result that lost a role
+    and the merge of a nested arc's CPEs, where none of the parameters they move is fixed
+    (``_nested.nested_unfold``, ``_nested.nested_merge``), the swap of every nested arc's
+    two CPEs whose Q and n are all fitted (``_nested.cpe_swap``), the relocation of every
+    arc of a chain of three or more arcs and CPEs whose Q and n are fitted
+    (``_arcs.arc_relocation``), and the
     merge-and-split of a chain of three or more arcs whose R, Q, n are all fitted
     (``_arcs.merge_split``): what the user fixed stays where it is, so those twins would
     only cost."""
@@ -124,6 +128,8 @@ def late_twins(problem: FitProblem) -> tuple:
             + tuple(e for e in randles_twins(tree, LATE_TAIL_TWINS)
                     if not fixed[list(e[0][2:4])].any())
             + tuple(e for e in inner_relocations(tree) if not fixed[list(e[0])].any())
+            + tuple(e for e in nested_unfolds(tree) + nested_merges(tree)
+                    if not fixed[list(e[0])].any())
             + tuple(e for e in cpe_swaps(tree) if not fixed[list(e[0][2:])].any())
             + tuple(e for e in chain_relocations(tree) if not fixed[list(e[0][1:3])].any())
             + tuple(e for e in chain_splits(tree) if not fixed[list(e[0])].any()))

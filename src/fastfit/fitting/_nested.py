@@ -14,7 +14,9 @@ from ._arcs import branch_cpe, rcpe_columns
 
 __all__ = ["nested_swap", "nested_exchange", "nested_exchanges", "inner_relocation",
            "inner_relocations", "cpe_swap", "cpe_swaps", "NEST_FACTORS", "NEST_FLOOR",
-           "EXCHANGE_R", "INNER_SHARE", "INNER_PLACE", "INNER_N", "SWAP_Q"]
+           "EXCHANGE_R", "INNER_SHARE", "INNER_PLACE", "INNER_N", "SWAP_Q", "nested_unfold",
+           "nested_unfolds", "nested_merge", "nested_merges", "R_GONE", "CPE_FLAT", "CPE_OPEN",
+           "MERGE_SHARE", "MERGE_DECADES", "MERGE_STEPS"]
 
 NEST_FLOOR = 1e-2     # the swapped inner R' is at least this fraction of the new R (the
                       # series swap's floor, _twins.SWAP_FLOOR)
@@ -131,18 +133,28 @@ def inner_relocation(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
         return []
     P = np.asarray(p, np.float64)
     R_tot = P[:, 0] + P[:, 1]
-    ok = (R_tot > 0)[:, None]
+    return _inner_grid(P, 0, R_tot, R_tot > 0, INNER_SHARE, w_lo)
+
+
+def _inner_grid(P: np.ndarray, o: int, R_tot, ok, shares, w_lo,
+                base: np.ndarray | None = None, places=INNER_PLACE) -> list[np.ndarray]:
+    """Copies of ``base`` (default ``P``) with the inner arc of columns o + (0, 1, 2, 3) =
+    (R, R', Q', n') at every share s of ``shares``, place of ``INNER_PLACE`` and exponent
+    of ``INNER_N``: R' = s R_tot, R = (1 - s) R_tot, tau' = 10^place / w_lo, Q' = tau'^n' /
+    R' -- where ``ok`` and the copy is finite, else ``P`` itself."""
+    ok = np.asarray(ok, bool)[:, None]
+    base = P if base is None else base
     out = []
     with np.errstate(all="ignore"):
-        for share in INNER_SHARE:
-            for place in INNER_PLACE:
+        for share in shares:
+            for place in places:
                 tau = 10.0 ** place / w_lo
                 for n in INNER_N:
-                    q = P.copy()
-                    q[:, 1] = share * R_tot
-                    q[:, 0] = (1.0 - share) * R_tot
-                    q[:, 3] = n
-                    q[:, 2] = tau ** n / q[:, 1]
+                    q = base.copy()
+                    q[:, o + 1] = share * R_tot
+                    q[:, o] = (1.0 - share) * R_tot
+                    q[:, o + 3] = n
+                    q[:, o + 2] = tau ** n / q[:, o + 1]
                     out.append(np.where(ok & np.isfinite(q), q, P))
     return out
 
@@ -151,6 +163,142 @@ def inner_relocations(tree) -> list:
     """(R, R', Q', n') entries with :func:`inner_relocation` for every nested arc of
     :func:`nested_exchanges`."""
     return [(cols[:4], inner_relocation) for cols, _ in nested_exchanges(tree)]
+
+
+R_GONE = 1e-6       # a series resistance below this x the branch's others has vanished
+CPE_FLAT = 0.3      # a CPE whose exponent is below this acts as a resistor ...
+CPE_OPEN = 1e3      # ... which cuts off a branch whose resistance is this x its |Z(w_lo)|
+                    # (the same factor: an inner CPE with R' above it x its |Z(w_lo)| is
+                    # all the inner arc the window sees)
+
+
+def _cpe_ohm(Q, n, w_lo):
+    """|Z| of a CPE (Q, n) at the lowest measured angular frequency, ohm."""
+    return 1.0 / (Q * w_lo ** n)
+
+
+def nested_unfold(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
+    """A nested arc whose fit lost a role, rebuilt with the inner arc on the grid of
+    :func:`inner_relocation`: columns R0 (a top-level series resistor, where the nested
+    arc is a top-level term), then R, R', Q', n', Q, n (:func:`nested_exchange`'s).  With
+    the inner CPE's resistance seen in the window R'_w = min(R', |Z_CPE'(w_lo)|) when R'
+    exceeds ``CPE_OPEN`` x that (the inner arc a bare CPE there), a result is rebuilt as
+
+    - *outer shell a resistor* (the outer CPE's n below ``CPE_FLAT`` and R + R'_w above
+      ``CPE_OPEN`` x its |Z(w_lo)|: the DC current flows through the CPE): the branch's
+      resistance R_tot = |Z_CPE(w_lo)|, the inner CPE's (Q', n') taken outside;
+    - *a series resistance vanished* (R0 or R below ``R_GONE`` x the others): R0 = R0 + R,
+      R_tot = R'_w, the inner CPE's (Q', n') taken outside -- the inner arc had taken the
+      outer arc's place and the outer CPE a role of its own (n 0.05-0.5, or a capacitance
+      across the whole cell);
+    - *inner arc a bare CPE*: R_tot = R + R'_w, the outer CPE kept;
+
+    then R' = s R_tot, R = (1 - s) R_tot for the shares s of ``INNER_SHARE`` and the inner
+    arc at every place of ``INNER_PLACE`` (n' = ``INNER_N``).  The result itself where none
+    of these holds (most results: the tournament skips it there).  Tried on every result
+    after the relocation moves (``FitConfig.late_twins``).
+
+    Measured (session 32, family benchmark ``R0-p(R1-p(R2,CPE2),CPE1)``, default fit,
+    misses against the better of fastfit's and a tight scipy fit from the truth): 8 of its
+    2,000 spectra's 17 misses (1.003-1.19x, AT_BOUND) were these three shapes -- the
+    truth's small inner arc (0.2-50 %) lost -- and the local fit from the rebuilt result
+    reaches the truth's optimum on each; as a late twin misses 17 -> 9 (benchmark seed),
+    16 -> 12 and 11 -> 9 (unseen seeds 7 and 11, 1,000 spectra)."""
+    if w_lo is None:
+        return []
+    P = np.asarray(p, np.float64)
+    o = P.shape[1] - 6
+    R, Rp, Qp, n_in, Q, n = (P[:, o + j] for j in range(6))
+    R0 = P[:, 0] if o else np.zeros(len(P))
+    with np.errstate(all="ignore"):
+        z_in, z_out = _cpe_ohm(Qp, n_in, w_lo), _cpe_ohm(Q, n, w_lo)
+        bare = Rp > CPE_OPEN * z_in
+        Rp_w = np.where(bare, z_in, Rp)
+        shell = (n < CPE_FLAT) & (R + Rp_w > CPE_OPEN * z_out)
+        gone = (~shell & (o > 0)
+                & ((R0 < R_GONE * (R + Rp_w)) | (R < R_GONE * (R0 + Rp_w))))
+        R_tot = np.where(shell, z_out, np.where(gone, Rp_w, R + Rp_w))
+        moved = shell | gone
+        q0 = P.copy()
+        q0[:, o + 4] = np.where(moved, Qp, Q)
+        q0[:, o + 5] = np.where(moved, n_in, n)
+        if o:
+            q0[:, 0] = np.where(gone, R0 + R, R0)
+        ok = (shell | gone | bare) & (R_tot > 0) & np.isfinite(R_tot)
+    return _inner_grid(P, o, R_tot, ok, INNER_SHARE, w_lo, q0)
+
+
+def nested_unfolds(tree) -> list:
+    """([R0,] R, R', Q', n', Q, n) entries with :func:`nested_unfold` for every nested arc
+    of :func:`nested_exchanges`, with R0 the first resistor of the top-level series group
+    where the nested arc is one of its terms."""
+    top_r, top_cpe = [], set()
+    if tree[0] == "S":
+        top_r = [int(c[2]) for c in tree[1] if c[0] == "E" and c[1] == "R"]
+        top_cpe = {found[1] for found in map(branch_cpe, tree[1]) if found is not None}
+    return [(((top_r[0],) if top_r and cols[4] in top_cpe else ()) + cols, nested_unfold)
+            for cols, _ in nested_exchanges(tree)]
+
+
+# the inner arc's shares R' / (R + R') in a merge (``nested_merge``), and the grid on which
+# the merged arc's apex is found: MERGE_DECADES decades above w_lo, MERGE_STEPS per decade
+MERGE_SHARE = (0.005, 0.05)
+MERGE_PLACE = INNER_PLACE
+MERGE_DECADES = 10
+MERGE_STEPS = 20
+
+
+def nested_merge(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
+    """A nested arc's two CPEs merged into one arc with a small inner arc on the grid:
+    columns R, R', Q', n', Q, n.  The result's branch impedance Z_b (the nested arc alone)
+    has its apex, max -Im Z_b, at w_a; the outer CPE becomes the ZARC of resistance
+    R_tot = R + R' with that apex -- Z = R_tot / (1 + (j w tau)^n), whose apex at
+    w = 1/tau has -Im Z = (R_tot / 2) tan(n pi / 4), so n = (4 / pi) arctan(2 max(-Im Z_b)
+    / R_tot) (clipped to [0.3, 1]) and Q = tau^n / R_tot with tau = 1 / w_a -- and the
+    inner arc gets the shares s of ``MERGE_SHARE`` of R_tot at every place of
+    ``INNER_PLACE`` (n' = ``INNER_N``; :func:`inner_relocation`'s grid).  Z_b is evaluated
+    on ``MERGE_STEPS`` points per decade over ``MERGE_DECADES`` decades above w_lo.  Tried
+    on every result after the relocation moves (``FitConfig.late_twins``).
+
+    Nested misses of the family benchmark that survive the inner relocation (CONVERGED,
+    1.002-1.03x the truth-started chi2) have the truth's small inner arc (0.1-1 % of the
+    branch) lost and the branch split into two halves whose CPEs smear one arc (n' 0.6-
+    0.67, n 0.76-0.84): relocating the inner arc with the smeared outer CPE kept falls
+    back into that basin, from the merged ZARC it reaches the truth's optimum.  Measured
+    (session 32, scratch A/B, default fit with :func:`nested_unfold`, misses against the
+    better of fastfit's and a tight scipy fit from the truth): 2,000 spectra of the
+    benchmark seed 9 -> 6; unseen seeds 7 and 11 (1,000) 12 -> 5 and 9 -> 3, wrong
+    CONVERGED 4 -> 1 and 4 -> 0.  Without the unfold: 17 -> 13 and 16 -> 9."""
+    if w_lo is None:
+        return []
+    P = np.asarray(p, np.float64)
+    R, Rp, Qp, n_in, Q, n = (P[:, j, None] for j in range(6))
+    w = np.asarray(w_lo, np.float64)[:, None] * 10.0 ** (
+        np.arange(MERGE_DECADES * MERGE_STEPS + 1) / MERGE_STEPS)
+    with np.errstate(all="ignore"):
+        jw = 1j * w
+        inner = 1.0 / (1.0 / Rp + Qp * jw ** n_in)
+        Zb = 1.0 / (1.0 / (R + inner) + Q * jw ** n)
+        k = np.argmax(-Zb.imag, axis=1)
+        rows = np.arange(len(P))
+        R_tot = P[:, 0] + P[:, 1]
+        n_a = np.clip(4.0 / np.pi * np.arctan(2.0 * -Zb.imag[rows, k] / R_tot), 0.3, 1.0)
+        q0 = P.copy()
+        q0[:, 4] = (1.0 / w[rows, k]) ** n_a / R_tot
+        q0[:, 5] = n_a
+        ok = np.all(np.isfinite(q0), axis=1) & (R_tot > 0) & (q0[:, 4] > 0)
+    return _inner_grid(P, 0, R_tot, ok, MERGE_SHARE, w_lo, q0, MERGE_PLACE)
+
+
+def nested_merges(tree) -> list:
+    """(R, R', Q', n', Q, n) entries with :func:`nested_merge` for every nested arc of
+    :func:`nested_exchanges` (one per arc)."""
+    out, seen = [], set()
+    for cols, _ in nested_exchanges(tree):
+        if cols[1:] not in seen:
+            seen.add(cols[1:])
+            out.append((cols, nested_merge))
+    return out
 
 
 # the inner CPE's Q in a CPE swap (``cpe_swap``): the outer one's Q times these
