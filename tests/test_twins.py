@@ -580,13 +580,17 @@ def test_nested_swap_twins_exchange_the_resistors_and_keep_the_dc_value():
     """The nested swap (a resistor in series with an inner arc p(R', CPE) inside a
     parallel): R and R' exchanged, so R + R' (with R0 the DC resistance) is kept; the inner
     arc's time constant (R' Q)^(1/n) at NEST_FACTORS x its fitted value, n kept.  Found
-    below the top level only (a top-level series R0-p(R1,CPE1) has none)."""
+    below the top level only (a top-level series R0-p(R1,CPE1) has none; two top-level arcs
+    only the pair merge)."""
+    from fastfit.fitting._arcs import pair_merge
     from fastfit.fitting._nested import NEST_FACTORS, nested_swap
     from fastfit.fitting._twins import circuit_move_twins
 
     (cols, fn), = [e for e in circuit_move_twins(NESTED.tree) if e[1] is nested_swap]
     assert cols == (1, 2, 3, 4)
-    assert circuit_move_twins(ff.Circuit("R0-p(R1,CPE1)-p(R2,CPE2)").tree) == ()
+    assert circuit_move_twins(ff.Circuit("R0-p(R1,CPE1)").tree) == ()
+    assert [fn for _, fn in circuit_move_twins(ff.Circuit("R0-p(R1,CPE1)-p(R2,CPE2)").tree)
+            ] == [pair_merge]
     (cols_c, _), = circuit_move_twins(ff.Circuit("R0-p(R1-p(R2,C2),CPE1)").tree)
     assert cols_c == (1, 2, 3)
     rng = np.random.default_rng(8)

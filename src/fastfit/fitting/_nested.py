@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._arcs import branch_cpe, rcpe_columns
+from ._arcs import apex_zarc, branch_cpe, rcpe_columns
 
 __all__ = ["nested_swap", "nested_exchange", "nested_exchanges", "inner_relocation",
            "inner_relocations", "cpe_swap", "cpe_swaps", "NEST_FACTORS", "NEST_FLOOR",
@@ -279,13 +279,9 @@ def nested_merge(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
         jw = 1j * w
         inner = 1.0 / (1.0 / Rp + Qp * jw ** n_in)
         Zb = 1.0 / (1.0 / (R + inner) + Q * jw ** n)
-        k = np.argmax(-Zb.imag, axis=1)
-        rows = np.arange(len(P))
         R_tot = P[:, 0] + P[:, 1]
-        n_a = np.clip(4.0 / np.pi * np.arctan(2.0 * -Zb.imag[rows, k] / R_tot), 0.3, 1.0)
         q0 = P.copy()
-        q0[:, 4] = (1.0 / w[rows, k]) ** n_a / R_tot
-        q0[:, 5] = n_a
+        q0[:, 4], q0[:, 5] = apex_zarc(w, Zb, R_tot)
         ok = np.all(np.isfinite(q0), axis=1) & (R_tot > 0) & (q0[:, 4] > 0)
     return _inner_grid(P, 0, R_tot, ok, MERGE_SHARE, w_lo, q0, MERGE_PLACE)
 

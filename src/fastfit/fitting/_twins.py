@@ -115,7 +115,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._arcs import branch_cpe
+from ._arcs import branch_cpe, pair_merges
 from ._exchange import gs_role_pairs
 from ._vanished import branch_revivals, revival_pairs, series_revivals
 from ._nested import nested_exchanges, nested_swap
@@ -421,8 +421,9 @@ def circuit_move_twins(tree) -> tuple:
     for Wo; ``_randles``) and, for the open ones (Wo, Woa), the role exchange of a
     capacitive arc (``_randles.role_exchange``), and for Woa that of a branch whose CPE
     is no capacitor (``_randles.cpe_exchange``); the nested exchanges
-    (``_nested.nested_exchanges``) and the role exchange of every top-level arc and finite
-    Gerischer in series (``_exchange.gs_role_exchange``)."""
+    (``_nested.nested_exchanges``), the role exchange of every top-level arc and finite
+    Gerischer in series (``_exchange.gs_role_exchange``) and the merge of a chain's two
+    overlapping arcs (``_arcs.pair_merge``)."""
     tables = ({sym: _series_swap_arc for sym in SERIES_SWAP}, TAIL_TWINS, ROLE_TWINS,
               CPE_ROLE_TWINS)
     out = []
@@ -446,4 +447,5 @@ def circuit_move_twins(tree) -> tuple:
     walk(tree, False)
     out.extend(nested_exchanges(tree))
     out.extend(gs_role_pairs(tree))
+    out.extend(pair_merges(tree))
     return tuple(out)
