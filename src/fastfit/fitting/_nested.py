@@ -289,11 +289,17 @@ def nested_merge(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
 def nested_merges(tree) -> list:
     """(R, R', Q', n', Q, n) entries with :func:`nested_merge` for every nested arc of
     :func:`nested_exchanges` (one per arc)."""
+    return _per_arc(tree, nested_merge)
+
+
+def _per_arc(tree, fn) -> list:
+    """(R, R', Q', n', Q, n) entries with ``fn`` for every nested arc of
+    :func:`nested_exchanges`, one per arc (the first of its series resistors)."""
     out, seen = [], set()
     for cols, _ in nested_exchanges(tree):
         if cols[1:] not in seen:
             seen.add(cols[1:])
-            out.append((cols, nested_merge))
+            out.append((cols, fn))
     return out
 
 
@@ -330,9 +336,4 @@ def cpe_swap(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
 def cpe_swaps(tree) -> list:
     """(R, R', Q', n', Q, n) entries with :func:`cpe_swap` for every nested arc of
     :func:`nested_exchanges` (one per arc: the swap does not move R)."""
-    out, seen = [], set()
-    for cols, _ in nested_exchanges(tree):
-        if cols[1:] not in seen:
-            seen.add(cols[1:])
-            out.append((cols, cpe_swap))
-    return out
+    return _per_arc(tree, cpe_swap)

@@ -422,8 +422,7 @@ def circuit_move_twins(tree) -> tuple:
     capacitive arc (``_randles.role_exchange``), and for Woa that of a branch whose CPE
     is no capacitor (``_randles.cpe_exchange``); the nested exchanges
     (``_nested.nested_exchanges``), the role exchange of every top-level arc and finite
-    Gerischer in series (``_exchange.gs_role_exchange``) and the merge of a chain's two
-    overlapping arcs (``_arcs.pair_merge``)."""
+    Gerischer in series (``_exchange.gs_role_exchange``), two arcs' merge (``_arcs``)."""
     tables = ({sym: _series_swap_arc for sym in SERIES_SWAP}, TAIL_TWINS, ROLE_TWINS,
               CPE_ROLE_TWINS)
     out = []
@@ -446,6 +445,5 @@ def circuit_move_twins(tree) -> tuple:
 
     walk(tree, False)
     out.extend(nested_exchanges(tree))
-    out.extend(gs_role_pairs(tree))
-    out.extend(pair_merges(tree))
+    out.extend(gs_role_pairs(tree) + pair_merges(tree))
     return tuple(out)
