@@ -22,7 +22,7 @@ from ._attainable import ATTAINABLE_FACTOR, attainable_chi2
 from ._groups import group_problem, merge_rows, window_groups
 from ._problem import FitProblem
 from ._random import RANDOM_RESTARTS, random_starts
-from ._result import FitResult, FitStatus, fit_status
+from ._result import FitResult, FitStatus, fit_status, loose_status
 from ._scanplan import loose_mask
 # the per-circuit rules (tests patch the names the driver calls)
 from ._config import (RELOC_MID, RELOC_PAIRS, RELOC_REL, RELOC_REL_NESTED,  # noqa: F401
@@ -354,6 +354,10 @@ def _assemble(problem: FitProblem, out, attainable, absolute_sigma: bool,
         (status == FitStatus.CONVERGED_GTOL)
     status = np.where(poor & (chi2 > ATTAINABLE_FACTOR * attainable),
                       FitStatus.ABOVE_ATTAINABLE, status)
+    # signed parameters (a lower bound below 0) can sit at 0 by right: not judged
+    signed = ~np.asarray(problem.logmask, bool) & (np.asarray(problem.lo) < 0)
+    judged = ~fixed & ~signed & np.asarray(loose_mask(problem.circuit.tree), bool)
+    status = loose_status(status, p, stderr, judged)
     status = np.where(~np.isfinite(chi2), FitStatus.NONFINITE, status)
     Zf = out.Z_fit
     return FitResult(circuit=problem.circuit, params=p, stderr=stderr, cov=cov, chi2=chi2,

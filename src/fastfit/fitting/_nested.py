@@ -276,9 +276,9 @@ def nested_merge(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
     w = np.asarray(w_lo, np.float64)[:, None] * 10.0 ** (
         np.arange(MERGE_DECADES * MERGE_STEPS + 1) / MERGE_STEPS)
     with np.errstate(all="ignore"):
-        jw = 1j * w
-        inner = 1.0 / (1.0 / Rp + Qp * jw ** n_in)
-        Zb = 1.0 / (1.0 / (R + inner) + Q * jw ** n)
+        # (j w)^n = w^n e^{j n pi / 2}: a real power times a phase (no complex powers)
+        inner = 1.0 / (1.0 / Rp + Qp * w ** n_in * np.exp(0.5j * np.pi * n_in))
+        Zb = 1.0 / (1.0 / (R + inner) + Q * w ** n * np.exp(0.5j * np.pi * n))
         R_tot = P[:, 0] + P[:, 1]
         q0 = P.copy()
         q0[:, 4], q0[:, 5] = apex_zarc(w, Zb, R_tot)
