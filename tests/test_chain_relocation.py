@@ -136,6 +136,7 @@ def test_two_arcs_and_a_tail_arc_found_by_the_relocation(monkeypatch, relocated)
     if not relocated:
         monkeypatch.setattr(config, "chain_relocations", lambda tree: [])
         monkeypatch.setattr(twin_table, "pair_merges", lambda tree: [])   # rescues some too
+        monkeypatch.setattr(config, "overlap_sharps", lambda tree: [])    # and these
     assert_trap_ab(ff.fit(freq, Z, TWO_ARCS_TAIL).chi2, ref, relocated, 5, 0.005)
 
 

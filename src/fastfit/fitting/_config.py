@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._arcs import chain_relocations, chain_splits, rcpe_arcs
+from ._arcs import chain_relocations, chain_splits, overlap_sharps, rcpe_arcs
 from ._exchange import exchange_pairs, t_role_exchange
 from ._nested import (cpe_swaps, inner_relocations, nested_exchanges, nested_merges,
                       nested_unfolds)
@@ -119,8 +119,9 @@ def late_twins(problem: FitProblem) -> tuple:
     arc of a chain of three or more arcs and CPEs whose Q and n are fitted
     (``_arcs.arc_relocation``), and the
     merge-and-split of a chain of three or more arcs whose R, Q, n are all fitted
-    (``_arcs.merge_split``): what the user fixed stays where it is, so those twins would
-    only cost."""
+    (``_arcs.merge_split``), and the sharp twins of a broad arc beside another arc of a
+    chain whose R, Q, n are all fitted (``_arcs.overlap_sharp``): what the user fixed
+    stays where it is, so those twins would only cost."""
     fixed = np.asarray(problem.fixed, bool)
     tree = problem.circuit.tree
     # Randles columns R, R_w, tau, n, Q, n_q: the Warburg's tau and n are 2 and 3
@@ -132,7 +133,8 @@ def late_twins(problem: FitProblem) -> tuple:
                     if not fixed[list(e[0])].any())
             + tuple(e for e in cpe_swaps(tree) if not fixed[list(e[0][2:])].any())
             + tuple(e for e in chain_relocations(tree) if not fixed[list(e[0][1:3])].any())
-            + tuple(e for e in chain_splits(tree) if not fixed[list(e[0])].any()))
+            + tuple(e for e in chain_splits(tree) if not fixed[list(e[0])].any())
+            + tuple(e for e in overlap_sharps(tree) if not fixed[list(e[0])].any()))
 
 
 def late_mid(late: tuple) -> int:
