@@ -35,7 +35,9 @@ starts: the best combinations of the start scans (``kernels._scan``, any circuit
      sharp twins of it, every result whose Wsa is no diffusion tail in the window a denser
      grid of small tails (``fastfit.fitting._randles.odd_tail``), every Woa-in-Randles
      result whose Warburg or resistor vanished a grid of revived ones
-     (``fastfit.fitting._randles.revive_branch``), every nested arc its
+     (``fastfit.fitting._randles.revive_branch``), every Woa-in-Randles result whose
+     Warburg is no diffusion tail a grid of places and exponents
+     (``fastfit.fitting._randles.shape_grid``), every nested arc its
      inner arc on a grid of shares and places (``fastfit.fitting._nested``), every small
      arc of a chain of three or more arcs a grid of places (``fastfit.fitting._arcs``), as
      a tournament, after the moves rather than before them (a result the twins change would

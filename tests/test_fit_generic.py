@@ -301,6 +301,7 @@ def test_deep_escalation_runs_the_relocation_moves(data_dir, monkeypatch):
     vanished and the Warburg a resistor (n = 0), ~1 % above the best of 20 random-start
     scipy fits; the deep round with the relocation moves ends at or below it."""
     import fastfit.fitting._driver as driver
+    import fastfit.fitting._twins as _twins
 
     c = ff.Circuit("R0-p(R1-Woa1,CPE1)")
     s = ff.read(data_dir / "hybriddrt_PEIS_SSB.mpr")
@@ -312,6 +313,7 @@ def test_deep_escalation_runs_the_relocation_moves(data_dir, monkeypatch):
     assert r.escalated[0]
     monkeypatch.setattr(driver, "DEEP_RELOCATE", False)
     monkeypatch.setattr(driver, "RANDOM_RESTARTS", 0)     # the last resort reaches it too
+    monkeypatch.delitem(_twins.LATE_SHAPE_TWINS, "Woa")   # ... and the Warburg's shape grid
     assert ff.fit(s, c).chi2[0] > 1.005 * ref
 
 

@@ -12,7 +12,8 @@ from ._nested import (cpe_swaps, inner_relocations, nested_exchanges, nested_mer
                       nested_unfolds)
 from ._problem import FitProblem
 from ._relocplan import arc_like
-from ._twins import LATE_TAIL_TWINS, SLOW_TWINS, circuit_twins, randles_twins
+from ._twins import (LATE_SHAPE_TWINS, LATE_TAIL_TWINS, SLOW_TWINS, circuit_twins,
+                     randles_twins)
 
 __all__ = ["SLOW_TWIN_ITER", "RELOC_REL", "RELOC_REL_NESTED", "RELOC_PAIRS", "RELOC_MID",
            "LATE_MID", "TAIL_TWIN_MID", "reloc_pairs", "reloc_rel", "reloc_mid", "late_twins",
@@ -110,7 +111,9 @@ def late_twins(problem: FitProblem) -> tuple:
     """The smeared-arc twins of every R||CPE arc whose exponent is fitted (``_arcs``), the
     late small-tail twins of every short anomalous Warburg and the twins of a vanished
     Warburg or resistor beside every open anomalous one in a Randles branch whose time
-    constant and exponent are fitted (``_randles.odd_tail``, ``_randles.revive_branch``),
+    constant and exponent are fitted (``_randles.odd_tail``, ``_randles.revive_branch``)
+    and, for the open one, the grid of places and exponents of a Warburg that is no
+    diffusion tail (``_randles.shape_grid``),
     the relocation of every nested arc's inner arc whose R, R', Q', n' are fitted
     (``_nested.inner_relocation``), the rebuilt nested arc of a result that lost a role
     and the merge of a nested arc's CPEs, where none of the parameters they move is fixed
@@ -126,7 +129,7 @@ def late_twins(problem: FitProblem) -> tuple:
     tree = problem.circuit.tree
     # Randles columns R, R_w, tau, n, Q, n_q: the Warburg's tau and n are 2 and 3
     return (tuple(e for e in rcpe_arcs(tree) if not fixed[e[0][2]])
-            + tuple(e for e in randles_twins(tree, LATE_TAIL_TWINS)
+            + tuple(e for e in randles_twins(tree, LATE_TAIL_TWINS, LATE_SHAPE_TWINS)
                     if not fixed[list(e[0][2:4])].any())
             + tuple(e for e in inner_relocations(tree) if not fixed[list(e[0])].any())
             + tuple(e for e in nested_unfolds(tree) + nested_merges(tree)

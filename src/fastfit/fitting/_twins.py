@@ -125,7 +125,7 @@ from ._randles import (ARC_N, SHORT_BACK, SHORT_NEAR, SWAP_FLOOR, TAIL_PLACE,  #
                        small_tail_open as _small_tail_open, odd_tail as _odd_tail,
                        capacitive_tail as _capacitive_tail, role_exchange as _role_exchange,
                        cpe_exchange as _cpe_exchange,
-                       revive_branch as _revive_branch)
+                       revive_branch as _revive_branch, shape_grid as _shape_grid)
 
 __all__ = ["TWINS", "SERIES_SWAP", "SLOW_TWINS", "circuit_twins", "circuit_move_twins",
            "randles_twins", "ARC_N"]
@@ -380,6 +380,9 @@ CPE_ROLE_TWINS = {"Woa": _cpe_exchange}
 # (``_randles.revive_branch``) of the open one (Woa; Wo, Ws not measured: no such miss
 # among their spectra; Wsa: its small tails cover both)
 LATE_TAIL_TWINS = {"Wsa": _odd_tail, "Woa": _revive_branch}
+# ... and the shape grid of an open anomalous Warburg that is no diffusion tail
+# (``_randles.shape_grid``)
+LATE_SHAPE_TWINS = {"Woa": _shape_grid}
 
 
 def randles_twins(tree, *tables: dict) -> list:
