@@ -43,7 +43,7 @@ starts: the best combinations of the start scans (``kernels._scan``, any circuit
      a tournament, after the moves rather than before them (a result the twins change would
      take other moves); the candidates still running after the short trip continue
      ``cfg.late_mid`` more iterations before the winner is picked
-  -> exchange twins (``cfg.exchange_twins``: an arc in series with a Wsa, a T, or a
+  -> exchange twins (``cfg.exchange_twins``: an arc in series with a Wsa, a Ws, a T, or a
      branch p(R' - X, CPE')): every result with the two time constants, the two roles, or
      the two arcs exchanged
      (``fastfit.fitting._exchange``), its candidates still running after the short trip

@@ -44,7 +44,7 @@ def test_tau_exchange_trades_the_two_time_constants():
     ("R0-p(R1,CPE1)-p(R2,CPE2)-Wsa1", [(1, 2, 3, 7, 8, 9), (4, 5, 6, 7, 8, 9)]),
     ("R0-p(R1-Wsa1,CPE1)", []),          # inside the arc's branch: not two terms
     ("R0-p(R1,C1)-Wsa1", []),            # not an R||CPE arc
-    ("R0-p(R1,CPE1)-Ws1", []),           # measured: no miss to fix, 25 % fewer fits/s
+    ("R0-p(R1,CPE1)-Ws1", [(1, 2, 3, 4, 5)]),   # gated: a Ws that is a resistor only
     (ARC_T, [(1, 2, 3, 4, 5, 6, 7)]),     # the role exchange
     ("R0-p(R1,CPE1)-Wsa1-T1", [(1, 2, 3, 4, 5, 6), (1, 2, 3, 7, 8, 9, 10)]),
     ("R0-p(R1-T1,CPE1)", []),

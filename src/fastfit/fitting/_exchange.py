@@ -35,10 +35,12 @@ from __future__ import annotations
 import numpy as np
 
 from ._arcs import SMEAR_N, branch_cpe, rcpe_columns
+from ._randles import SHORT_NEAR
 
 __all__ = ["EXCHANGE", "tau_exchange", "g_exchange", "t_role_exchange", "exchange_pairs",
            "ROLE_N", "ROLE_PLACE", "ROLE_A", "ROLE_NEAR", "tlm_share", "TLM_TWINS", "TLM_BROAD",
-           "gs_role_exchange", "gs_role_pairs", "branch_exchange", "branch_pairs"]
+           "gs_role_exchange", "gs_role_pairs", "branch_exchange", "branch_pairs",
+           "short_exchange"]
 
 ROLE_N = (0.8, 0.95)                       # the arc's exponent after the role exchange
 ROLE_PLACE = (0.5, -0.5, -1.5, -2.5, -3.5)  # the T's b / a at w_lo b / a = 10^place
@@ -60,6 +62,26 @@ def tau_exchange(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
         ok = (R > 0) & (Q > 0) & (n > 0) & (tau_w > 0) & np.all(np.isfinite(q), axis=1) \
             & (q[:, 1] > 0) & (q[:, 4] > 0)
     return [np.where(ok[:, None], q, P)]
+
+
+def short_exchange(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
+    """:func:`tau_exchange` of an arc and a short Warburg (Ws: R_w, tau) where the Warburg
+    is a resistor over the window (w_lo tau < ``_randles.SHORT_NEAR``: tanh(u) / u ~ 1);
+    the result itself elsewhere.
+
+    Two arcs and a Ws in series (R0-p(R1,CPE1)-p(R2,CPE2)-Ws1, 300 spectra outside the
+    family zoo, the Ws 10-1,000 ohm at 0.1-10 s, arcs at 1 us - 0.1 s) can end with the
+    Warburg's tau far below the window, its R_w a resistor, and an arc broadened into the
+    diffusion tail's place, 1.06-1.26x the truth-started chi2, CONVERGED; the exchange of
+    the arc's and the Warburg's time constants reaches the truth's optimum.  Ungated (on
+    every result) it cost 25 % of the fits/s of one arc and a Ws with no miss to fix
+    (session 18)."""
+    if w_lo is None:
+        return []
+    P = np.asarray(p, np.float64)
+    with np.errstate(invalid="ignore"):
+        near = (P[:, 4] * w_lo < SHORT_NEAR)[:, None]
+    return [np.where(near, q, P) for q in tau_exchange(P, w_lo)]
 
 
 def g_exchange(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
@@ -222,12 +244,14 @@ def gs_role_pairs(tree) -> list[tuple]:
 
 
 # elements (their parameters after the arc's) that trade places, roles or resistance with
-# an arc in series, and the twin that exchanges them (Ws measured too: no miss to fix on
-# 600 spectra, at 25 % fewer fits/s; not included).  TLMQ: misses 3 -> 0 of 1,200
-# (CONTEXT seeds 3-6) and 4 -> 1 of 1,800 unseen (7, 8, 11-14), 22 % fewer fits/s there
+# an arc in series, and the twin that exchanges them (Ws ungated, session 18: no miss to
+# fix on 600 spectra, at 25 % fewer fits/s; now gated, ``short_exchange``).  TLMQ: misses
+# 3 -> 0 of 1,200 (CONTEXT seeds 3-6) and 4 -> 1 of 1,800 unseen (7, 8, 11-14), 22 % fewer fits/s there
 # (two twins, gated on the arc's n < TLM_BROAD; five ungated: 47 % fewer)
 # G: time constants and roles (``g_exchange``; 15 -> 4 misses in 14,000 family spectra)
-EXCHANGE = {"Wsa": tau_exchange, "T": t_role_exchange, "TLMQ": tlm_share, "G": g_exchange}
+# Ws: only where it is a resistor over the window (``short_exchange``; session 35)
+EXCHANGE = {"Wsa": tau_exchange, "Ws": short_exchange, "T": t_role_exchange, "TLMQ": tlm_share,
+            "G": g_exchange}
 
 
 def exchange_pairs(tree, elements) -> list[tuple]:
