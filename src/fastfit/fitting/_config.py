@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._arcs import chain_relocations, chain_splits, overlap_sharps, rcpe_arcs
-from ._exchange import branch_exchange, exchange_pairs, t_role_exchange
+from ._exchange import branch_exchange, exchange_pairs, rc_exchange, t_role_exchange
 from ._nested import (cpe_swaps, inner_relocations, nested_exchanges, nested_merges,
                       nested_unfolds)
 from ._problem import FitProblem
@@ -186,13 +186,13 @@ def exchange_twins(problem: FitProblem) -> tuple:
     role exchange of every top-level arc and T in series, the resistance re-sharing of
     every top-level arc and TLMQ in series and both exchanges of every top-level arc and
     Gerischer G in series, and the exchange of every top-level arc and branch p(R' - X,
-    CPE') in series (``_exchange``), where none of the parameters the exchange moves is
-    fixed."""
+    CPE') or R||C arc in series (``_exchange``), where none of the parameters the exchange
+    moves is fixed."""
     from fastfit.kernels import ELEMENTS
 
     fixed = np.asarray(problem.fixed, bool)
     # columns R, Q, n, then the element's: the arc's tau needs R, Q, n; a Warburg's is
     # col 4 (its R and n are kept); the role and branch exchanges move every column
+    whole = (t_role_exchange, branch_exchange, rc_exchange)
     return tuple(e for e in exchange_pairs(problem.circuit.tree, ELEMENTS)
-                 if not fixed[list(e[0] if e[1] in (t_role_exchange, branch_exchange)
-                                        else e[0][:5])].any())
+                 if not fixed[list(e[0] if e[1] in whole else e[0][:5])].any())
