@@ -1,14 +1,14 @@
 """The shape grid of an open anomalous Warburg in a Randles branch that is no diffusion tail
-(fastfit.fitting._randles.shape_grid, a late twin): the map checked in closed form, which
-circuits and fixed parameters get it, and stored spectra whose default fit without it
-ends above the truth's optimum."""
+(fastfit.fitting._randles.shape_grid, a late twin): the map checked in closed form and
+stored spectra whose default fit without it ends above the truth's optimum (which
+circuits and fixed parameters get it: tests/test_vanished_warburg.py, with the other
+late twin of the same branch)."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 import fastfit as ff
-import fastfit.fitting._driver as driver
 from fastfit.fitting import _twins
 from fastfit.fitting._randles import (SHAPE_N, SHAPE_N_RANGE, SHAPE_PLACE, TAIL_SHARE,
                                       VANISH_SHARE, shape_grid, warburg_z)
@@ -66,26 +66,6 @@ def test_the_grid_keeps_the_warburgs_magnitude_at_w_lo():
     np.testing.assert_allclose(np.abs(warburg_z(q[0, 1], q[0, 2], q[0, 3], w_lo[1], False)),
                                np.abs(warburg_z(20.0, 0.5, 0.9 * lo, w_lo[1], False)))
     assert shape_grid(p) == []
-
-
-def test_which_branches_and_fixed_parameters_get_the_grid():
-    """A Randles branch with a Woa only (its columns R1, Woa1..., CPE1); none where the user
-    fixed the Warburg's tau or n."""
-    from fastfit.fitting._problem import prepare
-
-    freq = np.logspace(6, -1, 40)
-    p = [5.0, 2000.0, 50.0, 2.0, 0.45, 4e-6, 0.8]
-
-    def late(circuit, q, **kw):
-        Zc = ff.Circuit(circuit).impedance(freq, q)
-        return [cols for cols, fn in driver.late_twins(prepare(freq, Zc, circuit, **kw))
-                if fn is shape_grid]
-
-    assert late(RANDLES_WOA, p) == [(1, 2, 3, 4, 5, 6)]
-    assert late("R0-p(R1-Wsa1,CPE1)", p) == []
-    assert late("R0-p(R1,CPE1)-Woa1", [5.0, 2000.0, 4e-6, 0.8, 50.0, 2.0, 0.45]) == []
-    for name in ("Woa1_tau", "Woa1_n"):
-        assert late(RANDLES_WOA, p, p0=p, fixed=[name]) == []
 
 
 @pytest.mark.parametrize("grid", [True, False])

@@ -11,8 +11,8 @@ import fastfit as ff
 import fastfit.fitting._driver as driver
 from fastfit.fitting import _twins
 from fastfit.fitting._randles import (REVIVE_N, REVIVE_PLACE, REVIVE_R, REVIVE_SHARE,
-                                      VANISH_SHARE, revive_branch, vanished_resistor,
-                                      vanished_warburg)
+                                      VANISH_SHARE, revive_branch, shape_grid,
+                                      vanished_resistor, vanished_warburg)
 from trap_spectra import assert_trap_ab, stored_traps
 
 RANDLES_WOA = "R0-p(R1-Woa1,CPE1)"
@@ -45,9 +45,12 @@ def test_a_vanished_warburg_gets_a_share_of_the_branch_at_each_place():
     assert vanished_warburg(p) == []
 
 
-def test_which_branches_and_fixed_parameters_get_the_twins():
+@pytest.mark.parametrize("twin", [revive_branch, shape_grid])
+def test_which_branches_and_fixed_parameters_get_the_twins(twin):
     """A Randles branch with a Woa only (its columns R1, Woa1..., CPE1); none where the user
-    fixed the Warburg's tau or n."""
+    fixed the Warburg's tau or n.  The same for both late twins of that branch: the
+    revival of a vanished Warburg or resistor, and the Warburg's shape grid
+    (``_randles.shape_grid``)."""
     from fastfit.fitting._problem import prepare
 
     freq = np.logspace(6, -3, 40)
@@ -56,7 +59,7 @@ def test_which_branches_and_fixed_parameters_get_the_twins():
     def late(circuit, q, **kw):
         Zc = ff.Circuit(circuit).impedance(freq, q)
         return [cols for cols, fn in driver.late_twins(prepare(freq, Zc, circuit, **kw))
-                if fn is revive_branch]
+                if fn is twin]
 
     assert late(RANDLES_WOA, p) == [(1, 2, 3, 4, 5, 6)]
     assert late("R0-p(R1-Wsa1,CPE1)", p) == []
