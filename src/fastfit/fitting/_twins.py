@@ -380,9 +380,7 @@ CPE_ROLE_TWINS = {"Woa": _cpe_exchange}
 # (``_randles.revive_branch``) of the open one (Woa; Wo, Ws not measured: no such miss
 # among their spectra; Wsa: its small tails cover both)
 LATE_TAIL_TWINS = {"Wsa": _odd_tail, "Woa": _revive_branch}
-# ... and the shape grid of an open anomalous Warburg that is no diffusion tail
-# (``_randles.shape_grid``)
-LATE_SHAPE_TWINS = {"Woa": _shape_grid}
+LATE_SHAPE_TWINS = {"Woa": _shape_grid}   # ... and a Woa that is no tail (_randles.shape_grid)
 
 
 def randles_twins(tree, *tables: dict) -> list:
