@@ -246,8 +246,8 @@ def gs_role_pairs(tree) -> list[tuple]:
 # elements (their parameters after the arc's) that trade places, roles or resistance with
 # an arc in series, and the twin that exchanges them (Ws ungated, session 18: no miss to
 # fix on 600 spectra, at 25 % fewer fits/s; now gated, ``short_exchange``).  TLMQ: misses
-# 3 -> 0 of 1,200 (CONTEXT seeds 3-6) and 4 -> 1 of 1,800 unseen (7, 8, 11-14), 22 % fewer fits/s there
-# (two twins, gated on the arc's n < TLM_BROAD; five ungated: 47 % fewer)
+# 3 -> 0 of 1,200 (CONTEXT seeds 3-6) and 4 -> 1 of 1,800 unseen (7, 8, 11-14), 22 % fewer
+# fits/s there (two twins, gated on the arc's n < TLM_BROAD; five ungated: 47 % fewer)
 # G: time constants and roles (``g_exchange``; 15 -> 4 misses in 14,000 family spectra)
 # Ws: only where it is a resistor over the window (``short_exchange``; session 35)
 EXCHANGE = {"Wsa": tau_exchange, "Ws": short_exchange, "T": t_role_exchange, "TLMQ": tlm_share,
