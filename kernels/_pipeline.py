@@ -44,9 +44,10 @@ starts: the best combinations of the start scans (``kernels._scan``, any circuit
      take other moves); the candidates still running after the short trip continue
      ``cfg.late_mid`` more iterations before the winner is picked
   -> exchange twins (``cfg.exchange_twins``: an arc in series with a Wsa, a Ws, a T, or a
-     branch p(R' - X, CPE'), an R||C arc with an R||CPE arc): every result with the two
-     time constants, the two roles, or the two arcs exchanged
-     (``fastfit.fitting._exchange``), its candidates still running after the short trip
+     branch p(R' - X, CPE'), an R||C arc with an R||CPE arc, an arc with a nested arc):
+     every result with the two time constants, the two roles, or the two arcs exchanged
+     (``fastfit.fitting._exchange``), or the three arcs' roles permuted
+     (``fastfit.fitting._cauer``), its candidates still running after the short trip
      continuing ``reloc_iter`` more; a result they move gets its own twins
      (``TWINS_AFTER_EXCHANGE``)
   -> escalation: a spectrum that ends at the budget, singular, with a parameter at a bound
