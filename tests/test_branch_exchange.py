@@ -9,7 +9,8 @@ import pytest
 
 import fastfit as ff
 from fastfit.fitting import _exchange
-from fastfit.fitting._exchange import branch_exchange, branch_pairs
+from fastfit.fitting._exchange import (WARBURG_RESET, branch_exchange, branch_exchange_open,
+                                      branch_exchange_short, branch_pairs)
 from trap_spectra import assert_trap_ab, stored_traps
 
 ARC_RANDLES = "R0-p(R1,CPE1)-p(R2-Wo2,CPE2)"
@@ -27,21 +28,57 @@ def test_the_two_arcs_trade_their_parameters():
     np.testing.assert_array_equal(branch_exchange(q)[0], p)
 
 
+def test_the_exchange_resets_a_randles_warburg():
+    """Columns R, Q, n, R', Q', n', R_w, tau: the plain exchange (the Warburg kept), then
+    the Warburg on a grid -- a short one sharing the branch's DC resistance R' + R_w, an
+    open one at R_w = f R' with R' kept -- at w_lo tau = each place; only the plain
+    exchange without ``w_lo``, and in place of a candidate that is not finite."""
+    from fastfit.fitting._exchange import RESET_PLACE, RESET_RATIO, RESET_SHARE
+
+    p = np.array([[10.0, 1e-6, 0.9, 300.0, 1e-3, 0.7, 20.0, 0.05],
+                  [2.0, 5e-9, 0.8, 7.0, 2e-5, 0.95, 3.0, 5.0]])
+    w_lo = np.array([0.5, 2.0])
+    plain = p.copy()
+    plain[:, :6] = branch_exchange(p[:, :6])[0]
+    for fn, grid in ((branch_exchange_short, RESET_SHARE), (branch_exchange_open, RESET_RATIO)):
+        got = fn(p, w_lo)
+        assert len(got) == 1 + len(grid) * len(RESET_PLACE)
+        np.testing.assert_array_equal(got[0], plain)
+        np.testing.assert_array_equal(fn(p)[0], plain)
+        assert len(fn(p)) == 1
+        for q, (f, place) in zip(got[1:], [(f, x) for f in grid for x in RESET_PLACE]):
+            np.testing.assert_array_equal(q[:, [0, 1, 2, 4, 5]], plain[:, [0, 1, 2, 4, 5]])
+            np.testing.assert_allclose(q[:, 7] * w_lo, place)
+            if fn is branch_exchange_short:      # the DC resistance kept, shared
+                np.testing.assert_allclose(q[:, 3] + q[:, 6], plain[:, 3] + plain[:, 6])
+                np.testing.assert_allclose(q[:, 6] / (q[:, 3] + q[:, 6]), f)
+            else:
+                np.testing.assert_array_equal(q[:, 3], plain[:, 3])
+                np.testing.assert_allclose(q[:, 6], f * plain[:, 3])
+    bad = p.copy()
+    bad[1, 3] = np.inf                                 # the branch's R' not finite
+    for q in branch_exchange_short(bad, w_lo)[1:]:
+        np.testing.assert_array_equal(q[1], branch_exchange_short(bad, w_lo)[0][1])
+
+
 @pytest.mark.parametrize("circuit, cols", [
-    (ARC_RANDLES, [(1, 2, 3, 4, 7, 8)]),
-    ("R0-p(R1-Wo1,CPE1)-p(R2,CPE2)", [(6, 7, 8, 1, 4, 5)]),         # the branch first
-    ("R0-p(R1,CPE1)-p(R2-Woa2,CPE2)", [(1, 2, 3, 4, 8, 9)]),
+    (ARC_RANDLES, [(1, 2, 3, 4, 7, 8, 5, 6)]),                     # + the Warburg's R, tau
+    ("R0-p(R1-Wo1,CPE1)-p(R2,CPE2)", [(6, 7, 8, 1, 4, 5, 2, 3)]),   # the branch first
+    ("R0-p(R1,CPE1)-p(R2-Woa2,CPE2)", [(1, 2, 3, 4, 8, 9, 5, 6)]),
     ("R0-p(R1,CPE1)-p(R2-p(R3,CPE3),CPE2)", [(1, 2, 3, 4, 8, 9)]),  # a nested arc's outer
-    ("L0-R0-p(R1,CPE1)-p(R2,CPE2)-p(R3-Ws3,CPE3)", [(2, 3, 4, 8, 11, 12),
-                                                   (5, 6, 7, 8, 11, 12)]),
+    ("L0-R0-p(R1,CPE1)-p(R2,CPE2)-p(R3-Ws3,CPE3)", [(2, 3, 4, 8, 11, 12, 9, 10),
+                                                   (5, 6, 7, 8, 11, 12, 9, 10)]),
     ("R0-p(R1,CPE1)-p(R2,CPE2)", []),                 # no branch
     ("R0-p(R1-Wo1,CPE1)", []),                        # no arc beside it
     ("R0-p(R1,CPE1)-p(R2-R3-Wo2,CPE2)", []),          # two resistors in the branch
     ("R0-p(R1,C1)-p(R2-Wo2,CPE2)", []),               # an R||C arc: not exchanged
 ])
 def test_which_circuits_get_the_exchange(circuit, cols):
-    assert [e[0] for e in branch_pairs(ff.Circuit(circuit).tree)] == cols
-    assert all(fn is branch_exchange for _, fn in branch_pairs(ff.Circuit(circuit).tree))
+    pairs = branch_pairs(ff.Circuit(circuit).tree)
+    assert [e[0] for e in pairs] == cols
+    for c, fn in pairs:        # with a Randles branch's Warburg: the exchange that resets it
+        kind = [k for k in ("Wo", "Woa", "Ws", "Wsa") if f"-{k}" in circuit]
+        assert fn is (WARBURG_RESET[kind[0]] if len(c) == 8 else branch_exchange)
 
 
 def test_a_fixed_arc_parameter_drops_the_exchange():
@@ -53,13 +90,14 @@ def test_a_fixed_arc_parameter_drops_the_exchange():
     Z = ff.Circuit(ARC_RANDLES).impedance(freq, p)
 
     def got(**kw):
-        return [e[0] for e in exchange_twins(prepare(freq, Z, ARC_RANDLES, **kw))
-                if e[1] is branch_exchange]
+        return [(e[0], e[1]) for e in exchange_twins(prepare(freq, Z, ARC_RANDLES, **kw))
+                if e[1] in (branch_exchange, branch_exchange_open)]
 
-    assert got() == [(1, 2, 3, 4, 7, 8)]
+    assert got() == [((1, 2, 3, 4, 7, 8, 5, 6), branch_exchange_open)]
     for name in ("R1", "CPE1_n", "R2", "CPE2_Q"):
         assert got(p0=p, fixed=[name]) == []
-    assert got(p0=p, fixed=["Wo2_tau"]) == [(1, 2, 3, 4, 7, 8)]   # not moved by it
+    for name in ("Wo2_R", "Wo2_tau"):       # the Warburg held: the plain exchange
+        assert got(p0=p, fixed=[name]) == [((1, 2, 3, 4, 7, 8), branch_exchange)]
 
 
 @pytest.mark.parametrize("exchange", [True, False])
@@ -74,6 +112,24 @@ def test_the_warburg_moves_to_the_right_arc(monkeypatch, exchange):
     assert_trap_ab(r.chi2, ref, exchange, n_fail=5, margin=0.02)
     if not exchange:
         assert np.all(r.status[r.chi2 > 1.02 * ref] == ff.FitStatus.CONVERGED)
+
+
+ARC_RANDLES_WS = "R0-p(R1,CPE1)-p(R2-Ws2,CPE2)"
+
+
+@pytest.mark.parametrize("reset", [True, False])
+def test_the_exchanged_branch_gets_its_warburg_back(monkeypatch, reset):
+    """Five spectra of an arc and a Randles branch with a Ws (tests/synthetic/README.md)
+    whose default fit with the plain exchange only ends CONVERGED 0.6-12 % above the
+    truth's optimum, the arcs exchanged and the Warburg small; with the Warburg reset on
+    the exchange (``WARBURG_RESET``) every fit reaches the truth's optimum."""
+    freq, Z, ref = stored_traps("arc_randles_ws_reset", ARC_RANDLES_WS)
+    if not reset:
+        monkeypatch.setattr(_exchange, "WARBURG_RESET", {})
+    r = ff.fit(freq, Z, ARC_RANDLES_WS)
+    assert_trap_ab(r.chi2, ref, reset, n_fail=5, margin=0.005)
+    if not reset:
+        assert np.all(r.status == ff.FitStatus.CONVERGED)
 
 
 # ------------------------------------------- a short Warburg that is a resistor, beside arcs

@@ -8,7 +8,8 @@ import numpy as np
 
 from ._arcs import chain_relocations, chain_splits, overlap_sharps, rcpe_arcs
 from ._cauer import cauer_pairs, cauer_permute
-from ._exchange import branch_exchange, exchange_pairs, rc_exchange, t_role_exchange
+from ._exchange import (WARBURG_RESET, branch_exchange, exchange_pairs, rc_exchange,
+                        t_role_exchange)
 from ._nested import (cpe_swaps, inner_relocations, nested_exchanges, nested_merges,
                       nested_unfolds)
 from ._problem import FitProblem
@@ -187,7 +188,9 @@ def exchange_twins(problem: FitProblem) -> tuple:
     role exchange of every top-level arc and T in series, the resistance re-sharing of
     every top-level arc and TLMQ in series and both exchanges of every top-level arc and
     Gerischer G in series, and the exchange of every top-level arc and branch p(R' - X,
-    CPE') or R||C arc in series (``_exchange``), and the role permutation of every
+    CPE') (with a Randles branch's Warburg reset, ``_exchange.WARBURG_RESET``; the plain
+    exchange where a Warburg parameter is fixed) or R||C arc in series (``_exchange``),
+    and the role permutation of every
     top-level arc and nested arc in series (``_cauer``), where none of the parameters the
     exchange moves is fixed.
 
@@ -203,7 +206,13 @@ def exchange_twins(problem: FitProblem) -> tuple:
     fixed = np.asarray(problem.fixed, bool)
     # columns R, Q, n, then the element's: the arc's tau needs R, Q, n; a Warburg's is
     # col 4 (its R and n are kept); the role and branch exchanges move every column
-    whole = (t_role_exchange, branch_exchange, rc_exchange, cauer_permute)
+    whole = (t_role_exchange, branch_exchange, rc_exchange, cauer_permute,
+             *WARBURG_RESET.values())
     tree = problem.circuit.tree
-    return tuple(e for e in exchange_pairs(tree, ELEMENTS) + cauer_pairs(tree)
-                 if not fixed[list(e[0] if e[1] in whole else e[0][:5])].any())
+    out = []
+    for cols, fn in exchange_pairs(tree, ELEMENTS) + cauer_pairs(tree):
+        if fn in WARBURG_RESET.values() and fixed[list(cols[6:])].any():
+            cols, fn = cols[:6], branch_exchange     # the Warburg held: the plain exchange
+        if not fixed[list(cols if fn in whole else cols[:5])].any():
+            out.append((cols, fn))
+    return tuple(out)
