@@ -172,8 +172,8 @@ def generate(family: str, n: int, seed: int = SEED):
 
 
 # -- references -----------------------------------------------------------------------------
-def _residual(family, z, w, weights):
-    model = MODELS[family]
+def _residual(family, z, w, weights, models=None):
+    model = (models or MODELS)[family]
 
     def res(q):
         d = (model(q, w) - z) * weights
@@ -181,13 +181,14 @@ def _residual(family, z, w, weights):
     return res
 
 
-def scipy_truth_chi2(family: str, freq, Z, truth) -> np.ndarray:
-    """(B,) chi2 of a tight bounded scipy trf fit from the truth (fastfit's bounds)."""
+def scipy_truth_chi2(family: str, freq, Z, truth, models=None) -> np.ndarray:
+    """(B,) chi2 of a tight bounded scipy trf fit from the truth (fastfit's bounds);
+    ``models``: closed-form models by circuit (default: this module's ``MODELS``)."""
     b = ff.Circuit(family).default_bounds
     lo, hi = b[:, 0], b[:, 1]
     out = np.empty(len(Z))
     for i, (z, p) in enumerate(zip(Z, truth)):
-        res = _residual(family, z, 2 * np.pi * freq[i], 1.0 / np.abs(z))
+        res = _residual(family, z, 2 * np.pi * freq[i], 1.0 / np.abs(z), models)
         x0 = np.clip(p, lo + 1e-300, np.nextafter(hi, -np.inf))
         r = least_squares(res, x0, bounds=(lo, hi), method="trf", x_scale="jac",
                           ftol=1e-15, xtol=1e-15, gtol=1e-15, max_nfev=5000)

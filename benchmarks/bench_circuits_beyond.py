@@ -36,7 +36,7 @@ from scipy.optimize import least_squares
 
 import fastfit as ff
 from bench_circuit_families import (FREQ, NOISE, _compile_seconds, _cpe, _g, _guess, _par, _rq,
-                                    _wo, _woa, _ws)
+                                    _wo, _woa, _ws, scipy_truth_chi2)
 
 SEED = 20261207
 
@@ -115,27 +115,13 @@ def generate(circuit: str, n: int, seed: int = SEED):
     return np.broadcast_to(FREQ, Z.shape).copy(), Z, p
 
 
-def _residual(model, z, w, weights, lin=None):
+def _residual(model, z, w, weights, lin):
+    """Residuals of ``model`` in log parameters (exponents, ``lin``, linear)."""
     def res(q):
         with np.errstate(all="ignore"):      # lm steps far out: inf / nan residuals
-            x = q if lin is None else np.where(lin, q, np.exp(q))
-            d = (model(x, w) - z) * weights
+            d = (model(np.where(lin, q, np.exp(q)), w) - z) * weights
         return np.concatenate([d.real, d.imag])
     return res
-
-
-def scipy_truth_chi2(circuit: str, freq, Z, truth) -> np.ndarray:
-    """(B,) chi2 of a tight bounded scipy trf fit from the truth (fastfit's bounds)."""
-    b = ff.Circuit(circuit).default_bounds
-    lo, hi = b[:, 0], b[:, 1]
-    out = np.empty(len(Z))
-    for i, (z, p) in enumerate(zip(Z, truth)):
-        res = _residual(MODELS[circuit], z, 2 * np.pi * freq[i], 1.0 / np.abs(z))
-        x0 = np.clip(p, lo + 1e-300, np.nextafter(hi, -np.inf))
-        r = least_squares(res, x0, bounds=(lo, hi), method="trf", x_scale="jac",
-                          ftol=1e-15, xtol=1e-15, gtol=1e-15, max_nfev=5000)
-        out[i] = 2 * r.cost
-    return out
 
 
 def scipy_lm_loop(circuit: str, freq, Z, starts, n: int):
@@ -165,7 +151,7 @@ def circuit_row(circuit: str, N: int, n_sp: int) -> dict:
     rate = N / (time.perf_counter() - t)
     ref_ff = ff.fit(freq, Z, c, p0=truth, escalate=False, max_iter=2000, ftol=1e-14,
                     xtol=1e-14, gtol=1e-16, starts=0).chi2
-    ref = np.minimum(ref_ff, scipy_truth_chi2(circuit, freq, Z, truth))
+    ref = np.minimum(ref_ff, scipy_truth_chi2(circuit, freq, Z, truth, MODELS))
     ratio = r.chi2 / ref
     miss = ratio > 1 + 1e-6
     sp_truth, _ = scipy_lm_loop(circuit, freq, Z, truth, n_sp)
