@@ -306,7 +306,8 @@ def test_arc_and_gerischer_exchange_time_constants_and_roles():
                   [30.0, 2e-4, 0.9, 5.0, 1e-5],
                   [0.0, 1e-5, 0.8, 400.0, 2e-2]])        # R = 0: no time constant
     tau_arc = (p[:, 0] * p[:, 1]) ** (1 / p[:, 2])
-    a, b = g_exchange(p)
+    a, b, *shares = g_exchange(p)
+    assert len(shares) == 3          # the resistance re-sharing (_vanished.g_revival)
     for q in (a, b):
         np.testing.assert_array_equal(q[2], p[2])
         np.testing.assert_array_equal(q[:2, 2], p[:2, 2])

@@ -186,8 +186,9 @@ def twin_mid(tree) -> int:
 def exchange_twins(problem: FitProblem) -> tuple:
     """The time-constant exchange of every top-level arc and short Warburg in series, the
     role exchange of every top-level arc and T in series, the resistance re-sharing of
-    every top-level arc and TLMQ in series and both exchanges of every top-level arc and
-    Gerischer G in series, and the exchange of every top-level arc and branch p(R' - X,
+    every top-level arc and TLMQ in series, both exchanges and the resistance re-sharing
+    (``_vanished.g_revival``) of every top-level arc and Gerischer G in series, and the
+    exchange of every top-level arc and branch p(R' - X,
     CPE') (with a Randles branch's Warburg reset, ``_exchange.WARBURG_RESET``; the plain
     exchange where a Warburg parameter is fixed) or R||C arc in series (``_exchange``),
     and the role permutation of every

@@ -36,6 +36,7 @@ import numpy as np
 
 from ._arcs import SMEAR_N, branch_cpe, rcpe_columns
 from ._randles import SHORT_NEAR
+from ._vanished import g_revival
 
 __all__ = ["EXCHANGE", "tau_exchange", "g_exchange", "t_role_exchange", "exchange_pairs",
            "ROLE_N", "ROLE_PLACE", "ROLE_A", "ROLE_NEAR", "tlm_share", "TLM_TWINS", "TLM_BROAD",
@@ -88,7 +89,8 @@ def g_exchange(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
     """The arc (R, Q, n) and a Gerischer G (R_g, tau_g) traded: their time constants
     exchanged (:func:`tau_exchange`, resistances kept), and their roles exchanged (the arc
     at tau_g holding R_g, Q' = tau_g^n / R_g; the Gerischer at the arc's (R Q)^(1/n)
-    holding R); the result itself where a value is not finite and positive.  ``w_lo`` is
+    holding R); the result itself where a value is not finite and positive.  Third, a
+    Gerischer the arc absorbed revived (:func:`_vanished.g_revival`).  ``w_lo`` is
     not used.
 
     Measured (session 29, benchmarks/bench_circuit_families.py's ``R0-p(R1,CPE1)-G1``
@@ -111,7 +113,7 @@ def g_exchange(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
         ok = (np.all(P > 0, axis=1) & np.all(np.isfinite(P), axis=1)
               & np.all(np.isfinite(q) & (q > 0), axis=1))
     out.append(np.where(ok[:, None], q, P))
-    return out
+    return out + g_revival(P)
 
 
 def t_role_exchange(p: np.ndarray, w_lo) -> list[np.ndarray]:
