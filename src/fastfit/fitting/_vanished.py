@@ -138,7 +138,6 @@ def branch_revivals(tree) -> list[tuple]:
     return [((r0, r), branch_revival) for r0 in top for r in inner]
 
 
-
 G_MINOR = 0.2      # a Gerischer below this x the arc's R may have the wrong share ...
 G_PLACES = ((0.1, 3.0), (0.01, 0.03))   # ... so its twins: (share f of R, k x arc tau)
 ARC_MINOR = 0.5    # an arc below this x the Gerischer's R_g ...
@@ -166,8 +165,8 @@ def g_revival(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
     1/150 of the arc's tau, truth 6 % at 5x), 7 (1.15x; truth 3 % at 7x) and 12 (1.064x:
     R_g 8 % at 4x, truth 0.4 % at 1/40); from the fitted results the local fit reaches the
     optimum from f = 0.03-0.3 at k = 3-100 (the first two) and f = 0.003-0.01 at k =
-    0.01-0.1 (the third); seed 13's (1.028x: the arc 22 % of R + R_g at 0.6 x tau_g, truth 9 %
-    at 0.4 x) from an arc share of 0.03-0.1 at 0.03-10 x tau_g."""
+    0.01-0.1 (the third); seed 13's (1.028x: the arc 22 % of R + R_g at 1.25 x tau_g, truth 9 %
+    at 0.43 x) from an arc share of 0.03-0.1 at 0.03-10 x tau_g."""
     P = np.asarray(p, np.float64)
     R, Q, n, Rg = P[:, 0], P[:, 1], P[:, 2], P[:, 3]
     out = []
