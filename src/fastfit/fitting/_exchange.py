@@ -89,9 +89,9 @@ def g_exchange(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
     """The arc (R, Q, n) and a Gerischer G (R_g, tau_g) traded: their time constants
     exchanged (:func:`tau_exchange`, resistances kept), and their roles exchanged (the arc
     at tau_g holding R_g, Q' = tau_g^n / R_g; the Gerischer at the arc's (R Q)^(1/n)
-    holding R); the result itself where a value is not finite and positive.  Third, a
-    Gerischer the arc absorbed revived (:func:`_vanished.g_revival`).  ``w_lo`` is
-    not used.
+    holding R); the result itself where a value is not finite and positive.  Then the
+    two resistances re-shared (:func:`_vanished.g_revival`: three more twins).  ``w_lo``
+    is not used.
 
     Measured (session 29, benchmarks/bench_circuit_families.py's ``R0-p(R1,CPE1)-G1``
     generator, 2,000 spectra per seed, misses against the truth-started fit): seeds

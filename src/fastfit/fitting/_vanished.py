@@ -13,7 +13,8 @@ import numpy as np
 
 __all__ = ["A_GONE", "REVIVE_A", "REVIVE_R", "t_revival", "revival_pairs", "R_GONE",
            "REVIVE_SERIES", "series_revival", "series_revivals", "REVIVE_SPLIT",
-           "branch_revival", "branch_revivals", "G_MINOR", "G_PLACES", "ARC_MINOR", "ARC_PLACE", "g_revival"]
+           "branch_revival", "branch_revivals", "G_MINOR", "G_PLACES", "ARC_MINOR",
+           "ARC_PLACE", "g_revival"]
 
 A_GONE = 1e-6             # a T whose A is below this x the series resistor's R has lost it
 REVIVE_A = (1.0, 3.0)     # ... so the twins give it A = these x R ...
