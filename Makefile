@@ -39,7 +39,7 @@ browser:
 	else echo "make: no chromium, and no root/apt-get to install it: browser tests will be skipped"; fi
 
 test: $(TSTAMP) browser
-	$(PY) -m pytest -q -n 2 --dist loadfile tests
+	$(PY) -m pytest -q -n 2 --dist loadfile --durations=25 tests
 
 bench: $(TSTAMP)
 	$(PY) -m pytest benchmarks --benchmark-only -q

@@ -13,7 +13,7 @@ import fastfit.fitting._twins as _twins
 from fastfit.fitting._twins import B_LIFT, T_FACTORS, TWINS, circuit_twins
 from fastfit.synthetic import element_spectra
 from test_element_basin import reference_chi2
-from trap_spectra import assert_trap_ab
+from trap_spectra import assert_trap_ab, stored_traps
 
 F = np.logspace(6, -2, 81)
 
@@ -267,8 +267,6 @@ def test_t_behind_an_arc_between_the_exact_twins(monkeypatch, dense):
     """Five R0-p(R1,CPE1)-T1 spectra (tests/synthetic/arc_t_scaled.npz) whose fit with the
     twins at (a, b) x 1/4, 1/2, 2, 4 only ends at (a, b) 2.8-3.7x the truth's optimum,
     1.00001-1.005x its chi2: with 10^(+-1/2) among T_FACTORS every fit reaches it."""
-    from trap_spectra import stored_traps
-
     freq, Z, ref = stored_traps("arc_t_scaled", "R0-p(R1,CPE1)-T1")
     if not dense:   # and without the slow twins' longer trip, which reaches some too
         monkeypatch.setattr(_twins, "T_FACTORS", (0.25, 0.5, 2.0, 4.0))
@@ -294,7 +292,9 @@ def randles_wo(p):
 def test_warburg_twins_keep_the_semi_infinite_limit():
     """The Warburg twins keep R / tau^n (n = 1/2 for Wo, Ws): where w tau >> 1 for both,
     the impedance is the same semi-infinite Warburg (to the coth's 1e-6 here); a tau far
-    beyond the lowest frequency w_lo comes back to w_lo tau = 3 and 0.3."""
+    ``RIDGE_FAR`` (100, 30) beyond the lowest frequency w_lo comes back to w_lo tau = 3
+    and 0.3; one less far out (w_lo tau 30-100) is scaled by 0.1 like a near one and comes
+    back to 0.3."""
     p = np.array([[300.0, 400.0], [50.0, 2.0]])
     twins = TWINS["Wo"](p)
     assert len(twins) == 3
@@ -306,18 +306,22 @@ def test_warburg_twins_keep_the_semi_infinite_limit():
     np.testing.assert_allclose(z[1:, hi], np.broadcast_to(z[0, hi], z[1:, hi].shape), rtol=1e-6)
     x = np.sqrt(1j * W_WO * 400.0)
     np.testing.assert_allclose(z[0], 300.0 / (np.tanh(x) * x), rtol=1e-10)
-    # anomalous: R / tau^n kept; the far row (w_lo tau = 400 x 0.63 = 251) comes back
-    pa = np.array([[300.0, 400.0, 0.4], [50.0, 2.0, 0.6]])
-    w_lo = np.full(2, W_WO.min())
+    # anomalous: R / tau^n kept; the far row (w_lo tau = 400 x 0.63 = 251) comes back, the
+    # near one (1.3) is scaled, the one between (46) scaled by 0.1 and back to 0.3
+    pa = np.array([[300.0, 400.0, 0.4], [50.0, 2.0, 0.6], [80.0, 73.0, 0.5]])
+    w_lo = np.full(3, W_WO.min())
+    assert _twins.RIDGE_FAR == (100.0, 30.0) and 30.0 < pa[2, 1] * w_lo[2] < 100.0
     tw = TWINS["Woa"](pa, w_lo)
-    np.testing.assert_array_equal(tw[3], pa)      # the cross-ridge twin: neither row is near
+    np.testing.assert_array_equal(tw[3], pa)      # the cross-ridge twin: no row is near
     for k, q in enumerate(tw[:3]):
         np.testing.assert_allclose(q[:, 0] / q[:, 1] ** q[:, 2], pa[:, 0] / pa[:, 1] ** pa[:, 2],
                                    rtol=1e-12)
         np.testing.assert_array_equal(q[:, 2], pa[:, 2])
         if k:
-            np.testing.assert_allclose(q[0, 1] * w_lo[0], (3.0, 0.3)[k - 1], rtol=1e-12)
-            np.testing.assert_allclose(q[1, 1], pa[1, 1] * (0.1, 0.01)[k - 1], rtol=1e-12)
+            back, scaled = ([0], [1, 2]) if k == 1 else ([0, 2], [1])
+            np.testing.assert_allclose(q[back, 1] * w_lo[back], (3.0, 0.3)[k - 1], rtol=1e-12)
+            np.testing.assert_allclose(q[scaled, 1], pa[scaled, 1] * (0.1, 0.01)[k - 1],
+                                       rtol=1e-12)
     u = (1j * W_WO[hi] * np.array([[400.0], [tw[1][0, 1]]])) ** 0.4
     za = ff.Circuit("Woa1").impedance(F_WO[hi], np.array([pa[0], tw[1][0]]))
     np.testing.assert_allclose(za, np.array([[300.0], [tw[1][0, 0]]]) / (np.tanh(u) * u),
@@ -439,6 +443,21 @@ def test_short_warburg_near_twin_and_series_swap():
     np.testing.assert_allclose(s[near, 1], np.maximum(pr[near, 0], SWAP_FLOOR * pr[near, 1]))
     np.testing.assert_array_equal(s[~near], pr[~near])
     np.testing.assert_allclose(s[2, 0] + s[2, 1], pr[2, 0] + pr[2, 1])   # DC kept (no floor)
+
+
+@pytest.mark.parametrize("mid", [True, False])
+def test_randles_ws_mid_ridge_scaled_back(monkeypatch, mid):
+    """Stored R0-p(R1-Ws1,CPE1) spectra (tests/synthetic/randles_ws_ridge_mid.npz) whose fit
+    ends on the Warburg ridge at w_lo tau 46-57 (tau 74-91 s for a truth at 4-7 s), 6e-5 -
+    9e-5 above the fit from the truth: scaled by 0.1 (w_lo tau ~ 5) the ridge twin reaches
+    it; brought back to w_lo tau 3 and 0.3 as a far result (RIDGE_FAR 30 for both
+    shrinking twins) it does not."""
+    circuit = "R0-p(R1-Ws1,CPE1)"
+    freq, Z, ref = stored_traps("randles_ws_ridge_mid", circuit)
+    if not mid:
+        monkeypatch.setattr(_twins, "RIDGE_FAR", (30.0, 30.0))
+    r = ff.fit(freq, Z, circuit)
+    assert_trap_ab(r.chi2, ref, mid, n_fail=len(ref), margin=2e-5)
 
 
 RANDLES_WS_ROWS = (32, 107, 146)

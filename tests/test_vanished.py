@@ -303,3 +303,45 @@ def test_arc_and_gerischer_with_their_resistance_re_shared(monkeypatch, revive):
     assert_trap_ab(r.chi2, ref, revive, n_fail=len(ref) - 1, margin=0.02)
     if not revive:
         assert np.sum(r.status == ff.FitStatus.CONVERGED) >= len(ref) - 1
+
+
+def test_wsa_takeover_hands_the_branch_to_a_flat_minor_warburg():
+    """Columns R, R_w, tau, n, Q, n_q of a Randles branch with Wsa.  A minor (R_w < R),
+    flat (n > WSA_FLAT_N) Warburg gets each share s of WSA_TAKE of R + R_w at w_lo tau =
+    WSA_TAKE_PLACE with n = WSA_TAKE_N, the CPE and the branch's DC resistance kept; a
+    row that is not both, or has a value that is not finite and positive, keeps the
+    result; without w_lo there are no twins."""
+    from fastfit.fitting._vanished import (WSA_FLAT_N, WSA_TAKE, WSA_TAKE_N, WSA_TAKE_PLACE,
+                                           wsa_takeover)
+
+    p = np.array([[446.0, 84.0, 0.1, 0.5 * (1 + WSA_FLAT_N), 1e-2, 0.72],   # minor and flat
+                  [446.0, 84.0, 0.1, 0.6, 1e-2, 0.72],                       # a real tail
+                  [20.0, 500.0, 0.2, 0.97, 1e-2, 0.72],                      # not minor
+                  [446.0, 84.0, 0.1, 0.97, 0.0, 0.72]])                      # Q = 0
+    w_lo = np.full(4, 2 * np.pi * 0.1)
+    assert wsa_takeover(p) == []
+    cands = wsa_takeover(p, w_lo)
+    assert len(cands) == len(WSA_TAKE)
+    for q, s in zip(cands, WSA_TAKE):
+        np.testing.assert_allclose(q[0], [(1 - s) * 530.0, s * 530.0, WSA_TAKE_PLACE / w_lo[0],
+                                          WSA_TAKE_N, 1e-2, 0.72], rtol=1e-12)
+        np.testing.assert_array_equal(q[1:], p[1:])
+    cols = [c for c, fn in circuit_twins(ff.Circuit("R0-p(R1-Wsa1,CPE1)").tree)
+            if fn.__name__ == "wsa_takeover"]
+    assert cols == [] and "Wsa" in twins_mod.LATE_SHAPE_TWINS   # a late twin, not an early one
+
+
+@pytest.mark.parametrize("take", [True, False])
+def test_randles_wsa_roles_exchanged_are_handed_back(monkeypatch, take):
+    """Stored R0-p(R1-Wsa1,CPE1) spectra (tests/synthetic/randles_wsa_takeover.npz, the
+    Warburg 92-96 % of the branch) whose fit without the takeover twins ends with R1
+    holding the branch and the Warburg a tenth of it at n -> 1, 1.03x and 1.13x the fit
+    from the truth, reported CONVERGED; with them both reach that optimum."""
+    circuit = "R0-p(R1-Wsa1,CPE1)"
+    freq, Z, ref = stored_traps("randles_wsa_takeover", circuit)
+    if not take:
+        monkeypatch.delitem(twins_mod.LATE_SHAPE_TWINS, "Wsa")
+    r = ff.fit(freq, Z, circuit)
+    assert_trap_ab(r.chi2, ref, take, n_fail=2, margin=0.02)
+    if not take:
+        assert np.all(r.status == ff.FitStatus.CONVERGED)
