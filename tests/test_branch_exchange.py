@@ -11,7 +11,7 @@ import fastfit as ff
 from fastfit.fitting import _exchange
 from fastfit.fitting._exchange import (WARBURG_RESET, branch_exchange, branch_exchange_open,
                                       branch_exchange_short, branch_pairs)
-from trap_spectra import assert_trap_ab, stored_traps
+from trap_spectra import assert_trap_ab, fit_stored_trap, stored_traps
 
 ARC_RANDLES = "R0-p(R1,CPE1)-p(R2-Wo2,CPE2)"
 
@@ -123,13 +123,10 @@ def test_the_exchanged_branch_gets_its_warburg_back(monkeypatch, reset):
     whose default fit with the plain exchange only ends CONVERGED 0.6-12 % above the
     truth's optimum, the arcs exchanged and the Warburg small; with the Warburg reset on
     the exchange (``WARBURG_RESET``) every fit reaches the truth's optimum."""
-    freq, Z, ref = stored_traps("arc_randles_ws_reset", ARC_RANDLES_WS)
     if not reset:
         monkeypatch.setattr(_exchange, "WARBURG_RESET", {})
-    r = ff.fit(freq, Z, ARC_RANDLES_WS)
-    assert_trap_ab(r.chi2, ref, reset, n_fail=5, margin=0.005)
-    if not reset:
-        assert np.all(r.status == ff.FitStatus.CONVERGED)
+    fit_stored_trap("arc_randles_ws_reset", ARC_RANDLES_WS, reset, n_fail=5, margin=0.005,
+                    converged_without=True)
 
 
 # ------------------------------------------- a short Warburg that is a resistor, beside arcs
@@ -220,12 +217,9 @@ def test_an_rc_arc_and_a_cpe_arc_trade_places(monkeypatch, exchange):
     truth's optimum."""
     from fastfit.fitting._exchange import rc_exchange
 
-    freq, Z, ref = stored_traps("rc_cpe_exchange", RC_CPE)
     if not exchange:
         real = _exchange.branch_pairs
         monkeypatch.setattr(_exchange, "branch_pairs", lambda tree: [
             e for e in real(tree) if e[1] is not rc_exchange])
-    r = ff.fit(freq, Z, RC_CPE)
-    assert_trap_ab(r.chi2, ref, exchange, n_fail=5, margin=0.04)
-    if not exchange:
-        assert np.all(r.status == ff.FitStatus.CONVERGED)
+    fit_stored_trap("rc_cpe_exchange", RC_CPE, exchange, n_fail=5, margin=0.04,
+                    converged_without=True)

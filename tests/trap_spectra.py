@@ -25,3 +25,18 @@ def assert_trap_ab(chi2, ref, applied: bool, n_fail: int, margin: float = 1e-6) 
         assert np.all(chi2 <= ref * (1 + 1e-6)), chi2 / ref
     else:
         assert np.sum(chi2 > ref * (1 + margin)) >= n_fail, chi2 / ref
+
+
+def fit_stored_trap(name: str, circuit: str, applied: bool, n_fail: int | None = None,
+                    margin: float = 1e-6, converged_without: bool = False):
+    """Fit the stored trap spectra ``name`` with ``circuit`` (default settings, whatever
+    the caller switched off before) and make :func:`assert_trap_ab`'s check (``n_fail``
+    None: every spectrum must fail without the mechanism); with
+    ``converged_without``, without the mechanism every result must also report CONVERGED
+    (a wrong basin that the status does not flag).  Returns the fit."""
+    freq, Z, ref = stored_traps(name, circuit)
+    r = ff.fit(freq, Z, circuit)
+    assert_trap_ab(r.chi2, ref, applied, len(ref) if n_fail is None else n_fail, margin)
+    if converged_without and not applied:
+        assert np.all(r.status == ff.FitStatus.CONVERGED), r.status
+    return r

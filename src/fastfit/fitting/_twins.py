@@ -73,53 +73,43 @@ The Warburgs ``Wo``, ``Ws``, ``Woa`` and ``Wsa`` (issue 16's Randles cell
 ``R0-p(R1-Wo1,CPE1)``, 1 MHz - 0.1 Hz): 8 of 9 Randles-Wo misses in 500 spectra of
 benchmarks/bench_circuit_families.py (its seed) had tau at 30-80x the truth (92-252 s for
 1.5-8 s) with R / sqrt(tau) kept, chi2 1.0000-1.017x, all CONVERGED; more starts fixed 2-4
-of them.  Twins at tau x 10, / 10 and / 100 (``WO_FACTORS``, R / tau^n kept): basin 0.982
--> 0.998 there, 0.990 -> 0.996 on 800 spectra of each of seeds 7 and 8 (seed 8 measured
-before the w_lo rule below, seed 7 0.995 without it).
-Where tau is already ``RIDGE_FAR`` beyond the lowest frequency (Ws, Wsa misses out at tau ~
-1e13-1e23), factors of 10 and 100 stay on the ridge: those shrinking twins set w_lo tau to
-``RIDGE_BACK`` instead, each beyond its own ``RIDGE_FAR``: the first (x 0.1) beyond w_lo
-tau 100, the second (x 0.01) beyond 30.  (Both at 30 until session 38: three results at
-w_lo tau 46-57 -- a real R0-p(R1,CPE1)-Wo1 spectrum in the real-data benchmark's batch,
-two Randles-Ws ones, tests/synthetic/randles_ws_ridge_mid.npz -- stayed 3e-6 - 9e-5
-above the optimum, which tau x 0.1 reaches from there; both at 100 fixed those but lost a
-Randles-Wsa tail of tests/synthetic/randles_wsa_tail.npz, which needs the jump to 0.3.
-Scratch A/B of the two rules, old and new, over 1,000 spectra each of two seeds of the Wo
-tail and of the Randles Wo, Woa, Ws families and three of Wsa: misses 26 -> 24, none
-worse; Woa results below the truth-started chi2 moved 4 up and 4 down among its
-better-than-truth optima, as much as two runs of unchanged code differ there.)
-Randles cells with each Warburg (400 spectra, the family
-benchmark's ranges, seed 1, 2026-12-04): Wo 0.985 -> 0.9975, Ws 0.8975 -> 0.9775, Woa 0.88
--> 0.945, Wsa 0.8175 -> 0.95.  What stays is another basin, not a twin: the Warburg shrunk
-to a small high-frequency term (tau 1e-9 - 1e-2 for 0.1-9 s) or swapping roles with R1.
-Cost: 15-40 % fewer fits/s on circuits with a Warburg (every result runs the twin
-tournament; measured beside other work).
+of them. Twins at tau x 10, / 10 and / 100 (``WO_FACTORS``, R / tau^n kept): basin 0.982 ->
+0.998 there, 0.990 -> 0.996 on 800 spectra of each of seeds 7 and 8. Where tau is already
+far beyond the lowest frequency (Ws, Wsa misses out at tau ~ 1e13 - 1e23), factors of 10
+and 100 stay on the ridge: those shrinking twins set w_lo tau to ``RIDGE_BACK`` instead,
+beyond w_lo tau ``RIDGE_FAR`` (100 for the first, 30 for the second; session 38,
+docs/design-notes.md). Randles cells with each Warburg (400 spectra, the family benchmark's
+ranges, seed 1, 2026-12-04): Wo 0.985 -> 0.9975, Ws 0.8975 -> 0.9775, Woa 0.88 -> 0.945,
+Wsa 0.8175 -> 0.95. What stays is another basin, not a twin: the Warburg shrunk to a small
+high-frequency term (tau 1e-9 - 1e-2 for 0.1-9 s) or swapping roles with R1. Cost: 15-40 %
+fewer fits/s on circuits with a Warburg (every result runs the twin tournament; measured
+beside other work).
 The short Warburgs' Randles misses (session 9, same generator, 400 spectra per seed) are
-mostly the element shrunk to a resistor: tau 1e-8 - 1e-3 s, far below the window, where
-Ws = R tanh(u) / u is R and trades off with R1 (part of R1 in the Warburg, or R1 -> 0
-and the Warburg holding all of it).  Two more twins for Ws and Wsa: the element itself
-brought to w_lo tau = 1 with R (its Z(0)) kept (``_short_warburg``), and the resistor
-in series exchanged with it (``_randles.series_swap``).  Ws over seeds 1-4: 23 misses -> 4
-(0.986 -> 0.9975; seed 3: 3 -> 0, the rows of tests/test_twins.py); Wsa over seeds 1, 3,
-4: 44 -> 30 (the rest: R1 -> 0 with the Wsa's n at 0.3 broadening the arc, where LM from
-the swapped start returns to the same basin -- the CPE's n has to move as well); no
-throughput change measurable.  Woa's Randles misses end on the other ridge: tau 1e-4 -
-0.2 s with n 0.2-0.3, where coth(u) / u ~ 1 / u^2 makes Woa a CPE of exponent 2n, while
-the truth's tail (tau 0.1-10 s, n 0.35-0.65) is the high-frequency ridge's CPE of
-exponent n.  Its cross-ridge twin (``_open_warburg``) doubles n, keeps the CPE's
-coefficient and puts tau beyond the window: over seeds 1-4, 62 misses -> 32 with the twin
-for w_lo tau < 1/30, -> 23 for w_lo tau < ``OPEN_NEAR`` = 0.3 (1.0: 12 on seeds 1-2
-against 13); the family benchmark's Randles-Woa 0.961 -> 0.984 strict, 317 -> 355
-fits/s (same run order, host noise).  Open Wo with its fixed n = 1/2 has no such twin (2n
-= 1: a capacitor, which its high-frequency ridge cannot make); the same low-frequency-
-ridge move with n kept changed nothing (22 -> 19, 14 -> 15 misses on seeds 1, 3).
+mostly the element shrunk to a resistor: tau 1e-8 - 1e-3 s, far below the window, where Ws
+= R tanh(u) / u is R and trades off with R1 (part of R1 in the Warburg, or R1 -> 0 and the
+Warburg holding all of it). Two more twins for Ws and Wsa: the element itself brought to
+w_lo tau = 1 with R (its Z(0)) kept (``_short_warburg``), and the resistor in series
+exchanged with it (``_randles.series_swap``). Ws over seeds 1-4: 23 misses -> 4 (0.986 ->
+0.9975; seed 3: 3 -> 0, the rows of tests/test_twins.py); Wsa over seeds 1, 3, 4: 44 -> 30
+(the rest: R1 -> 0 with the Wsa's n at 0.3 broadening the arc, where LM from the swapped
+start returns to the same basin -- the CPE's n has to move as well); no throughput change
+measurable. Woa's Randles misses end on the other ridge: tau 1e-4 - 0.2 s with n 0.2-0.3,
+where coth(u) / u ~ 1 / u^2 makes Woa a CPE of exponent 2n, while the truth's tail (tau
+0.1-10 s, n 0.35-0.65) is the high-frequency ridge's CPE of exponent n. Its cross-ridge
+twin (``_open_warburg``) doubles n, keeps the CPE's coefficient and puts tau beyond the
+window: over seeds 1-4, 62 misses -> 32 with the twin for w_lo tau < 1/30, -> 23 for w_lo
+tau < ``OPEN_NEAR`` = 0.3 (1.0: 12 on seeds 1-2 against 13); the family benchmark's
+Randles-Woa 0.961 -> 0.984 strict, 317 -> 355 fits/s (same run order, host noise). Open Wo
+with its fixed n = 1/2 has no such twin (2n = 1: a capacitor, which its high-frequency
+ridge cannot make); the same low-frequency-ridge move with n kept changed nothing (22 ->
+19, 14 -> 15 misses on seeds 1, 3).
 
 Each entry maps the fitted parameters ``p`` (n, k) (physical units) of its columns (an
-element's; for ``_randles.series_swap`` a resistor's and then the Warburg's in series with it)
-and the lowest used angular frequency ``w_lo`` (n,) rad/s of each spectrum to a list of
+element's; for ``_randles.series_swap`` a resistor's and then the Warburg's in series with
+it) and the lowest used angular frequency ``w_lo`` (n,) rad/s of each spectrum to a list of
 (n, k) starting points (fixed parameters keep their values); the fit runs them as a
-tournament against the result and keeps what is better (``kernels._moves.twin_moves``);
-a result a twin improved gets the twins of its new parameters in the next round.
+tournament against the result and keeps what is better (``kernels._moves.twin_moves``); a
+result a twin improved gets the twins of its new parameters in the next round.
 """
 from __future__ import annotations
 
@@ -127,8 +117,7 @@ import numpy as np
 
 from ._arcs import branch_cpe, pair_merges
 from ._exchange import gs_role_pairs
-from ._vanished import branch_revivals, revival_pairs, series_revivals
-from ._vanished import wsa_takeover as _wsa_takeover
+from ._vanished import branch_revivals, revival_pairs, series_revivals, wsa_takeover
 from ._nested import nested_exchanges, nested_swap
 from ._randles import (ARC_N, SHORT_BACK, SHORT_NEAR, SWAP_FLOOR, TAIL_PLACE,  # noqa: F401
                        TAIL_SHARE, series_swap as _series_swap,
@@ -390,9 +379,8 @@ CPE_ROLE_TWINS = {"Woa": _cpe_exchange}
 # (``_randles.revive_branch``) of the open one (Woa; Wo, Ws not measured: no such miss
 # among their spectra; Wsa: its small tails cover both)
 LATE_TAIL_TWINS = {"Wsa": _odd_tail, "Woa": _revive_branch}
-# ... and a Woa that is no tail (_randles.shape_grid), a minor flat Wsa handed the branch
-# (_vanished.wsa_takeover)
-LATE_SHAPE_TWINS = {"Woa": _shape_grid, "Wsa": _wsa_takeover}
+# ... a Woa that is no tail (_randles.shape_grid), a minor flat Wsa (_vanished.wsa_takeover)
+LATE_SHAPE_TWINS = {"Woa": _shape_grid, "Wsa": wsa_takeover}
 
 
 def randles_twins(tree, *tables: dict) -> list:
