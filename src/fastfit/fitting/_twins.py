@@ -242,8 +242,8 @@ def _warburg_ridge(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
     measured frequency ``w_lo`` (rad/s) slides along that ridge and stops far out on it,
     at nearly the truth's chi2.  The twins keep R / tau^n and scale tau by ``WO_FACTORS``:
     two back towards the window, one further out (a tau that stopped short of the truth);
-    a tau already ``RIDGE_FAR`` beyond the window instead comes back to w_lo tau =
-    ``RIDGE_BACK``."""
+    a shrinking twin of a tau already beyond its own ``RIDGE_FAR`` (w_lo tau 100 for the
+    first, 30 for the second) instead comes back to its w_lo tau of ``RIDGE_BACK``."""
     R, tau = (np.asarray(p[:, i], np.float64) for i in range(2))
     e = np.asarray(p[:, 2], np.float64) if p.shape[1] > 2 else 0.5
     out = []
