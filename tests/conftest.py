@@ -13,6 +13,11 @@ import pytest
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_dtype_promotion", "standard")
 
+import multistart_reference  # noqa: E402
+
+# scipy multistart references: stored results for unchanged inputs (multistart_reference)
+multistart_reference.USE_STORE = True
+
 ROOT = Path(__file__).resolve().parents[1]
 # real measured spectra bundled with the tests (licences and sources: tests/data/README.md)
 DATA = Path(__file__).resolve().parent / "data"
