@@ -42,8 +42,8 @@ __all__ = ["SMEAR_N", "SHARPEN_N", "SHARPEN_SHARE", "SHARP_N", "SHARP_TAU", "SHA
            "MIN_CHAIN_TERMS", "CHAIN_ARC_PLACE", "CHAIN_ARC_N", "RUNAWAY_R", "arc_relocation",
            "chain_relocations", "OVERLAP_DEC", "SPLIT_BELOW_N", "SPLIT_SHIFT", "SPLIT_N",
            "MAX_SPLIT_ARCS", "merge_split", "chain_splits", "apex_zarc", "PAIR_DEC",
-           "PAIR_SHARE", "PAIR_PLACE", "PAIR_N", "APEX_HALF", "APEX_STEPS", "pair_merge",
-           "pair_merges", "chain_arc_pairs", "OVERLAP_N", "OVERLAP_TAU", "OVERLAP_R",
+           "PAIR_SHARE", "PAIR_PLACE", "PAIR_N", "PAIR_R0", "APEX_HALF", "APEX_STEPS",
+           "pair_merge", "pair_merges", "chain_arc_pairs", "OVERLAP_N", "OVERLAP_TAU", "OVERLAP_R",
            "overlap_sharp", "overlap_sharps"]
 
 SMEAR_N = 0.65                 # an arc below this exponent is smeared (gets twins) ...
@@ -287,7 +287,8 @@ def apex_zarc(w: np.ndarray, Z: np.ndarray, R_tot: np.ndarray) -> tuple[np.ndarr
 PAIR_DEC = 1.0                 # two arcs whose time constants are this close are merged ...
 PAIR_SHARE = (0.005,)          # ... into one ZARC, with a small arc of these shares ...
 PAIR_PLACE = (-1.0, -7.0 / 3.0, -11.0 / 3.0, -5.0)   # ... put at w_lo tau = 10^place
-PAIR_N = 0.8                   # ... with this exponent
+PAIR_N = 0.8                   # ... with this exponent; a series resistor below ...
+PAIR_R0 = 1e-3                 # ... this share of the pair's resistance is set to it
 APEX_HALF = 3.0                # the pair's apex is sought this many decades either side ...
 APEX_STEPS = 20                # ... of its mean time constant, on this many points a decade
 
@@ -299,8 +300,9 @@ def pair_merge(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
     impedance (:func:`apex_zarc`, sought on ``APEX_STEPS`` points a decade within
     ``APEX_HALF`` decades of their mean log tau) and (1 - s) R_tot, the second one s R_tot
     for every share s of ``PAIR_SHARE`` at every place of ``PAIR_PLACE`` (tau = 10^place /
-    w_lo, n = ``PAIR_N``); the result itself elsewhere.  Tried with the relocation moves on
-    loosely determined results (``FitConfig.move_twins``).
+    w_lo, n = ``PAIR_N``); the result itself elsewhere.  A seventh column, the chain's
+    series resistor, is raised to ``PAIR_R0`` R_tot where it is below that.  Tried with the
+    relocation moves on loosely determined results (``FitConfig.move_twins``).
 
     Two-arc misses of the family benchmark (``R0-p(R1,CPE1)-p(R2,CPE2)``) end with the
     truth's large arc split between the two fitted arcs (time constants 0.01-1 decade
@@ -333,6 +335,8 @@ def pair_merge(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
         Q_a, n_a = apex_zarc(w, Z, R_tot[gate])
         base = P.copy()
         base[gate, 1], base[gate, 2] = Q_a, n_a
+        if P.shape[1] > 6:               # the series resistor, revived where it vanished
+            base[:, 6] = np.maximum(P[:, 6], PAIR_R0 * R_tot)
         out = []
         for share in PAIR_SHARE:
             for place in PAIR_PLACE:
@@ -348,14 +352,19 @@ def pair_merge(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
 
 
 def pair_merges(tree) -> list[tuple]:
-    """[((R, Q, n of two arcs) parameter indices, :func:`pair_merge`)] for every pair of
+    """[((R, Q, n of two arcs, the chain's first series R if any) parameter indices,
+    :func:`pair_merge`)] for every pair of
     top-level R||CPE arcs of a series chain whose other terms are R, L or bare CPEs (a
     capacitive tail); empty for every other circuit.  Measured on two arcs (session 32),
     three arcs and two arcs + CPE tail (session 33, scratch A/B, misses against the fit
     from the truth): three arcs 14 -> 11 of 2,000 (benchmark seed) and 6 -> 3 of 1,000
     (seed 7) at 12-13 % fewer fits/s; two arcs + CPE tail 3 -> 1 and 0 -> 0 at the same
     speed; no result worse."""
-    return [(cols, pair_merge) for cols in chain_arc_pairs(tree)]
+    pairs = chain_arc_pairs(tree)
+    if not pairs:
+        return []
+    series_r = [int(node[2]) for node in tree[1] if node[0] == "E" and node[1] == "R"][:1]
+    return [(cols + tuple(series_r), pair_merge) for cols in pairs]
 
 
 def chain_arc_pairs(tree) -> list[tuple]:
