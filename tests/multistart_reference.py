@@ -112,19 +112,21 @@ def reference_key(inputs, model, omega, starts) -> str:
     return h.hexdigest()
 
 
-def stored(inputs, model, omega, starts, compute) -> float:
-    """``compute()``, or the stored value of the same inputs (:func:`reference_key`) where
-    the store is in use and has it.  With ``FASTFIT_STORE_REFERENCES=1`` a value computed
-    is added to the store."""
+def stored(inputs, model, omega, starts, compute):
+    """``compute()`` (a float or a 1-D array of them), or the stored value of the same
+    inputs (:func:`reference_key`) where the store is in use and has it.  With
+    ``FASTFIT_STORE_REFERENCES=1`` a value computed is added to the store."""
     if not USE_STORE:
         return compute()
     key = reference_key(inputs, model, omega, starts)
     table = json.loads(STORE.read_text()) if STORE.exists() else {}
     if key in table:
-        return float(table[key])
-    value = float(compute())
+        v = table[key]
+        return np.array([float(x) for x in v]) if isinstance(v, list) else float(v)
+    value = compute()
     if os.environ.get(STORE_ENV) == "1":
-        table[key] = repr(value)
+        table[key] = ([repr(float(x)) for x in value] if np.ndim(value)
+                      else repr(float(value)))
         STORE.write_text(json.dumps(table, indent=0, sort_keys=True) + "\n")
     return value
 

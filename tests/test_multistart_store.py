@@ -53,3 +53,21 @@ def test_key_follows_every_input():
     # the same inputs, recomputed: the same key
     assert reference_key((w.copy(), z.copy(), bounds, "RRQn"), _arc, w,
                          [s.copy() for s in starts]) == key
+
+
+def test_store_writes_and_reads_back_floats_and_arrays(monkeypatch, tmp_path):
+    """With FASTFIT_STORE_REFERENCES=1 a value computed is written (full precision) and
+    the next call with the same inputs reads it instead of computing."""
+    w, z, bounds = _case()
+    monkeypatch.setattr(msr, "USE_STORE", True)
+    monkeypatch.setattr(msr, "STORE", tmp_path / "store.json")
+    monkeypatch.setenv(msr.STORE_ENV, "1")
+    starts = [np.array([10.0, 400.0, 1e-6, 0.8])]
+    value = np.array([0.1 + 1e-17, 1 / 3, 2e-300])
+    got = msr.stored((w, z), _arc, w, starts, lambda: value)
+    assert got is value
+    for inputs, v in (((w, z), value), ((w, z, "one"), 1 / 7)):
+        msr.stored(inputs, _arc, w, starts, lambda v=v: v)
+        again = msr.stored(inputs, _arc, w, starts, lambda: pytest.fail("not read back"))
+        np.testing.assert_array_equal(again, v)
+    assert len(json.loads((tmp_path / "store.json").read_text())) == 2
