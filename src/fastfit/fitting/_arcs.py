@@ -352,14 +352,13 @@ def pair_merge(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
 
 
 def pair_merges(tree) -> list[tuple]:
-    """[((R, Q, n of two arcs, the chain's first series R if any) parameter indices,
-    :func:`pair_merge`)] for every pair of
-    top-level R||CPE arcs of a series chain whose other terms are R, L or bare CPEs (a
-    capacitive tail); empty for every other circuit.  Measured on two arcs (session 32),
-    three arcs and two arcs + CPE tail (session 33, scratch A/B, misses against the fit
-    from the truth): three arcs 14 -> 11 of 2,000 (benchmark seed) and 6 -> 3 of 1,000
-    (seed 7) at 12-13 % fewer fits/s; two arcs + CPE tail 3 -> 1 and 0 -> 0 at the same
-    speed; no result worse."""
+    """[((R, Q, n of two arcs, then the chain's first series R if it has one) parameter
+    indices, :func:`pair_merge`)] for every pair of top-level R||CPE arcs of a series
+    chain whose other terms are R, L or bare CPEs (a capacitive tail); empty for every
+    other circuit.  Measured on two arcs (session 32), three arcs and two arcs + CPE tail
+    (session 33, scratch A/B, misses against the fit from the truth): three arcs 14 -> 11
+    of 2,000 (benchmark seed) and 6 -> 3 of 1,000 (seed 7) at 12-13 % fewer fits/s; two
+    arcs + CPE tail 3 -> 1 and 0 -> 0 at the same speed; no result worse."""
     pairs = chain_arc_pairs(tree)
     if not pairs:
         return []
