@@ -3,8 +3,8 @@
 ``bench_circuit_families.py`` measures the twelve circuits the fit engine was developed
 on.  This benchmark asks the issue-16 question ("every circuit") of larger circuits that
 combine the same elements differently: two arcs with a Randles branch (Wo / Woa / Ws
-inside), two arcs with a Ws or G tail, an R||C arc beside an R||CPE arc and a CPE tail, an
-arc beside a nested arc, a Randles branch before an arc, and two R||C arcs.
+inside), two arcs with a Ws or G tail, an R||C arc beside an R||CPE arc with and without a
+CPE tail, an arc beside a nested arc, a Randles branch before an arc, and two R||C arcs.
 
 Parameters are drawn from the parameter names, one rule per kind (this benchmark's own
 ranges, seed ``SEED``): series R0 1-100 ohm; other resistances 10-10^4 ohm; R||CPE and
@@ -65,6 +65,8 @@ MODELS = {
     "R0-p(R1-Wo1,CPE1)-p(R2,CPE2)": lambda p, w: (
         p[0] + _par(p[1] + _wo(p[2], p[3], w), _cpe(p[4], p[5], w)) + _rq(p[6], p[7], p[8], w)),
     "R0-p(R1,C1)-p(R2,C2)": lambda p, w: p[0] + _rc(p[1], p[2], w) + _rc(p[3], p[4], w),
+    # appended in session 40 (the seeds of the rows above are unchanged)
+    "R0-p(R1,C1)-p(R2,CPE2)": lambda p, w: p[0] + _rc(p[1], p[2], w) + _rq(p[3], p[4], p[5], w),
 }
 CIRCUITS = list(MODELS)
 
