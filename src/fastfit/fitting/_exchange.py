@@ -298,9 +298,13 @@ def branch_exchange(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
 RESET_SHARE = (0.3, 0.6)
 RESET_RATIO = (0.3, 1.0)
 RESET_PLACE = (0.3, 3.0)
+RESET_W_MAG = (0.3, 1.0, 3.0)   # a semi-infinite W: |Z_W(w_lo)| over R'
 
 
-def _exchange_reset(p: np.ndarray, w_lo, short: bool) -> list[np.ndarray]:
+def _exchange_reset(p: np.ndarray, w_lo, kind: str) -> list[np.ndarray]:
+    """The arc-branch exchange of ``p`` (columns R, Q, n, R', Q', n', then the Warburg's),
+    and the same with the Warburg reset (``kind``: "short", "open" or "semi"; see the
+    three public functions below) where the values are finite and positive."""
     P = np.asarray(p, np.float64)
     base = P.copy()
     base[:, :6] = branch_exchange(P[:, :6])[0]
@@ -308,18 +312,30 @@ def _exchange_reset(p: np.ndarray, w_lo, short: bool) -> list[np.ndarray]:
     if w_lo is None:
         return out
     with np.errstate(all="ignore"):
-        for f in (RESET_SHARE if short else RESET_RATIO):
-            for place in RESET_PLACE:
-                q = base.copy()
-                if short:
-                    dc = base[:, 3] + base[:, 6]
-                    q[:, 3], q[:, 6] = (1.0 - f) * dc, f * dc
-                else:
-                    q[:, 6] = f * base[:, 3]
-                q[:, 7] = place / np.asarray(w_lo, np.float64)
-                ok = np.all(np.isfinite(q) & (q > 0), axis=1)
-                out.append(np.where(ok[:, None], q, base))
+        for q in _resets(base, np.asarray(w_lo, np.float64), kind):
+            ok = np.all(np.isfinite(q) & (q > 0), axis=1)
+            out.append(np.where(ok[:, None], q, base))
     return out
+
+
+def _resets(base: np.ndarray, w_lo: np.ndarray, kind: str):
+    """The reset Warburgs of the exchanged points ``base`` (a generator of (B, P))."""
+    if kind == "semi":             # sigma: |Z_W(w_lo)| = sqrt(2 / w_lo) sigma = g R'
+        for g in RESET_W_MAG:
+            q = base.copy()
+            q[:, 6] = g * base[:, 3] * np.sqrt(w_lo / 2.0)
+            yield q
+        return
+    for f in (RESET_SHARE if kind == "short" else RESET_RATIO):
+        for place in RESET_PLACE:
+            q = base.copy()
+            if kind == "short":
+                dc = base[:, 3] + base[:, 6]
+                q[:, 3], q[:, 6] = (1.0 - f) * dc, f * dc
+            else:
+                q[:, 6] = f * base[:, 3]
+            q[:, 7] = place / w_lo
+            yield q
 
 
 def branch_exchange_short(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
@@ -336,25 +352,35 @@ def branch_exchange_short(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
     holding the branch's arc and its Warburg's resistance.  From the plain exchange the
     local fit keeps that Warburg; from one holding a share of the branch's resistance near
     the lowest frequencies it reaches the truth's optimum (docs/design-notes.md)."""
-    return _exchange_reset(p, w_lo, True)
+    return _exchange_reset(p, w_lo, "short")
 
 
 def branch_exchange_open(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
     """:func:`branch_exchange_short` for an open Warburg (Wo, Woa: no DC resistance): the
     reset Warburg gets R_w = f R' for the ratios f of ``RESET_RATIO``, R' kept."""
-    return _exchange_reset(p, w_lo, False)
+    return _exchange_reset(p, w_lo, "open")
+
+
+def branch_exchange_semi(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
+    """:func:`branch_exchange_short` for a semi-infinite Warburg W (columns R, Q, n, R', Q',
+    n', sigma): the plain exchange, and the exchange with sigma reset so that the
+    Warburg's modulus at the lowest used angular frequency, sqrt(2 / w_lo) sigma, is
+    g R' for the g of ``RESET_W_MAG`` (W has no time constant to place)."""
+    return _exchange_reset(p, w_lo, "semi")
 
 
 # the exchange of an arc and a Randles branch with each Warburg (``branch_pairs``)
 WARBURG_RESET = {"Ws": branch_exchange_short, "Wsa": branch_exchange_short,
-                 "Wo": branch_exchange_open, "Woa": branch_exchange_open}
+                 "Wo": branch_exchange_open, "Woa": branch_exchange_open,
+                 "W": branch_exchange_semi}
 
 
 def branch_pairs(tree) -> list[tuple]:
     """((R, Q, n, R', Q', n'), :func:`branch_exchange`) for every top-level R||CPE arc and
     every top-level branch p(R' - ..., CPE') whose series group holds exactly one
-    resistor R' (``_arcs.branch_cpe``), in series -- ((R, Q, n, R', Q', n', R_w, tau),
-    ``WARBURG_RESET``'s exchange) where the group is R' and one Warburg; and ((R, C, R',
+    resistor R' (``_arcs.branch_cpe``), in series -- ((R, Q, n, R', Q', n', R_w, tau), or
+    sigma alone for W, ``WARBURG_RESET``'s exchange) where the group is R' and one
+    Warburg; and ((R, C, R',
     Q', n'), :func:`rc_exchange`) for every top-level R||C arc and top-level R||CPE arc.
     (A top-level arc and a nested arc's inner arc exchanged, the same way: 19 -> 18 misses
     of 300 on R0-p(R1,CPE1)-p(R2-p(R3,CPE3),CPE2); not taken.)"""
@@ -372,7 +398,8 @@ def branch_pairs(tree) -> list[tuple]:
             w = [x for x in group if x[0] == "E" and x[1] in WARBURG_RESET]
             if len(r) == 1 and len(w) == 1 and len(group) == 2:
                 k = int(w[0][2])
-                others.append(((int(r[0][2]), found[1], found[1] + 1, k, k + 1),
+                ks = (k,) if w[0][1] == "W" else (k, k + 1)       # W: sigma alone
+                others.append(((int(r[0][2]), found[1], found[1] + 1, *ks),
                                WARBURG_RESET[w[0][1]]))
             elif len(r) == 1:
                 others.append(((int(r[0][2]), found[1], found[1] + 1), branch_exchange))
