@@ -380,8 +380,8 @@ def branch_pairs(tree) -> list[tuple]:
     every top-level branch p(R' - ..., CPE') whose series group holds exactly one
     resistor R' (``_arcs.branch_cpe``), in series -- ((R, Q, n, R', Q', n', R_w, tau), or
     sigma alone for W, ``WARBURG_RESET``'s exchange) where the group is R' and one
-    Warburg; and ((R, C, R',
-    Q', n'), :func:`rc_exchange`) for every top-level R||C arc and top-level R||CPE arc.
+    Warburg; and ((R, C, R', Q', n'), :func:`rc_exchange`) for every top-level R||C arc
+    and top-level R||CPE arc.
     (A top-level arc and a nested arc's inner arc exchanged, the same way: 19 -> 18 misses
     of 300 on R0-p(R1,CPE1)-p(R2-p(R3,CPE3),CPE2); not taken.)"""
     if tree[0] != "S":
