@@ -36,7 +36,7 @@ import numpy as np
 
 from ._arcs import SMEAR_N, branch_cpe, rcpe_columns
 from ._randles import SHORT_NEAR
-from ._vanished import g_revival
+from ._vanished import g_revival, rc_revival
 
 __all__ = ["EXCHANGE", "tau_exchange", "g_exchange", "t_role_exchange", "exchange_pairs",
            "ROLE_N", "ROLE_PLACE", "ROLE_A", "ROLE_NEAR", "tlm_share", "TLM_TWINS", "TLM_BROAD",
@@ -433,7 +433,8 @@ def rc_exchange(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
     the R||C arc elsewhere (at seconds, or a fraction of an ohm), 1.2x the truth-started
     chi2, CONVERGED; R0-p(R1,C1)-p(R2,CPE2) the other way round (the R||C arc in the large
     CPE arc's place, the CPE arc broadened beside it, 1.05x, CONVERGED), undone only with
-    n' = 1 (``tests/synthetic/rc_cpe_shape_exchange.npz``)."""
+    n' = 1 (``tests/synthetic/rc_cpe_shape_exchange.npz``).  A minor R||C arc also gets its
+    size back under the CPE arc (:func:`_vanished.rc_revival`: two more twins)."""
     P = np.asarray(p, np.float64)
     R, C, R2, Q2, n2 = (P[:, i] for i in range(5))
     out = []
@@ -447,4 +448,4 @@ def rc_exchange(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
             q[:, 2], q[:, 3], q[:, 4] = R, np.exp(n_b * np.log(tau_c)) / R, n_b
             ok = np.all(np.isfinite(q) & (q > 0), axis=1)
             out.append(np.where(ok[:, None], q, P))
-    return out
+    return out + rc_revival(P)
