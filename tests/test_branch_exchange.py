@@ -234,9 +234,11 @@ def test_the_cpe_arc_takes_the_rc_arcs_shape_with_its_place(monkeypatch, shape):
     """Six spectra of an R||C arc beside an R||CPE arc, no tail (tests/synthetic/README.md)
     whose default fit with the exchange keeping n' ends CONVERGED 1-31 % above the
     truth's optimum, the R||C arc in the large CPE arc's place; the exchange whose CPE arc
-    takes the R||C arc's n = 1 reaches it on every one."""
+    takes the R||C arc's n = 1 reaches it on every one.  (The merge of the two arcs,
+    ``_rcarc.rc_merge``, reaches four of them from its side: off in the B run.)"""
     if not shape:
         monkeypatch.setattr(_exchange, "RC_EXCHANGE_N", (None,))
+        monkeypatch.setattr(_exchange, "rc_merge", lambda p, w_lo=None: [])
     fit_stored_trap("rc_cpe_shape_exchange", "R0-p(R1,C1)-p(R2,CPE2)", shape, margin=0.01,
                     converged_without=True)
 
@@ -275,6 +277,44 @@ def test_a_minor_rc_arc_is_revived_under_the_cpe_arc(monkeypatch, revival):
         monkeypatch.setattr(_vanished, "RC_HIDDEN", ())
     fit_stored_trap("rc_cpe_minor_revival", "R0-p(R1,C1)-p(R2,CPE2)", revival, n_fail=3,
                     margin=0.01)
+
+
+def test_rc_merge_in_closed_form():
+    """Columns R, C, R', Q', n': where the two time constants are within PAIR_DEC decades
+    the CPE arc holds (1 - s) (R + R') at the apex of the pair's summed impedance and the
+    R||C arc s (R + R') at w_lo tau = 10^place for each place of PAIR_PLACE; nothing
+    without w_lo, the result itself where the arcs are apart."""
+    from fastfit.fitting._arcs import PAIR_PLACE
+    from fastfit.fitting._rcarc import RC_MERGE_SHARE, rc_merge
+
+    # one arc of 1,000 ohm at tau = 1e-4 s held by two halves; then two arcs 3 decades apart
+    p = np.array([[500.0, 2e-7, 500.0, 2e-7, 1.0],
+                  [100.0, 1e-8, 2000.0, 3e-5, 0.8]])
+    w_lo = np.array([0.5, 0.5])
+    assert rc_merge(p) == []
+    out = rc_merge(p, w_lo)
+    assert len(out) == len(PAIR_PLACE)
+    s = RC_MERGE_SHARE
+    for place, q in zip(PAIR_PLACE, out):
+        R2 = (1 - s) * 1000.0
+        # the sum is one R||C arc of 1,000 ohm at 1e-4 s: the merged CPE arc is that arc
+        np.testing.assert_allclose(q[0, 2:], [R2, 1e-4 / R2, 1.0], rtol=2e-3)
+        np.testing.assert_allclose(q[0, :2], [s * 1000.0, 10.0 ** place / 0.5 / (s * 1000.0)],
+                                   rtol=1e-12)
+        np.testing.assert_array_equal(q[1], p[1])
+    from fastfit.fitting._exchange import rc_exchange
+    assert len(rc_exchange(p, w_lo)) == len(rc_exchange(p)) + len(PAIR_PLACE)
+
+
+@pytest.mark.parametrize("merge", [True, False])
+def test_two_arcs_splitting_one_are_merged(monkeypatch, merge):
+    """Three spectra of a small R||C arc 0.3-3 decades from the CPE arc
+    (tests/synthetic/README.md) whose default fit without the merge ends 1.6-57 % above
+    the truth's optimum, the two arcs splitting the CPE arc; with it every fit reaches
+    the optimum."""
+    if not merge:
+        monkeypatch.setattr(_exchange, "rc_merge", lambda p, w_lo=None: [])
+    fit_stored_trap("rc_cpe_merge", "R0-p(R1,C1)-p(R2,CPE2)", merge, n_fail=3, margin=0.01)
 
 
 # ------------------------------------------- a Randles branch with a semi-infinite Warburg

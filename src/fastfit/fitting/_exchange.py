@@ -36,6 +36,7 @@ import numpy as np
 
 from ._arcs import SMEAR_N, branch_cpe, rcpe_columns
 from ._randles import SHORT_NEAR
+from ._rcarc import rc_merge
 from ._vanished import g_revival, rc_revival
 
 __all__ = ["EXCHANGE", "tau_exchange", "g_exchange", "t_role_exchange", "exchange_pairs",
@@ -426,7 +427,7 @@ def rc_exchange(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
     the two arcs exchanged, each time constant (R C, (R' Q')^(1/n')) and resistance moved
     to the other arc, n' kept or set to the R||C arc's n = 1 (``RC_EXCHANGE_N``: the arc
     shape that held the place goes with it); the result itself where a value is not finite
-    and positive.  ``w_lo`` is not used.
+    and positive.
 
     R0-p(R1,C1)-p(R2,CPE2)-CPE3 (300 spectra outside the family zoo, the generator of
     :func:`branch_exchange`) can end with the CPE arc at n' -> 1 in the R||C arc's place and
@@ -434,7 +435,8 @@ def rc_exchange(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
     chi2, CONVERGED; R0-p(R1,C1)-p(R2,CPE2) the other way round (the R||C arc in the large
     CPE arc's place, the CPE arc broadened beside it, 1.05x, CONVERGED), undone only with
     n' = 1 (``tests/synthetic/rc_cpe_shape_exchange.npz``).  A minor R||C arc also gets its
-    size back under the CPE arc (:func:`_vanished.rc_revival`: two more twins)."""
+    size back under the CPE arc (:func:`_vanished.rc_revival`: two more twins), and two
+    arcs that split one are merged (:func:`_rcarc.rc_merge`: four more, with ``w_lo``)."""
     P = np.asarray(p, np.float64)
     R, C, R2, Q2, n2 = (P[:, i] for i in range(5))
     out = []
@@ -448,4 +450,4 @@ def rc_exchange(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
             q[:, 2], q[:, 3], q[:, 4] = R, np.exp(n_b * np.log(tau_c)) / R, n_b
             ok = np.all(np.isfinite(q) & (q > 0), axis=1)
             out.append(np.where(ok[:, None], q, P))
-    return out + rc_revival(P)
+    return out + rc_revival(P) + rc_merge(P, w_lo)
