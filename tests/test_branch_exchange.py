@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import fastfit as ff
-from fastfit.fitting import _exchange
+from fastfit.fitting import _exchange, _rcarc
 from fastfit.fitting._exchange import (WARBURG_RESET, branch_exchange, branch_exchange_open,
                                       branch_exchange_short, branch_pairs)
 from trap_spectra import assert_trap_ab, fit_stored_trap, stored_traps
@@ -135,19 +135,50 @@ TWO_ARC_WS = "R0-p(R1,CPE1)-p(R2,CPE2)-Ws1"
 
 def test_short_exchange_only_where_the_warburg_is_a_resistor():
     """Columns R, Q, n, R_w, tau: where w_lo tau < SHORT_NEAR the arc's and the Warburg's
-    time constants are exchanged (``tau_exchange``); elsewhere the result itself."""
+    time constants are exchanged (``tau_exchange``), and their roles (``role_swap``: the
+    arc at tau holding R_w, the Warburg at the arc's tau holding R); elsewhere the result
+    itself."""
     from fastfit.fitting._exchange import short_exchange, tau_exchange
     from fastfit.fitting._randles import SHORT_NEAR
 
     p = np.array([[100.0, 1e-6, 0.8, 50.0, 0.5 * SHORT_NEAR],
                   [100.0, 1e-6, 0.8, 50.0, 2.0 * SHORT_NEAR]])
     w_lo = np.ones(2)
-    (q,) = short_exchange(p, w_lo)
+    q, r = short_exchange(p, w_lo)[:2]          # then ws_revival's (test below)
     (t,) = tau_exchange(p, w_lo)
     np.testing.assert_array_equal(q[0], t[0])
     assert not np.allclose(q[0], p[0])
+    tau_arc = (100.0 * 1e-6) ** (1 / 0.8)
+    np.testing.assert_allclose(r[0], [50.0, (0.5 * SHORT_NEAR) ** 0.8 / 50.0, 0.8, 100.0,
+                                      tau_arc], rtol=1e-12)
     np.testing.assert_array_equal(q[1], p[1])
+    np.testing.assert_array_equal(r[1], p[1])
     assert short_exchange(p) == []
+
+
+def test_ws_revival_in_closed_form():
+    """Columns R, Q, n, R_w, tau: a minor Ws (R_w < WS_MINOR R) gets the share f of R at
+    k x the arc's tau for each (f, k) of WS_PLACES, the arc the rest at its own tau; the
+    result itself elsewhere; short_exchange carries the twins, near or not."""
+    from fastfit.fitting._exchange import short_exchange
+    from fastfit.fitting._vanished import WS_MINOR, WS_PLACES, ws_revival
+
+    p = np.array([[1000.0, 1e-6, 0.8, 2.0, 1e-5],        # minor: revived
+                  [1000.0, 1e-6, 0.8, 500.0, 1e-5],      # not minor
+                  [1000.0, 1e-6, 0.8, 0.0, 1e-5]])       # not positive
+    assert 2.0 < WS_MINOR * 1000.0 < 500.0
+    out = ws_revival(p)
+    assert len(out) == len(WS_PLACES)
+    tau = (1000.0 * 1e-6) ** (1 / 0.8)
+    for (f, k), q in zip(WS_PLACES, out):
+        R = (1 - f) * 1000.0
+        np.testing.assert_allclose(q[0], [R, tau ** 0.8 / R, 0.8, f * 1000.0, k * tau],
+                                   rtol=1e-12)
+        np.testing.assert_array_equal(q[1:], p[1:])
+    far = np.array([1e4])                                # w_lo tau = 0.1: not near
+    got = short_exchange(p[:1], far)
+    np.testing.assert_array_equal(got[0], p[:1])
+    np.testing.assert_array_equal(got[2], out[0][:1])
 
 
 def test_which_circuits_get_the_short_exchange():
@@ -176,6 +207,29 @@ def test_a_short_warburg_below_the_window_trades_places_with_an_arc(monkeypatch,
     assert_trap_ab(r.chi2, ref, exchange, n_fail=4, margin=0.01)
 
 
+@pytest.mark.parametrize("roles", [True, False])
+def test_a_short_warburg_and_an_arc_swap_roles(monkeypatch, roles):
+    """Two spectra of two arcs and a Ws (tests/synthetic/README.md) whose default fit with
+    the time-constant exchange alone ends CONVERGED 22-33 % above the truth's optimum, the
+    Ws and an arc each in the other's place with the other's resistance; with the role
+    swap every fit reaches the optimum."""
+    if not roles:
+        monkeypatch.setattr(_exchange, "role_swap", lambda p: np.asarray(p, np.float64))
+    fit_stored_trap("two_arc_ws_roles", TWO_ARC_WS, roles, margin=0.1,
+                    converged_without=True)
+
+
+@pytest.mark.parametrize("revival", [True, False])
+def test_a_minor_short_warburg_is_revived_beside_an_arc(monkeypatch, revival):
+    """Three spectra of two arcs and a Ws (tests/synthetic/README.md) whose default fit
+    without the minor Ws's revival ends CONVERGED 9-21 % above the truth's optimum; with
+    it every fit reaches the optimum."""
+    if not revival:
+        monkeypatch.setattr(_exchange, "ws_revival", lambda p: [])
+    fit_stored_trap("two_arc_ws_revival", TWO_ARC_WS, revival, margin=0.05,
+                    converged_without=True)
+
+
 # ------------------------------------------------------- an R||C arc and an R||CPE arc
 RC_CPE = "R0-p(R1,C1)-p(R2,CPE2)-CPE3"
 
@@ -184,7 +238,7 @@ def test_rc_exchange_moves_each_time_constant_and_resistance():
     """Columns R, C, R', Q', n': the R||C arc gets R' and the CPE arc's time constant, the
     CPE arc R and the R||C arc's, n' kept (first twin) or the R||C arc's n = 1 (second);
     the result itself where a value is not positive."""
-    from fastfit.fitting._exchange import RC_EXCHANGE_N, rc_exchange
+    from fastfit.fitting._rcarc import RC_EXCHANGE_N, rc_exchange
 
     assert RC_EXCHANGE_N == (None, 1.0)
     p = np.array([[100.0, 1e-7, 2000.0, 3e-5, 0.8],
@@ -206,7 +260,8 @@ def test_rc_exchange_moves_each_time_constant_and_resistance():
     ("R0-p(R1,C1)-p(R2,C2)", []),
 ])
 def test_which_circuits_get_the_rc_exchange(circuit, cols):
-    from fastfit.fitting._exchange import exchange_pairs, rc_exchange
+    from fastfit.fitting._exchange import exchange_pairs
+    from fastfit.fitting._rcarc import rc_exchange
     from fastfit.kernels import ELEMENTS
 
     assert [e[0] for e in exchange_pairs(ff.Circuit(circuit).tree, ELEMENTS)
@@ -219,7 +274,7 @@ def test_an_rc_arc_and_a_cpe_arc_trade_places(monkeypatch, exchange):
     whose default fit without the exchange ends CONVERGED 4-32 % above the truth's
     optimum with the CPE arc in the R||C arc's place; with it every fit reaches the
     truth's optimum."""
-    from fastfit.fitting._exchange import rc_exchange
+    from fastfit.fitting._rcarc import rc_exchange
 
     if not exchange:
         real = _exchange.branch_pairs
@@ -237,8 +292,8 @@ def test_the_cpe_arc_takes_the_rc_arcs_shape_with_its_place(monkeypatch, shape):
     takes the R||C arc's n = 1 reaches it on every one.  (The merge of the two arcs,
     ``_rcarc.rc_merge``, reaches four of them from its side: off in the B run.)"""
     if not shape:
-        monkeypatch.setattr(_exchange, "RC_EXCHANGE_N", (None,))
-        monkeypatch.setattr(_exchange, "rc_merge", lambda p, w_lo=None: [])
+        monkeypatch.setattr(_rcarc, "RC_EXCHANGE_N", (None,))
+        monkeypatch.setattr(_rcarc, "rc_merge", lambda p, w_lo=None: [])
     fit_stored_trap("rc_cpe_shape_exchange", "R0-p(R1,C1)-p(R2,CPE2)", shape, margin=0.01,
                     converged_without=True)
 
@@ -261,7 +316,7 @@ def test_rc_revival_in_closed_form():
         np.testing.assert_allclose(q[0], [R, k * tau / R, 700.02 - R,
                                           tau ** 0.75 / (700.02 - R), 0.75], rtol=1e-12)
         np.testing.assert_array_equal(q[1:], p[1:])
-    from fastfit.fitting._exchange import rc_exchange
+    from fastfit.fitting._rcarc import rc_exchange
     assert len(rc_exchange(p)) == 2 + len(RC_HIDDEN)      # the exchange's twins carry them
 
 
@@ -302,7 +357,7 @@ def test_rc_merge_in_closed_form():
         np.testing.assert_allclose(q[0, :2], [s * 1000.0, 10.0 ** place / 0.5 / (s * 1000.0)],
                                    rtol=1e-12)
         np.testing.assert_array_equal(q[1], p[1])
-    from fastfit.fitting._exchange import rc_exchange
+    from fastfit.fitting._rcarc import rc_exchange
     assert len(rc_exchange(p, w_lo)) == len(rc_exchange(p)) + len(PAIR_PLACE)
 
 
@@ -313,7 +368,7 @@ def test_two_arcs_splitting_one_are_merged(monkeypatch, merge):
     the truth's optimum, the two arcs splitting the CPE arc; with it every fit reaches
     the optimum."""
     if not merge:
-        monkeypatch.setattr(_exchange, "rc_merge", lambda p, w_lo=None: [])
+        monkeypatch.setattr(_rcarc, "rc_merge", lambda p, w_lo=None: [])
     fit_stored_trap("rc_cpe_merge", "R0-p(R1,C1)-p(R2,CPE2)", merge, n_fail=3, margin=0.01)
 
 

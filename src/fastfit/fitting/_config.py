@@ -8,11 +8,11 @@ import numpy as np
 
 from ._arcs import chain_relocations, chain_splits, overlap_sharps, rcpe_arcs
 from ._cauer import cauer_pairs, cauer_permute
-from ._exchange import (WARBURG_RESET, branch_exchange, exchange_pairs, rc_exchange,
-                        t_role_exchange)
+from ._exchange import WARBURG_RESET, branch_exchange, exchange_pairs, t_role_exchange
 from ._nested import (cpe_swaps, inner_relocations, nested_exchanges, nested_merges,
                       nested_unfolds)
 from ._problem import FitProblem
+from ._rcarc import rc_exchange
 from ._relocplan import arc_like
 from ._twins import (LATE_SHAPE_TWINS, LATE_TAIL_TWINS, SLOW_TWINS, circuit_twins,
                      randles_twins)

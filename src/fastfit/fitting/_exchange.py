@@ -36,13 +36,13 @@ import numpy as np
 
 from ._arcs import SMEAR_N, branch_cpe, rcpe_columns
 from ._randles import SHORT_NEAR
-from ._rcarc import rc_merge
-from ._vanished import g_revival, rc_revival
+from ._rcarc import rc_exchange
+from ._vanished import g_revival, ws_revival
 
 __all__ = ["EXCHANGE", "tau_exchange", "g_exchange", "t_role_exchange", "exchange_pairs",
            "ROLE_N", "ROLE_PLACE", "ROLE_A", "ROLE_NEAR", "tlm_share", "TLM_TWINS", "TLM_BROAD",
            "gs_role_exchange", "gs_role_pairs", "branch_exchange", "branch_pairs",
-           "short_exchange", "rc_exchange"]
+           "short_exchange", "role_swap"]
 
 ROLE_N = (0.8, 0.95)                       # the arc's exponent after the role exchange
 ROLE_PLACE = (0.5, -0.5, -1.5, -2.5, -3.5)  # the T's b / a at w_lo b / a = 10^place
@@ -77,13 +77,20 @@ def short_exchange(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
     diffusion tail's place, 1.06-1.26x the truth-started chi2, CONVERGED; the exchange of
     the arc's and the Warburg's time constants reaches the truth's optimum.  Ungated (on
     every result) it cost 25 % of the fits/s of one arc and a Ws with no miss to fix
-    (session 18)."""
+    (session 18).  The second twin exchanges their roles (:func:`role_swap`, as for a
+    Gerischer): the same circuit can end with the Warburg at the arc's place and the arc
+    at the diffusion tail's, each holding the other's resistance, 1.2-1.33x, CONVERGED;
+    from the role swap the local fit reaches the optimum, from the time-constant
+    exchange it does not (session 41, the benchmark's spectra 198 and 229).  A minor Ws
+    is also put back beside the arc, near or not (:func:`_vanished.ws_revival`: two
+    more twins)."""
     if w_lo is None:
         return []
     P = np.asarray(p, np.float64)
     with np.errstate(invalid="ignore"):
         near = (P[:, 4] * w_lo < SHORT_NEAR)[:, None]
-    return [np.where(near, q, P) for q in tau_exchange(P, w_lo)]
+    return ([np.where(near, q, P) for q in tau_exchange(P, w_lo) + [role_swap(P)]]
+            + ws_revival(P))   # _vanished: a minor Ws put back
 
 
 def g_exchange(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
@@ -101,20 +108,25 @@ def g_exchange(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
     shared the other way round; with both twins 2 (the time-constant exchange alone 3,
     the role exchange alone 3); unseen seeds 4, 5, 6: 6 -> 2 (the two left 1.003x); 15-19 %
     fewer fits/s on that family (every result gets the two twins)."""
-    out = tau_exchange(p)
     P = np.asarray(p, np.float64)
-    R, Q, n, Rg, tg = (P[:, k] for k in range(5))
+    return tau_exchange(P) + [role_swap(P)] + g_revival(P)
+
+
+def role_swap(p: np.ndarray) -> np.ndarray:
+    """The arc (R, Q, n) and an element (R_x, tau_x) with their roles exchanged: the arc
+    at tau_x holding R_x (Q' = tau_x^n / R_x), the element at the arc's (R Q)^(1/n)
+    holding R; the result itself where a value is not finite and positive."""
+    P = np.asarray(p, np.float64)
+    R, Q, n, Rx, tx = (P[:, k] for k in range(5))
     with np.errstate(all="ignore"):
-        tau_arc = np.exp(np.log(R * Q) / n)
         q = P.copy()
-        q[:, 0] = Rg
-        q[:, 1] = np.exp(n * np.log(tg)) / Rg
+        q[:, 0] = Rx
+        q[:, 1] = np.exp(n * np.log(tx)) / Rx
         q[:, 3] = R
-        q[:, 4] = tau_arc
+        q[:, 4] = np.exp(np.log(R * Q) / n)
         ok = (np.all(P > 0, axis=1) & np.all(np.isfinite(P), axis=1)
               & np.all(np.isfinite(q) & (q > 0), axis=1))
-    out.append(np.where(ok[:, None], q, P))
-    return out + g_revival(P)
+    return np.where(ok[:, None], q, P)
 
 
 def t_role_exchange(p: np.ndarray, w_lo) -> list[np.ndarray]:
@@ -381,7 +393,7 @@ def branch_pairs(tree) -> list[tuple]:
     every top-level branch p(R' - ..., CPE') whose series group holds exactly one
     resistor R' (``_arcs.branch_cpe``), in series -- ((R, Q, n, R', Q', n', R_w, tau), or
     sigma alone for W, ``WARBURG_RESET``'s exchange) where the group is R' and one
-    Warburg; and ((R, C, R', Q', n'), :func:`rc_exchange`) for every top-level R||C arc
+    Warburg; and ((R, C, R', Q', n'), :func:`_rcarc.rc_exchange`) for every top-level R||C arc
     and top-level R||CPE arc.
     (A top-level arc and a nested arc's inner arc exchanged, the same way: 19 -> 18 misses
     of 300 on R0-p(R1,CPE1)-p(R2-p(R3,CPE3),CPE2); not taken.)"""
@@ -411,43 +423,3 @@ def branch_pairs(tree) -> list[tuple]:
                 rcs.append((int(r[0][2]), int(cap[0][2])))
     return ([(a + b, fn) for a in arcs for b, fn in others]
             + [(rc + a, rc_exchange) for rc in rcs for a in arcs])
-
-
-# the R||CPE arc's exponent after it took the R||C arc's place: the R||C arc's own (n = 1)
-# -- the shape moves with the role.  Measured (session 40, scratch): R0-p(R1,C1)-p(R2,CPE2),
-# 500 spectra outside the zoo, the one wrong CONVERGED (1.05x) had the R||C arc holding the
-# large arc at n = 1 and the CPE arc (n' 0.92) a small one beside it; from the exchange
-# with n' kept the local fit went back there, from n' = 1 (or 0.97) it reached the
-# truth-started optimum at every resistance share and place tried.
-RC_EXCHANGE_N = (None, 1.0)      # None: n' kept
-
-
-def rc_exchange(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
-    """A top-level R||C arc (R, C) and a top-level R||CPE arc (R', Q', n') in series with
-    the two arcs exchanged, each time constant (R C, (R' Q')^(1/n')) and resistance moved
-    to the other arc, n' kept or set to the R||C arc's n = 1 (``RC_EXCHANGE_N``: the arc
-    shape that held the place goes with it); the result itself where a value is not finite
-    and positive.
-
-    R0-p(R1,C1)-p(R2,CPE2)-CPE3 (300 spectra outside the family zoo, the generator of
-    :func:`branch_exchange`) can end with the CPE arc at n' -> 1 in the R||C arc's place and
-    the R||C arc elsewhere (at seconds, or a fraction of an ohm), 1.2x the truth-started
-    chi2, CONVERGED; R0-p(R1,C1)-p(R2,CPE2) the other way round (the R||C arc in the large
-    CPE arc's place, the CPE arc broadened beside it, 1.05x, CONVERGED), undone only with
-    n' = 1 (``tests/synthetic/rc_cpe_shape_exchange.npz``).  A minor R||C arc also gets its
-    size back under the CPE arc (:func:`_vanished.rc_revival`: two more twins), and two
-    arcs that split one are merged (:func:`_rcarc.rc_merge`: four more, with ``w_lo``)."""
-    P = np.asarray(p, np.float64)
-    R, C, R2, Q2, n2 = (P[:, i] for i in range(5))
-    out = []
-    with np.errstate(all="ignore"):
-        tau_c = R * C
-        tau_q = np.exp(np.log(R2 * Q2) / n2)
-        for n_new in RC_EXCHANGE_N:
-            n_b = n2 if n_new is None else np.full_like(n2, n_new)
-            q = P.copy()
-            q[:, 0], q[:, 1] = R2, tau_q / R2
-            q[:, 2], q[:, 3], q[:, 4] = R, np.exp(n_b * np.log(tau_c)) / R, n_b
-            ok = np.all(np.isfinite(q) & (q > 0), axis=1)
-            out.append(np.where(ok[:, None], q, P))
-    return out + rc_revival(P) + rc_merge(P, w_lo)

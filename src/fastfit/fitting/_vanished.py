@@ -15,7 +15,8 @@ __all__ = ["A_GONE", "REVIVE_A", "REVIVE_R", "t_revival", "revival_pairs", "R_GO
            "REVIVE_SERIES", "series_revival", "series_revivals", "REVIVE_SPLIT",
            "branch_revival", "branch_revivals", "G_MINOR", "G_PLACES", "ARC_MINOR",
            "ARC_PLACE", "g_revival", "WSA_FLAT_N", "WSA_TAKE", "WSA_TAKE_PLACE", "WSA_TAKE_N",
-           "wsa_takeover", "RC_MINOR", "RC_HIDDEN", "rc_revival"]
+           "wsa_takeover", "RC_MINOR", "RC_HIDDEN", "rc_revival", "WS_MINOR", "WS_PLACES",
+           "ws_revival"]
 
 A_GONE = 1e-6             # a T whose A is below this x the series resistor's R has lost it
 REVIVE_A = (1.0, 3.0)     # ... so the twins give it A = these x R ...
@@ -240,7 +241,7 @@ RC_HIDDEN = ((0.03, 0.3), (0.1, 1.0))   # ... gets the share s of R + R' at k x 
 
 def rc_revival(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
     """A top-level R||C arc (R, C) and R||CPE arc (R', Q', n') in series, columns R, C,
-    R', Q', n' (:func:`_exchange.rc_exchange`'s), where the R||C arc shrank to a minor one
+    R', Q', n' (:func:`_rcarc.rc_exchange`'s), where the R||C arc shrank to a minor one
     (R < ``RC_MINOR`` x R'): for every (s, k) of ``RC_HIDDEN`` the R||C arc gets the share s
     of R + R' at k times the CPE arc's time constant tau' = (R' Q')^(1/n') -- R = s (R +
     R'), C = k tau' / R -- and the CPE arc the rest at its own tau' and n' (Q' = tau'^n' /
@@ -251,7 +252,7 @@ def rc_revival(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
     constant (within 2x) is the CPE arc's to absorb: the fit broadens the CPE arc a little
     and parks the R||C arc at a fraction of an ohm at the high-frequency end, where
     log-space R stalls -- tight and CONVERGED, 1.0002-1.22x the truth-started chi2 --
-    and the exchange (:func:`_exchange.rc_exchange`) moves that tiny arc to the other
+    and the exchange (:func:`_rcarc.rc_exchange`) moves that tiny arc to the other
     place without giving it its size back.  Measured (session 41, scratch probe of
     R0-p(R1,C1)-p(R2,CPE2): resistances over three decades, time constants 0.3 us -
     0.3 s, 500 spectra a seed): of the seven misses of seeds 1-3, four (three of them
@@ -271,5 +272,38 @@ def rc_revival(p: np.ndarray, w_lo=None) -> list[np.ndarray]:
             q[:, 2] = (1.0 - s) * R_tot
             q[:, 3] = np.exp(n2 * np.log(tau)) / q[:, 2]
             ok = minor & np.all(np.isfinite(q) & (q > 0), axis=1)
+            out.append(np.where(ok[:, None], q, P))
+    return out
+
+
+WS_MINOR = 0.2                  # a Ws below this x the arc's R may be a lost minor one ...
+WS_PLACES = ((0.1, 3.0), (0.1, 10.0))   # ... so its twins: (share f of R, k x arc tau)
+
+
+def ws_revival(p: np.ndarray) -> list[np.ndarray]:
+    """An arc (R, Q, n) and a short Warburg (R_w, tau) in series where the Warburg is minor
+    (R_w < ``WS_MINOR`` R): for every (f, k) of ``WS_PLACES`` it gets the share f of R
+    at k times the arc's tau, the arc the rest at its tau (Q' = tau^n / R'); the result
+    itself elsewhere or where a value is not finite and positive.
+
+    The Gerischer's minor-term twin (:func:`g_revival`) for a Ws: two arcs and
+    a Ws (session 41, generic probe) can end with a Ws of a few per cent of an arc's
+    resistance, a decade behind it, parked at an ohm or less far from it (1.095x,
+    CONVERGED), or with the arc in the Warburg's place and the Warburg minor (1.12x);
+    from these twins of the right arc the local fit reaches the optimum."""
+    P = np.asarray(p, np.float64)
+    R, Q, n, Rw = P[:, 0], P[:, 1], P[:, 2], P[:, 3]
+    out = []
+    with np.errstate(all="ignore"):
+        tau = np.exp(np.log(R * Q) / n)
+        minor = Rw < WS_MINOR * R
+        for f, k in WS_PLACES:
+            q = P.copy()
+            q[:, 0] = (1.0 - f) * R
+            q[:, 1] = np.exp(n * np.log(tau)) / q[:, 0]
+            q[:, 3] = f * R
+            q[:, 4] = k * tau
+            ok = minor & np.all(np.isfinite(P) & (P > 0), axis=1) & np.all(
+                np.isfinite(q) & (q > 0), axis=1)
             out.append(np.where(ok[:, None], q, P))
     return out
